@@ -1,0 +1,131 @@
+"""Packed words, enums and signatures shared by the core, its tests and the board top.
+
+The event word is the same on the core's input and output, so cores can be chained: an input
+event names an input index, an output event a neuron index.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import unsigned
+from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..model.config import Config
+
+
+class EventKind(enum.Enum, shape=1):
+    """SPIKE carries (time, index); END closes a sample (input) or reports it (output: index is
+    the predicted neuron, time the last step executed)."""
+
+    SPIKE = 0
+    END = 1
+
+
+class HostRegion(enum.Enum, shape=3):
+    """Address spaces of the host access port (``docs/architecture.md``, memory map)."""
+
+    WEIGHT = 0  # lane p, addr i*K + k: weight of input i -> neuron k*P + p
+    ROW_MASK = 1  # lane p, addr i: K bits, bit k = synapse i -> k*P + p is live
+    COL_MASK = 2  # addr j*G + g: B bits, bit b = synapse g*B + b -> j is live
+    ADAPT = 3  # lane p, addr k: threshold adaptation of neuron k*P + p
+    LABEL = 4  # addr j: class label of neuron j
+    LFSR = 5  # the stochastic-rounding LFSR state
+    LIVE = 6  # live-synapse counter (host sets it after loading masks; pruning decrements)
+    COUNTER = 7  # read: counter number addr (see Counter); write: clear all counters
+
+
+class Counter(enum.IntEnum):
+    """Performance counters, cumulative since the last clear, readable as HostRegion.COUNTER."""
+
+    SAMPLES = 0
+    LOAD_CYCLES = 1  # input beats accepted (events + END)
+    INTEGRATE_CYCLES = 2
+    SWEEP_CYCLES = 3
+    LEARN_CYCLES = 4
+    CLEAR_CYCLES = 5
+    EMIT_CYCLES = 6  # output beats sent (spikes + END)
+    SYN_EVENTS = 7  # synaptic events integrated
+    SYN_UPDATES = 8  # STDP updates made
+    PRUNED = 9  # synapses pruned
+    STALL_CYCLES = 10  # cycles waiting on an empty input or a full output during a sample
+    STEPS = 11  # time steps executed
+
+
+N_COUNTERS = len(Counter)
+COUNTER_BITS = 32
+LABEL_BITS = 4
+LFSR_BITS = 32
+
+
+def event_layout(*, index_bits: int, time_bits: int) -> data.StructLayout:
+    return data.StructLayout({"kind": EventKind, "time": unsigned(time_bits),
+                              "index": unsigned(index_bits)})
+
+
+def regs_layout(cfg: Config) -> data.StructLayout:
+    """Runtime registers: the knobs a host may change between samples without re-synthesis."""
+    return data.StructLayout({
+        "learn": unsigned(1),
+        "threshold": unsigned(cfg.membrane_bits),
+        "leak_shift": unsigned(max(1, (cfg.membrane_bits - 1).bit_length())),
+        "k_winners": unsigned(max(1, cfg.k_max.bit_length())),
+        "a_plus": unsigned(cfg.stdp_frac_bits + 2),
+        "a_minus": unsigned(cfg.stdp_frac_bits + 2),  # two's complement, sign-extended inside
+        "prune_enable": unsigned(1),
+        "prune_threshold": unsigned(cfg.weight_bits),
+        "homeo_inc": unsigned(cfg.adapt_bits),
+        "homeo_decay_shift": unsigned(max(1, (cfg.adapt_bits - 1).bit_length())),
+    })
+
+
+def regs_value(cfg: Config, *, learn: bool) -> dict[str, int]:
+    """The register values that make the core follow ``cfg`` (what the host writes)."""
+    return {
+        "learn": int(learn), "threshold": cfg.threshold, "leak_shift": cfg.leak_shift,
+        "k_winners": cfg.k_winners, "a_plus": cfg.a_plus,
+        "a_minus": cfg.a_minus & ((1 << (cfg.stdp_frac_bits + 2)) - 1),
+        "prune_enable": int(cfg.prune_enabled), "prune_threshold": cfg.prune_threshold,
+        "homeo_inc": cfg.homeo_inc, "homeo_decay_shift": cfg.homeo_decay_shift,
+    }
+
+
+def index_bits(cfg: Config) -> int:
+    return max(cfg.input_bits, cfg.neuron_bits)
+
+
+def host_data_bits(cfg: Config) -> int:
+    return max(cfg.rows, cfg.col_word_bits, cfg.membrane_bits, COUNTER_BITS, LFSR_BITS)
+
+
+def host_signature(cfg: Config) -> wiring.Signature:
+    """Memory-mapped access from the host side (the core is ``In`` of this).
+
+    A write (``we``) or read (``re``) strobe is taken in a cycle where ``ready`` is high (core
+    idle); read data comes back with ``rvalid`` a fixed 3 cycles later.
+    """
+    addr_bits = max(20, (cfg.n_inputs * cfg.rows).bit_length() + 1)
+    return wiring.Signature({
+        "region": Out(HostRegion), "lane": Out(max(1, (cfg.lanes - 1).bit_length())),
+        "addr": Out(addr_bits), "wdata": Out(host_data_bits(cfg)), "we": Out(1), "re": Out(1),
+        "rdata": In(host_data_bits(cfg)), "rvalid": In(1), "ready": In(1),
+    })
+
+
+def event_signature(cfg: Config) -> stream.Signature:
+    return stream.Signature(event_layout(index_bits=index_bits(cfg), time_bits=cfg.time_bits))
+
+
+def trace_layout(cfg: Config) -> data.StructLayout:
+    """Observation port for verification: what the core computed this cycle. Unused on a board,
+    where synthesis removes it."""
+    return data.StructLayout({
+        "sweep_valid": unsigned(1),  # this cycle finishes the sweep of row k at step `step`
+        "step": unsigned(cfg.time_bits),
+        "row": unsigned(max(1, (cfg.rows - 1).bit_length())),
+        "v": data.ArrayLayout(unsigned(cfg.membrane_bits), cfg.lanes),  # after leak, per lane
+        "learn_valid": unsigned(1),  # this cycle writes one STDP update
+        "neuron": unsigned(cfg.neuron_bits),
+        "input": unsigned(cfg.input_bits),
+        "weight": unsigned(cfg.weight_bits),
+        "pruned": unsigned(1),
+    })

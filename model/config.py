@@ -1,0 +1,208 @@
+"""The one configuration that the golden model, the hardware, the simulations and the reports read.
+
+Every number that shapes the network lives here, once. Elaboration-time sizes (inputs, neurons,
+lanes, widths) fix the hardware; the rest are runtime register values that the host writes before
+a run. ``Config.validate`` states the legal ranges; loading a TOML file checks names and types so a
+typo is an error rather than a silent default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Sizes, widths and rule parameters of one fully connected TTFS LIF layer.
+
+    Weights are unsigned ``weight_bits`` integers, ``w_max = 2**weight_bits - 1`` standing for 1.0.
+    Learning rates are signed fixed-point numbers with ``stdp_frac_bits`` fraction bits, in units
+    of weight steps (see ``model.rules.stdp_delta``).
+    """
+
+    # --- sizes (elaboration time) ---
+    n_inputs: int = 64
+    n_neurons: int = 128
+    lanes: int = 8  # P: parallel synapse lanes; neuron j lives in lane j % P at row j // P
+    time_steps: int = 16  # T: time bins of the TTFS code; an input that never spikes has time T
+    k_max: int = 1  # largest k_winners the hardware is built for
+    col_word_bits: int = 16  # B: inputs per word of the column (per-neuron) connection bitmap
+    # --- widths (elaboration time) ---
+    weight_bits: int = 8
+    membrane_bits: int = 16
+    adapt_bits: int = 12  # homeostatic threshold adaptation, unsigned, saturating
+    stdp_frac_bits: int = 12  # F: fraction bits of a_plus / a_minus
+    # --- input encoding ---
+    image_shape: tuple[int, int] = (8, 8)
+    on_off: bool = False  # centre-surround ON/OFF channels (doubles n_inputs)
+    input_min: int = 1  # intensities (0..255) below this never spike
+    # --- neuron and competition (runtime registers) ---
+    threshold: int = 600  # base firing threshold, in weight units
+    leak_shift: int = 0  # v -= v >> leak_shift each step; 0 = non-leaky integrate-and-fire
+    k_winners: int = 1  # the sample ends once this many winners have fired
+    # --- learning (runtime registers) ---
+    a_plus: int = 200  # LTP rate, fixed point with stdp_frac_bits fraction bits
+    a_minus: int = -150  # LTD rate (negative)
+    prune_enabled: bool = True
+    prune_threshold: int = 16  # a learned weight below this removes the synapse for good
+    homeo_inc: int = 32  # threshold adaptation added to each winner
+    homeo_decay_shift: int = 8  # adapt -= adapt >> shift at the start of each learning sample
+    lfsr_seed: int = 0xACE1  # state of the stochastic-rounding LFSR after reset
+    # --- initialisation and training ---
+    init_mean: float = 0.8
+    init_std: float = 0.05
+    seed: int = 1
+    epochs: int = 1
+
+    # ----------------------------------------------------------------------------------------
+    @property
+    def w_max(self) -> int:
+        return (1 << self.weight_bits) - 1
+
+    @property
+    def v_max(self) -> int:
+        return (1 << self.membrane_bits) - 1
+
+    @property
+    def adapt_max(self) -> int:
+        return (1 << self.adapt_bits) - 1
+
+    @property
+    def rows(self) -> int:
+        """K: neurons per lane."""
+        return self.n_neurons // self.lanes
+
+    @property
+    def col_words(self) -> int:
+        """G: words of the column bitmap per neuron."""
+        return -(-self.n_inputs // self.col_word_bits)
+
+    @property
+    def never(self) -> int:
+        """Spike time that stands for 'no spike in this sample'."""
+        return self.time_steps
+
+    @property
+    def time_bits(self) -> int:
+        return self.time_steps.bit_length()  # holds 0..T, T = never
+
+    @property
+    def input_bits(self) -> int:
+        return max(1, (self.n_inputs - 1).bit_length())
+
+    @property
+    def neuron_bits(self) -> int:
+        return max(1, (self.n_neurons - 1).bit_length())
+
+    @property
+    def stdp_shift(self) -> int:
+        """S: right shift that turns a_q * w * (w_max - w) into weight steps."""
+        return self.stdp_frac_bits + self.weight_bits
+
+    def replace(self, **changes: Any) -> Config:
+        """A copy with some fields changed, validated."""
+        return dataclasses.replace(self, **changes).validate()
+
+    def validate(self) -> Config:
+        """Raise ``ValueError`` naming the field for any value outside its legal range."""
+
+        def need(ok: bool, name: str, why: str) -> None:
+            if not ok:
+                raise ValueError(f"config.{name} = {getattr(self, name)!r}: {why}")
+
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.type in ("int", int) and (not isinstance(value, int) or isinstance(value, bool)):
+                raise TypeError(f"config.{f.name} must be an int, not {type(value).__name__}")
+        need(self.n_inputs >= 1, "n_inputs", "must be >= 1")
+        need(self.lanes >= 1, "lanes", "must be >= 1")
+        need(self.n_neurons >= self.lanes, "n_neurons", "must be >= lanes")
+        need(self.n_neurons % self.lanes == 0, "n_neurons", f"must be a multiple of lanes "
+             f"({self.lanes})")
+        need(1 <= self.time_steps <= 255, "time_steps", "must be in 1..255")
+        need(1 <= self.k_max <= 8, "k_max", "must be in 1..8")
+        need(1 <= self.k_winners <= self.k_max, "k_winners", f"must be in 1..k_max ({self.k_max})")
+        need(self.col_word_bits in (8, 16, 32), "col_word_bits", "must be 8, 16 or 32")
+        need(2 <= self.weight_bits <= 12, "weight_bits", "must be in 2..12")
+        need(8 <= self.membrane_bits <= 24, "membrane_bits", "must be in 8..24")
+        need(self.weight_bits < self.membrane_bits, "membrane_bits", "must exceed weight_bits")
+        need(2 <= self.adapt_bits <= self.membrane_bits, "adapt_bits",
+             "must be in 2..membrane_bits")
+        need(4 <= self.stdp_frac_bits <= 16, "stdp_frac_bits", "must be in 4..16")
+        need(self.stdp_shift <= 31, "stdp_frac_bits", "stdp_frac_bits + weight_bits must be <= 31")
+        need(len(self.image_shape) == 2 and all(s >= 1 for s in self.image_shape), "image_shape",
+             "must be two positive ints")
+        pixels = self.image_shape[0] * self.image_shape[1]
+        need(self.n_inputs == pixels * (2 if self.on_off else 1), "n_inputs",
+             f"must equal the pixels of image_shape {tuple(self.image_shape)}"
+             f"{' times 2 (on_off)' if self.on_off else ''} = {pixels * (2 if self.on_off else 1)}")
+        need(0 <= self.input_min <= 255, "input_min", "must be in 0..255")
+        need(0 <= self.threshold <= self.v_max, "threshold", f"must be in 0..{self.v_max}")
+        need(0 <= self.leak_shift < self.membrane_bits, "leak_shift",
+             "must be in 0..membrane_bits-1")
+        lim = 1 << (self.stdp_frac_bits + 1)
+        need(0 <= self.a_plus < lim, "a_plus", f"must be in 0..{lim - 1}")
+        need(-lim < self.a_minus <= 0, "a_minus", f"must be in {-lim + 1}..0")
+        need(0 <= self.prune_threshold <= self.w_max, "prune_threshold",
+             f"must be in 0..{self.w_max}")
+        need(0 <= self.homeo_inc <= self.adapt_max, "homeo_inc", f"must be in 0..{self.adapt_max}")
+        need(0 <= self.homeo_decay_shift < self.adapt_bits, "homeo_decay_shift",
+             "must be in 0..adapt_bits-1 (0 = no decay)")
+        need(0 < self.lfsr_seed < (1 << 32), "lfsr_seed", "must be a nonzero 32-bit value")
+        need(0.0 <= self.init_mean <= 1.0, "init_mean", "must be in [0, 1]")
+        need(self.init_std >= 0.0, "init_std", "must be >= 0")
+        need(self.epochs >= 1, "epochs", "must be >= 1")
+        return self
+
+    # ----------------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["image_shape"] = list(self.image_shape)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Config:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown config key(s): {', '.join(unknown)}")
+        data = dict(data)
+        if "image_shape" in data:
+            data["image_shape"] = tuple(int(s) for s in data["image_shape"])
+        return cls(**data).validate()
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(tomli_w.dumps(self.to_dict()))
+
+    @classmethod
+    def load(cls, path: str | Path) -> Config:
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{path}: config file not found") from None
+        except tomllib.TOMLDecodeError as err:
+            raise ValueError(f"{path}: not valid TOML: {err}") from None
+        return cls.from_dict(data)
+
+    @classmethod
+    def preset(cls, name: str) -> Config:
+        """A configuration shipped in ``model/configs/NAME.toml`` (digits, mnist, ...)."""
+        path = CONFIG_DIR / f"{name}.toml"
+        if not path.exists():
+            names = sorted(p.stem for p in CONFIG_DIR.glob("*.toml"))
+            raise ValueError(f"no preset config {name!r}; presets: {', '.join(names)}")
+        return cls.load(path)

@@ -1,0 +1,151 @@
+"""The bit-exact golden model of one TTFS LIF layer that learns with STDP and prunes as it learns.
+
+``Network.run_sample`` is the reference for one sample, in the order the hardware follows:
+
+1. learning mode only: threshold adaptation decays (``rules.homeo_decay``);
+2. for t = 0, 1, ...: integrate the live synapses of the inputs that spike at t, leak, compare;
+   every eligible neuron with a margin >= 0 fires (once per sample); the eligible neuron with the
+   largest margin (lowest index on ties) is the step's winner if it fires; the sample stops after
+   the step that brings the k_winners-th winner, or after step T-1;
+3. learning mode only, for each winner in order: its adaptation grows (``rules.homeo_win``), then
+   each of its live synapses, inputs in ascending order, gets one STDP update rounded with the
+   next LFSR state, and is pruned if the new weight is below the prune threshold.
+
+Besides the outcome, a sample returns the structural facts that the cycle model needs (live
+synapses per lane for each event, live synapses per column word for each learning update), so the
+cycle count of a whole data set follows without RTL simulation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import rules
+from .config import Config
+from .lfsr import LfsrStream
+
+
+@dataclass
+class SampleResult:
+    """Everything one sample produced; the fields marked trace are filled with ``trace=True``."""
+
+    winners: list[tuple[int, int]]  # (neuron, time step), in order
+    spikes: list[tuple[int, int]]  # (time step, neuron), in the order the core emits them
+    prediction: int  # first winner, else the best candidate of the last step
+    steps: int  # time steps executed
+    n_events: int  # input spike events of the sample (all are loaded, even late ones)
+    syn_events: int  # synaptic events integrated (live synapses of the processed events)
+    syn_updates: int  # STDP updates made
+    live: int  # live synapses after the sample
+    pruned: int  # synapses pruned in this sample
+    event_costs: list[np.ndarray]  # per step: max over lanes of live synapses, per event
+    spikes_per_step: list[int]
+    learn_word_pops: list[np.ndarray]  # per winner: live synapses in each column-bitmap word
+    membranes: list[np.ndarray] = field(default_factory=list)  # trace: v after leak, per step
+    margins: list[np.ndarray] = field(default_factory=list)  # trace: margins, per step
+    updates: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = field(
+        default_factory=list)  # trace: (neuron, inputs, new weights, pruned) per winner
+
+
+class Network:
+    """Weights, connection mask, threshold adaptation and LFSR of one layer, and its dynamics.
+
+    ``weights[i, j]`` and ``mask[i, j]`` belong to the synapse from input i to neuron j. A synapse
+    with ``mask`` False is pruned: it is never integrated nor updated again.
+    """
+
+    def __init__(self, cfg: Config, *, weights: np.ndarray | None = None,
+                 mask: np.ndarray | None = None, adapt: np.ndarray | None = None,
+                 lfsr_state: int | None = None) -> None:
+        self.cfg = cfg.validate()
+        shape = (cfg.n_inputs, cfg.n_neurons)
+        if weights is None:
+            rng = np.random.default_rng(cfg.seed)
+            real = rng.normal(cfg.init_mean, cfg.init_std, shape)
+            weights = np.clip(np.rint(real * cfg.w_max), 0, cfg.w_max)
+        self.weights = np.asarray(weights, dtype=np.int64).copy()
+        self.mask = (np.ones(shape, dtype=bool) if mask is None
+                     else np.asarray(mask, dtype=bool).copy())
+        self.adapt = (np.zeros(cfg.n_neurons, dtype=np.int64) if adapt is None
+                      else np.asarray(adapt, dtype=np.int64).copy())
+        if self.weights.shape != shape or self.mask.shape != shape:
+            raise ValueError(f"weights and mask must have shape {shape}")
+        if self.weights.min() < 0 or self.weights.max() > cfg.w_max:
+            raise ValueError(f"weights must be in 0..{cfg.w_max}")
+        if self.adapt.shape != (cfg.n_neurons,):
+            raise ValueError(f"adapt must have shape ({cfg.n_neurons},)")
+        self.lfsr = LfsrStream(cfg.lfsr_seed if lfsr_state is None else lfsr_state)
+
+    @property
+    def live(self) -> int:
+        return int(self.mask.sum())
+
+    def run_sample(self, times: np.ndarray, *, learn: bool, trace: bool = False) -> SampleResult:
+        """Run one sample given its input spike times (shape (n_inputs,), T = never)."""
+        cfg = self.cfg
+        times = np.asarray(times)
+        if times.shape != (cfg.n_inputs,):
+            raise ValueError(f"times must have shape ({cfg.n_inputs},), not {times.shape}")
+        if times.min(initial=0) < 0 or times.max(initial=0) > cfg.never:
+            raise ValueError(f"spike times must be in 0..{cfg.never} ({cfg.never} = never)")
+        n, k_rows, p = cfg.n_neurons, cfg.rows, cfg.lanes
+        if learn:
+            self.adapt = rules.homeo_decay(self.adapt, cfg.homeo_decay_shift)
+        order = np.argsort(times, kind="stable")
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(times, minlength=cfg.never + 1))])
+        v = np.zeros(n, dtype=np.int64)
+        fired = np.zeros(n, dtype=bool)
+        res = SampleResult(winners=[], spikes=[], prediction=-1, steps=0,
+                           n_events=int(bounds[cfg.never]), syn_events=0, syn_updates=0, live=0,
+                           pruned=0, event_costs=[], spikes_per_step=[], learn_word_pops=[])
+        candidate = -1
+        for t in range(cfg.time_steps):
+            idx = order[bounds[t]:bounds[t + 1]]
+            if len(idx):
+                m = self.mask[idx]
+                v = rules.integrate(v, (self.weights[idx] * m).sum(0), cfg.v_max)
+                res.event_costs.append(m.reshape(len(idx), k_rows, p).sum(1).max(1))
+                res.syn_events += int(m.sum())
+            else:
+                res.event_costs.append(np.zeros(0, dtype=np.int64))
+            v = rules.leak(v, cfg.leak_shift)
+            margins = rules.margin(v, self.adapt, cfg.threshold)
+            candidate, fires = rules.select_winner(margins, ~fired)
+            new = np.flatnonzero(fires)
+            res.spikes.extend((t, int(j)) for j in new)
+            res.spikes_per_step.append(len(new))
+            fired |= fires
+            res.steps += 1
+            if trace:
+                res.membranes.append(v.copy())
+                res.margins.append(margins.copy())
+            if candidate >= 0 and margins[candidate] >= 0:
+                res.winners.append((candidate, t))
+                if len(res.winners) == cfg.k_winners:
+                    break
+        res.prediction = res.winners[0][0] if res.winners else candidate
+        if learn:
+            for j, t_post in res.winners:
+                self._learn(j, t_post, times, res, trace)
+        res.live = self.live
+        return res
+
+    def _learn(self, j: int, t_post: int, times: np.ndarray, res: SampleResult,
+               trace: bool) -> None:
+        cfg = self.cfg
+        self.adapt[j] = rules.homeo_win(int(self.adapt[j]), cfg.homeo_inc, cfg.adapt_max)
+        inputs = np.flatnonzero(self.mask[:, j])
+        res.learn_word_pops.append(
+            np.bincount(inputs // cfg.col_word_bits, minlength=cfg.col_words))
+        rand = self.lfsr.take(len(inputs))
+        w_new = rules.stdp_delta(self.weights[inputs, j], times[inputs], t_post, rand, cfg,
+                                 cfg.a_plus, cfg.a_minus)
+        pruned = rules.prune_decision(w_new, cfg.prune_enabled, cfg.prune_threshold)
+        self.weights[inputs, j] = w_new
+        self.mask[inputs[pruned], j] = False
+        res.syn_updates += len(inputs)
+        res.pruned += int(pruned.sum())
+        if trace:
+            res.updates.append((j, inputs, w_new.copy(), pruned.copy()))
