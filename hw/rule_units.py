@@ -1,0 +1,93 @@
+"""Combinational datapaths of the three hardware rules; each matches one function of model.rules.
+
+- ``NeuronUpdate``: ``rules.leak``, ``rules.homeo_decay`` and ``rules.margin`` for one neuron.
+- ``StdpUnit``: ``rules.stdp_delta`` for one synapse.
+- ``PruneUnit``: ``rules.prune_decision`` for one synapse; kept separate so that its share of the
+  design's area and power can be measured on its own.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+
+def _check_width(name: str, value: object, low: int, high: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be in {low}..{high}, not {value}")
+    return value
+
+
+class NeuronUpdate(wiring.Component):
+    """One neuron at the end of a time step: leak, optional adaptation decay, margin.
+
+    ``v_out = v - (v >> leak_shift)`` (no leak when 0), ``adapt_out = adapt - (adapt >> decay)``
+    when ``decay_en`` and ``decay`` != 0, ``margin = v_out - (threshold + adapt_out)``.
+    """
+
+    def __init__(self, *, membrane_bits: int, adapt_bits: int) -> None:
+        self.membrane_bits = _check_width("membrane_bits", membrane_bits, 2, 32)
+        self.adapt_bits = _check_width("adapt_bits", adapt_bits, 1, membrane_bits)
+        shift_v = max(1, (membrane_bits - 1).bit_length())
+        shift_a = max(1, (adapt_bits - 1).bit_length())
+        super().__init__({
+            "v": In(membrane_bits), "adapt": In(adapt_bits), "threshold": In(membrane_bits),
+            "leak_shift": In(shift_v), "decay_en": In(1), "decay_shift": In(shift_a),
+            "v_out": Out(membrane_bits), "adapt_out": Out(adapt_bits),
+            "margin": Out(signed(membrane_bits + 2)),
+        })
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        m.d.comb += [
+            self.v_out.eq(Mux(self.leak_shift == 0, self.v, self.v - (self.v >> self.leak_shift))),
+            self.adapt_out.eq(Mux(self.decay_en & (self.decay_shift != 0),
+                                  self.adapt - (self.adapt >> self.decay_shift), self.adapt)),
+            self.margin.eq(self.v_out - (self.threshold + self.adapt_out)),
+        ]
+        return m
+
+
+class StdpUnit(wiring.Component):
+    """w_new = clamp(w + ((a * w * (w_max - w) + r) >> S), 0, w_max), a = a_plus if
+    t_pre <= t_post else a_minus (``a_minus`` is two's complement in ``frac_bits + 2`` bits)."""
+
+    def __init__(self, *, weight_bits: int, frac_bits: int, time_bits: int) -> None:
+        self.weight_bits = _check_width("weight_bits", weight_bits, 2, 16)
+        self.frac_bits = _check_width("frac_bits", frac_bits, 1, 20)
+        self.time_bits = _check_width("time_bits", time_bits, 1, 16)
+        rate = frac_bits + 2
+        super().__init__({
+            "w": In(weight_bits), "t_pre": In(time_bits), "t_post": In(time_bits),
+            "a_plus": In(rate), "a_minus": In(rate), "rand": In(weight_bits + frac_bits),
+            "w_new": Out(weight_bits),
+        })
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        wb, shift = self.weight_bits, self.weight_bits + self.frac_bits
+        w_max = (1 << wb) - 1
+        rate = Mux(self.t_pre <= self.t_post, self.a_plus, self.a_minus).as_signed()
+        spread = (self.w * (w_max - self.w)).as_unsigned()  # w (w_max - w) >= 0
+        prod = rate * spread.as_signed()
+        dw = (prod + self.rand) >> shift  # arithmetic shift of a signed value: floor
+        total = self.w + dw  # unsigned + signed widens to a signed sum
+        m.d.comb += self.w_new.eq(Mux(total < 0, 0, Mux(total > w_max, w_max, total)))
+        return m
+
+
+class PruneUnit(wiring.Component):
+    """pruned = enable and w_new < threshold: the synapse is removed for good."""
+
+    def __init__(self, *, weight_bits: int) -> None:
+        self.weight_bits = _check_width("weight_bits", weight_bits, 2, 16)
+        super().__init__({"w_new": In(weight_bits), "enable": In(1),
+                          "threshold": In(unsigned(weight_bits)), "pruned": Out(1)})
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        m.d.comb += self.pruned.eq(self.enable & (self.w_new < self.threshold))
+        return m

@@ -1,0 +1,95 @@
+"""Lockstep walk over the set bits of bitmap words: the mechanism that skips pruned synapses.
+
+Each input entry carries a tag and one ``width``-bit word per lane. Every cycle each lane takes the
+lowest set bit still left in its word; the entry is finished in the cycle when no lane has a bit
+left, and the next entry starts in the following cycle. An entry therefore occupies exactly
+``max(1, max over lanes of popcount)`` cycles, whatever the number of pruned (zero) bits: the
+cost of a row or column is set by its live synapses only.
+
+Entries wait in a small FIFO so the producer's memory reads run ahead of the walk.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.wiring import In, Out
+
+
+def one_hot_index(one_hot: Signal, width: int) -> Signal:
+    """Binary index of a one-hot value as a tree of ORs (no priority chain)."""
+    bits = max(1, (width - 1).bit_length())
+    out = []
+    for n in range(bits):
+        terms = [one_hot[b] for b in range(width) if (b >> n) & 1]
+        bit = terms[0] if terms else 0
+        for term in terms[1:]:
+            bit = bit | term
+        out.append(bit)
+    return Cat(*out)
+
+
+class LockstepWalker(wiring.Component):
+    """Walk ``lanes`` bitmap words of ``width`` bits in lockstep, one set bit per lane per cycle.
+
+    ``entries``: stream of {tag, words}; ``out`` (no back-pressure, valid for one cycle): the tag,
+    per lane ``hit`` and ``bit`` (the index of the bit taken this cycle), and ``last`` (the
+    entry finishes this cycle). ``idle`` is high when no entry is queued or being walked.
+    """
+
+    def __init__(self, *, lanes: int, width: int, tag_layout: data.Layout | int,
+                 depth: int = 8) -> None:
+        for name, value in (("lanes", lanes), ("width", width), ("depth", depth)):
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+            if value < 1:
+                raise ValueError(f"{name} must be >= 1, not {value}")
+        self.lanes, self.width, self.depth = lanes, width, depth
+        bit_bits = max(1, (width - 1).bit_length())
+        self.entry_layout = data.StructLayout({
+            "tag": tag_layout, "words": data.ArrayLayout(width, lanes)})
+        super().__init__({
+            "entries": In(stream.Signature(self.entry_layout)),
+            "level": Out(range(depth + 1)),
+            "out": Out(data.StructLayout({
+                "valid": 1, "last": 1, "tag": tag_layout,
+                "hit": data.ArrayLayout(1, lanes), "bit": data.ArrayLayout(bit_bits, lanes)})),
+            "idle": Out(1),
+        })
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        m.submodules.fifo = fifo = SyncFIFO(width=self.entry_layout.size, depth=self.depth)
+        m.d.comb += [
+            fifo.w_data.eq(self.entries.payload), fifo.w_en.eq(self.entries.valid),
+            self.entries.ready.eq(fifo.w_rdy), self.level.eq(fifo.level),
+        ]
+        head = data.View(self.entry_layout, fifo.r_data)
+        busy = Signal()
+        tag = Signal.like(self.out.tag)
+        rem = [Signal(self.width, name=f"rem{p}") for p in range(self.lanes)]
+        left = []
+        for p in range(self.lanes):
+            low = Signal(self.width, name=f"low{p}")
+            m.d.comb += [
+                low.eq(rem[p] & -rem[p]),
+                self.out.hit[p].eq(busy & (rem[p] != 0)),
+                self.out.bit[p].eq(one_hot_index(low, self.width)),
+            ]
+            left.append(rem[p] & ~low)
+        finishing = busy & ~Cat(*[x != 0 for x in left]).any()
+        m.d.comb += [
+            self.out.valid.eq(busy), self.out.last.eq(finishing), self.out.tag.eq(tag),
+            self.idle.eq(~busy & ~fifo.r_rdy),
+        ]
+        with m.If(busy):
+            m.d.sync += [r.eq(x) for r, x in zip(rem, left, strict=True)]
+        take = (~busy | finishing) & fifo.r_rdy
+        m.d.comb += fifo.r_en.eq(take)
+        with m.If(take):
+            m.d.sync += [busy.eq(1), tag.eq(head.tag)]
+            m.d.sync += [rem[p].eq(head.words[p]) for p in range(self.lanes)]
+        with m.Elif(finishing):
+            m.d.sync += busy.eq(0)
+        return m

@@ -1,0 +1,102 @@
+"""Cycle model of ``hw.core.LayerCore``: the exact cycle count of every phase of every sample.
+
+It reads only the configuration and the structural facts that ``Network.run_sample`` returns
+(live synapses per lane for each processed event, spikes per step, live synapses per column word
+for each learning update), so a whole data set can be costed without RTL simulation. The RTL
+testbench checks it against the core's counters on every sample. Phase costs
+(``docs/architecture.md``, cycle schedule):
+
+- load      n_events + 1 input beats (the END beat closes the sample);
+- integrate per step: 1 setup cycle; if the step has events, + INTEG_FILL_DRAIN (event read,
+            row-mask read, walker FIFO, weight read and accumulate pipelines) + for each event
+            max(1, largest number of live synapses any lane has for that input);
+- sweep     per step: K rows, a row with s > 1 spikes takes s cycles; + P cycles to reduce the
+            lanes' candidates + 1 decision cycle;
+- learn     per winner: 1 setup cycle + LEARN_FILL_DRAIN + for each column-bitmap word
+            max(1, live synapses in it);
+- clear     restore input times of the loaded events and zero K membranes, 2-cycle read latency;
+- emit      one output beat per spike + 1 END beat.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .config import Config
+from .network import SampleResult
+
+INTEG_FILL_DRAIN = 9
+LEARN_FILL_DRAIN = 7
+PHASES = ("load", "integrate", "sweep", "learn", "clear", "emit")
+
+
+@dataclass(frozen=True)
+class PhaseCycles:
+    """Cycles of one sample per phase; ``total`` is their sum."""
+
+    load: int
+    integrate: int
+    sweep: int
+    learn: int
+    clear: int
+    emit: int
+
+    @property
+    def total(self) -> int:
+        return self.load + self.integrate + self.sweep + self.learn + self.clear + self.emit
+
+    @property
+    def compute(self) -> int:
+        """Cycles that do not wait on the host's streams (all but load and emit)."""
+        return self.integrate + self.sweep + self.learn + self.clear
+
+    def as_dict(self) -> dict[str, int]:
+        return {**asdict(self), "total": self.total}
+
+
+def integrate_cycles(event_costs: list[np.ndarray]) -> int:
+    """Integration cycles of the executed steps, given each step's per-event lane maxima."""
+    total = 0
+    for costs in event_costs:
+        total += 1
+        if len(costs):
+            total += INTEG_FILL_DRAIN + int(np.maximum(costs, 1).sum())
+    return total
+
+
+def sweep_cycles(cfg: Config, spikes: list[tuple[int, int]], steps: int) -> int:
+    """Sweep cycles: per step K rows (a row firing s > 1 lanes costs s) + P reduce + 1."""
+    extra = 0
+    if spikes:
+        rows = np.array([(t, j // cfg.lanes) for t, j in spikes])
+        _, per_row = np.unique(rows, axis=0, return_counts=True)
+        extra = int((per_row - 1).sum())
+    return steps * (cfg.rows + cfg.lanes + 1) + extra
+
+
+def learn_cycles(word_pops: list[np.ndarray]) -> int:
+    """Learning cycles: per winner 1 + LEARN_FILL_DRAIN + sum over words of max(1, live)."""
+    return sum(1 + LEARN_FILL_DRAIN + int(np.maximum(p, 1).sum()) for p in word_pops)
+
+
+def clear_cycles(cfg: Config, n_events: int) -> int:
+    """Clear cycles: walk max(n_events, K) entries, then let the last t_in write land."""
+    last = max(n_events, cfg.rows)
+    if n_events:
+        last = max(last, n_events + 2)
+    return 2 + last
+
+
+def sample_cycles(cfg: Config, res: SampleResult) -> PhaseCycles:
+    """Exact per-phase cycle counts of one sample run by the core (learning iff the result has
+    learning updates recorded, i.e. it was run with ``learn=True`` and had winners)."""
+    return PhaseCycles(
+        load=res.n_events + 1,
+        integrate=integrate_cycles(res.event_costs),
+        sweep=sweep_cycles(cfg, res.spikes, res.steps),
+        learn=learn_cycles(res.learn_word_pops),
+        clear=clear_cycles(cfg, res.n_events),
+        emit=len(res.spikes) + 1,
+    )
