@@ -127,6 +127,8 @@ class Config:
             value = getattr(self, f.name)
             if f.type in ("int", int) and (not isinstance(value, int) or isinstance(value, bool)):
                 raise TypeError(f"config.{f.name} must be an int, not {type(value).__name__}")
+            if f.type in ("bool", bool) and not isinstance(value, bool):
+                raise TypeError(f"config.{f.name} must be true or false, not {value!r}")
         need(self.n_inputs >= 1, "n_inputs", "must be >= 1")
         need(self.lanes >= 1, "lanes", "must be >= 1")
         need(self.n_neurons >= self.lanes, "n_neurons", "must be >= lanes")

@@ -97,9 +97,10 @@ def find_mnist(directory: str | Path) -> tuple[Path, Path]:
         raise DataError(f"{directory}: not a directory")
     for img, lab in MNIST_NAMES.values():
         try:
-            return _find(directory, img), _find(directory, lab)
+            images = _find(directory, img)
         except DataError:
             continue
+        return images, _find(directory, lab)  # images without labels: name the missing file
     wanted = ", ".join(f"{a}[.gz]" for a, _ in MNIST_NAMES.values())
     raise DataError(f"{directory}: no MNIST image file found (looked for {wanted})")
 

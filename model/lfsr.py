@@ -65,6 +65,8 @@ class LfsrStream:
 
     def take(self, n: int) -> np.ndarray:
         """The next ``n`` states (uint32), advancing the stream by ``n`` steps."""
+        if n < 0:
+            raise ValueError(f"cannot take a negative number of LFSR states ({n})")
         while len(self._buf) - self._pos < n:
             self._refill()
         out = self._buf[self._pos:self._pos + n]

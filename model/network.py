@@ -76,6 +76,8 @@ class Network:
             raise ValueError(f"weights must be in 0..{cfg.w_max}")
         if self.adapt.shape != (cfg.n_neurons,):
             raise ValueError(f"adapt must have shape ({cfg.n_neurons},)")
+        if self.adapt.min(initial=0) < 0 or self.adapt.max(initial=0) > cfg.adapt_max:
+            raise ValueError(f"adapt must be in 0..{cfg.adapt_max}")
         self.lfsr = LfsrStream(cfg.lfsr_seed if lfsr_state is None else lfsr_state)
 
     @property

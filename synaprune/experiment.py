@@ -1,0 +1,255 @@
+"""The pruning experiment: the same network learns twice, without and with pruning, and is costed.
+
+For every seed the configuration (``seed`` replaced) learns the training split twice from the same
+initial weights and the same sample order, once with ``prune_enabled`` False (dense) and once True
+(pruned). Both are labelled on the training set and tested on the test split. Costs come from the
+golden model's per-sample results through the exact cycle model (``model.cycles.sample_cycles``,
+equal to the RTL counters) and an energy model. The first ``rtl_samples`` test samples of the
+first seed's pruned network are then simulated in RTL; any mismatch or any cycle count that
+differs from the cycle model makes the experiment fail (``ExperimentResult.rtl_ok`` False).
+
+Energy: if ``boards.power.estimate_energy`` is importable and usable it would be the better
+source, but its interface was not fixed when this was written, so the figures here always come
+from ``activity_energy_pj``, a simple activity model (see there), and are reported as estimates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from .model.config import Config
+from .model.cycles import sample_cycles
+from .model.datasets import Split
+from .model.encoding import encode
+from .model.network import Network, SampleResult
+from .model.readout import UNLABELLED, accuracy, assign_labels, learn, predict_neurons
+
+# --- activity energy model (assumed coefficients, picojoules) -------------------------------
+# These are assumptions of the order of 28-45 nm logic and on-chip SRAM figures (Horowitz,
+# "Computing's energy problem", ISSCC 2014: an 8-bit add ~0.03 pJ, a 32-bit read of an 8 KB SRAM
+# ~5 pJ), scaled to one 8-bit weight; they are NOT measured on this core or on a board.
+E_CYCLE_PJ = 10.0  # per core clock cycle: clock tree, control, registers, leakage
+E_READ_PJ = 1.5  # per synaptic event: one weight read + one membrane accumulate
+E_RMW_PJ = 4.0  # per STDP update: weight read, rule arithmetic, weight (and mask) write
+ENERGY_MODEL = (f"activity estimate: cycles * {E_CYCLE_PJ} pJ + synaptic events * {E_READ_PJ} pJ "
+                f"+ STDP updates * {E_RMW_PJ} pJ (assumed coefficients, not measured)")
+
+# Published figures that the experiment is compared with, and this project's goal.
+PUBLISHED = {"connectivity_removed": 92.83, "learn_speedup": 2.1, "learn_energy_saving": 64.0,
+             "infer_speedup": 2.83, "infer_energy_saving": 78.24, "accuracy_change": 0.0,
+             "prune_power_overhead": 0.56}
+GOAL = {"connectivity_removed": ">= 93 %", "learn_speedup": ">= 4x", "infer_speedup": ">= 6x",
+        "accuracy_change": ">= -0.5 points"}
+METRICS = ("accuracy_dense", "accuracy_pruned", "accuracy_change", "connectivity_removed",
+           "learn_cycles_dense", "learn_cycles_pruned", "learn_speedup",
+           "infer_cycles_dense", "infer_cycles_pruned", "infer_speedup",
+           "learn_energy_dense_nj", "learn_energy_pruned_nj", "learn_energy_saving",
+           "infer_energy_dense_nj", "infer_energy_pruned_nj", "infer_energy_saving",
+           "prune_power_overhead")
+
+
+def activity_energy_pj(cycles: int, syn_events: int, syn_updates: int) -> float:
+    """Energy estimate of one sample in pJ: ``cycles * E_CYCLE_PJ + syn_events * E_READ_PJ +
+    syn_updates * E_RMW_PJ`` (coefficients are stated assumptions, see the module constants)."""
+    return cycles * E_CYCLE_PJ + syn_events * E_READ_PJ + syn_updates * E_RMW_PJ
+
+
+@dataclass
+class Trace:
+    """Per learning sample: live connections after it, its cycles and its energy (pJ)."""
+
+    live: list[int] = field(default_factory=list)
+    cycles: list[int] = field(default_factory=list)
+    energy_pj: list[float] = field(default_factory=list)
+
+
+@dataclass
+class RunFigures:
+    """One learned network and its costs."""
+
+    net: Network
+    labels: np.ndarray
+    accuracy: float
+    trace: Trace
+    infer_cycles: np.ndarray  # per test sample
+    infer_energy_pj: np.ndarray  # per test sample
+
+    @property
+    def learn_cycles(self) -> int:
+        return int(sum(self.trace.cycles))
+
+
+def train_and_cost(cfg: Config, train: np.ndarray, y_train: np.ndarray, test: np.ndarray,
+                   y_test: np.ndarray, *, progress: bool = True, desc: str = "") -> RunFigures:
+    """Learn ``cfg.epochs`` epochs on encoded ``train`` (order seeded by ``cfg.seed``), label on
+    the training set, test on ``test``, recording cycles and energy of every sample."""
+    net = Network(cfg)
+    trace = Trace()
+
+    def on_sample(_step: int, res: object) -> None:
+        assert isinstance(res, SampleResult)
+        cyc = sample_cycles(cfg, res).total
+        trace.live.append(res.live)
+        trace.cycles.append(cyc)
+        trace.energy_pj.append(activity_energy_pj(cyc, res.syn_events, res.syn_updates))
+
+    learn(net, train, epochs=cfg.epochs, seed=cfg.seed, progress=progress, on_sample=on_sample)
+    labels = assign_labels(predict_neurons(net, train, progress=progress,
+                                           desc=f"{desc} label"), y_train, cfg.n_neurons)
+    pred = np.empty(len(test), dtype=np.int64)
+    cyc = np.empty(len(test), dtype=np.int64)
+    energy = np.empty(len(test))
+    for s in tqdm(range(len(test)), desc=f"{desc} test", unit="sample", disable=not progress,
+                  dynamic_ncols=True):
+        res = net.run_sample(test[s], learn=False)
+        pred[s] = res.prediction
+        cyc[s] = sample_cycles(cfg, res).total
+        energy[s] = activity_energy_pj(int(cyc[s]), res.syn_events, 0)
+    return RunFigures(net, labels, accuracy(pred, y_test, labels), trace, cyc, energy)
+
+
+def compare(dense: RunFigures, pruned: RunFigures) -> dict[str, float]:
+    """The figures of one seed (accuracies in %, savings in %, energies in nJ per sample)."""
+    size = pruned.net.mask.size
+    le_d, le_p = np.mean(dense.trace.energy_pj), np.mean(pruned.trace.energy_pj)
+    ie_d, ie_p = np.mean(dense.infer_energy_pj), np.mean(pruned.infer_energy_pj)
+    return {
+        "accuracy_dense": 100 * dense.accuracy, "accuracy_pruned": 100 * pruned.accuracy,
+        "accuracy_change": 100 * (pruned.accuracy - dense.accuracy),
+        "connectivity_removed": 100 * (1 - pruned.net.live / size),
+        "learn_cycles_dense": float(dense.learn_cycles),
+        "learn_cycles_pruned": float(pruned.learn_cycles),
+        "learn_speedup": dense.learn_cycles / max(pruned.learn_cycles, 1),
+        "infer_cycles_dense": float(np.mean(dense.infer_cycles)),
+        "infer_cycles_pruned": float(np.mean(pruned.infer_cycles)),
+        "infer_speedup": float(np.mean(dense.infer_cycles) / max(np.mean(pruned.infer_cycles), 1)),
+        "learn_energy_dense_nj": le_d / 1e3, "learn_energy_pruned_nj": le_p / 1e3,
+        "learn_energy_saving": 100 * (1 - le_p / le_d),
+        "infer_energy_dense_nj": ie_d / 1e3, "infer_energy_pruned_nj": ie_p / 1e3,
+        "infer_energy_saving": 100 * (1 - ie_p / ie_d),
+        "prune_power_overhead": float("nan"),  # needs a power model of the prune unit
+    }
+
+
+@dataclass
+class ExperimentResult:
+    """Everything ``run_experiment`` computed; ``summary()`` is what results.json holds."""
+
+    dataset: str
+    seeds: list[int]
+    per_seed: list[dict[str, float]]
+    rtl: dict[str, Any]
+    sweep: list[dict[str, float]]
+    first: tuple[RunFigures, RunFigures] | None = None  # dense, pruned of the first seed
+    rtl_times: np.ndarray | None = None
+
+    @property
+    def rtl_ok(self) -> bool:
+        return bool(self.rtl.get("ok", False))
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"dataset": self.dataset, "seeds": self.seeds,
+                               "energy_model": ENERGY_MODEL, "published": PUBLISHED,
+                               "goal": GOAL, "rtl": self.rtl, "prune_threshold_sweep": self.sweep,
+                               "per_seed": self.per_seed}
+        for key in METRICS:
+            vals = np.array([s[key] for s in self.per_seed], dtype=float)
+            finite = vals[np.isfinite(vals)]
+            out[key] = float(finite.mean()) if len(finite) else None
+            out[f"{key}_std"] = float(finite.std()) if len(finite) else None
+            out[f"{key}_per_seed"] = [float(v) if np.isfinite(v) else None for v in vals]
+        return out
+
+
+def run_rtl_check(net: Network, labels: np.ndarray, times: np.ndarray, *,
+                  simulator: str = "icarus") -> dict[str, Any]:
+    """Simulate ``times`` (inference) on ``net`` in RTL; ok iff no mismatch, every sample ran and
+    every per-phase cycle count equals the cycle model's."""
+    from .sim.cases import Case
+    from .sim.runner import run_case
+
+    hw_labels = np.where(labels == UNLABELLED, 0xF, labels)
+    case = Case.from_network("experiment", net, times, np.zeros(len(times), bool), hw_labels)
+    expected = [sample_cycles(net.cfg, net.run_sample(t, learn=False)).as_dict() for t in times]
+    summary = run_case(case, simulator=simulator)
+    got = summary.get("cycles", [])
+    cycles_equal = got == expected
+    ok = summary.get("mismatches", 1) == 0 and summary.get("samples") == len(times) and cycles_equal
+    return {"ok": ok, "samples": summary.get("samples"), "mismatches": summary.get("mismatches"),
+            "first_mismatch": summary.get("first_mismatch"), "cycles_equal_model": cycles_equal,
+            "spikes_compared": summary.get("spikes_compared"), "simulator": simulator,
+            "cycles_per_sample": summary.get("cycles_per_sample")}
+
+
+def run_experiment(base: Config, split: Split, *, seeds: Sequence[int], rtl_samples: int = 20,
+                   sweep_thresholds: Sequence[int] = (), progress: bool = True,
+                   simulator: str = "icarus") -> ExperimentResult:
+    """Dense vs pruned learning for each seed, an RTL check, and a prune-threshold sweep (first
+    seed, pruned runs only)."""
+    train, test = encode(split.x_train, base), encode(split.x_test, base)
+    per_seed: list[dict[str, float]] = []
+    first: tuple[RunFigures, RunFigures] | None = None
+    for seed in tqdm(list(seeds), desc="seeds", unit="seed", disable=not progress):
+        cfg = base.replace(seed=int(seed))
+        dense = train_and_cost(cfg.replace(prune_enabled=False), train, split.y_train, test,
+                               split.y_test, progress=progress, desc=f"seed {seed} dense")
+        pruned = train_and_cost(cfg.replace(prune_enabled=True), train, split.y_train, test,
+                                split.y_test, progress=progress, desc=f"seed {seed} pruned")
+        per_seed.append(compare(dense, pruned))
+        if first is None:
+            first = (dense, pruned)
+    assert first is not None, "need at least one seed"
+    sweep = []
+    cfg0 = base.replace(seed=int(seeds[0]))
+    for thr in tqdm(list(sweep_thresholds), desc="threshold sweep", disable=not progress):
+        run = train_and_cost(cfg0.replace(prune_enabled=True, prune_threshold=int(thr)), train,
+                             split.y_train, test, split.y_test, progress=False)
+        sweep.append({"prune_threshold": int(thr), "accuracy": 100 * run.accuracy,
+                      "connectivity_removed": 100 * (1 - run.net.live / run.net.mask.size)})
+    rtl_times = test[:rtl_samples]
+    rtl: dict[str, Any] = {"ok": True, "samples": 0, "skipped": True}
+    if rtl_samples > 0:
+        rtl = run_rtl_check(first[1].net, first[1].labels, rtl_times, simulator=simulator)
+    return ExperimentResult(split.name, [int(s) for s in seeds], per_seed, rtl, sweep, first,
+                            rtl_times)
+
+
+def format_table(summary: dict[str, Any]) -> str:
+    """The results side by side with the published figures and the goal, as plain text."""
+
+    def fmt(key: str, unit: str) -> str:
+        mean, std = summary.get(key), summary.get(f"{key}_std")
+        if mean is None:
+            return "n/a"
+        return f"{mean:.2f}{unit} ± {std:.2f}" if len(summary["seeds"]) > 1 else f"{mean:.2f}{unit}"
+
+    rows = [("accuracy dense", "accuracy_dense", "%", None),
+            ("accuracy pruned", "accuracy_pruned", "%", None),
+            ("accuracy change (points)", "accuracy_change", "", "accuracy_change"),
+            ("connections removed", "connectivity_removed", "%", "connectivity_removed"),
+            ("learning speed-up (cycles)", "learn_speedup", "x", "learn_speedup"),
+            ("learning energy saving", "learn_energy_saving", "%", "learn_energy_saving"),
+            ("inference speed-up (cycles)", "infer_speedup", "x", "infer_speedup"),
+            ("inference energy saving", "infer_energy_saving", "%", "infer_energy_saving"),
+            ("prune unit power overhead", "prune_power_overhead", "%", "prune_power_overhead"),
+            ("inference cycles/sample dense", "infer_cycles_dense", "", None),
+            ("inference cycles/sample pruned", "infer_cycles_pruned", "", None)]
+    pub_units = {"accuracy_change": " (no loss)", "learn_speedup": "x", "infer_speedup": "x"}
+    lines = [f"{'figure':<32} {'ours':>20} {'published':>16} {'goal':>16}", "-" * 87]
+    for label, key, unit, ref in rows:
+        pub = "" if ref is None or ref not in PUBLISHED else \
+            f"{PUBLISHED[ref]:g}{pub_units.get(ref, '%')}"
+        goal = GOAL.get(ref, "") if ref else ""
+        lines.append(f"{label:<32} {fmt(key, unit):>20} {pub:>16} {goal:>16}")
+    rtl = summary["rtl"]
+    lines.append("-" * 87)
+    lines.append(f"RTL check: {rtl.get('samples')} test samples, mismatches "
+                 f"{rtl.get('mismatches')}, cycles equal to model: "
+                 f"{rtl.get('cycles_equal_model')} -> {'PASS' if rtl.get('ok') else 'FAIL'}")
+    lines.append(f"energy: {summary['energy_model']}")
+    return "\n".join(lines)
