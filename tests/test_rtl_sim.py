@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
+
 from synaprune.model.config import Config
 from synaprune.sim.cases import digits_case, edge_cases
 from synaprune.sim.runner import run_case

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
+
 from synaprune.hw.rule_units import NeuronUpdate, PruneUnit, StdpUnit
 from synaprune.model import rules
 from synaprune.model.config import Config
