@@ -42,12 +42,13 @@ else \
 fi
 endef
 
-.PHONY: help setup lock test lint sim bench train experiment bitstream report program clean \
+.PHONY: help setup lock test test-slow lint sim bench train experiment bitstream report program clean \
 	distclean
 
 help:
 	@echo "make setup       create .venv with pinned dependencies, install Icarus Verilog"
-	@echo "make test        run the test suite (what CI runs)"
+	@echo "make test        lint and run the test suite (what CI runs)"
+	@echo "make test-slow   the slow tests (Verilator, real bitstreams)"
 	@echo "make lint        ruff check"
 	@echo "make train       learn the built-in digits (DATASET=mnist DATA=DIR for MNIST), OUT=$(OUT)"
 	@echo "make sim         simulate the hardware core against the golden model"
@@ -88,8 +89,14 @@ lock:
 	@mv $(LOCK).tmp $(LOCK)
 	@echo "wrote $(LOCK)"
 
+# The default suite: lint, then every test not marked slow (CI runs this). test-slow runs the
+# long ones (Verilator, real place-and-route, long RTL runs).
 test: $(STAMP)
-	$(IN_VENV) $(PY) -m pytest -q $(ARGS)
+	$(IN_VENV) $(VENV)/bin/ruff check .
+	$(IN_VENV) $(PY) -m pytest -q -m "not slow" $(ARGS)
+
+test-slow: $(STAMP)
+	$(IN_VENV) $(PY) -m pytest -q -m slow $(ARGS)
 
 lint: $(STAMP)
 	$(IN_VENV) $(VENV)/bin/ruff check . $(ARGS)

@@ -148,6 +148,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="take the rule parameters from this TOML (sizes are still forced)")
     p.add_argument("--out", metavar="DIR", type=Path, default=Path("build/bench"),
                    help="directory for golden.json (default build/bench)")
+    p.add_argument("--sim-samples", type=_count, default=40, metavar="N",
+                   help="samples for the RTL simulator speed (Icarus, Verilator; 0 = skip)")
     p.add_argument("--profile", action="store_true",
                    help="also print a cProfile of the golden model's learning loop")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -201,4 +203,38 @@ def run(args: argparse.Namespace) -> int:
     }
     path = write_json(args.out / "golden.json", result)
     print(f"  written    {path}")
+    if args.sim_samples:
+        sims = simulator_throughput(args.sim_samples, args.out)
+        print(f"  written    {write_json(args.out / 'sim.json', sims)}")
     return 0
+
+
+def simulator_throughput(n_samples: int, out: Path) -> dict[str, Any]:
+    """RTL simulation speed (cycles/s, cocotb bench included) of the digits core in each HDL
+    simulator that is installed, on the same learning-then-inference case."""
+    from ..sim.cases import digits_case
+    from ..sim.runner import SIMULATORS, SimulatorMissingError, check_simulator, run_case
+
+    cfg = Config.preset("digits")
+    case = digits_case(cfg, pretrain=300, n_learn=n_samples // 2,
+                       n_infer=n_samples - n_samples // 2, name="bench")
+    result: dict[str, Any] = {"samples": len(case.times), "n_inputs": cfg.n_inputs,
+                              "n_neurons": cfg.n_neurons, "lanes": cfg.lanes}
+    for sim in SIMULATORS:
+        try:
+            check_simulator(sim)
+        except SimulatorMissingError as err:
+            print(f"  {sim:10s} skipped: {err}")
+            result[f"{sim}_cycles_per_s"] = None
+            continue
+        run_case(case, simulator=sim, build_root=out / "sim", rerun_with_waves=False)
+        # the second run reuses the compiled model: it measures simulation, not compilation
+        summary = run_case(case, simulator=sim, build_root=out / "sim", rerun_with_waves=False)
+        if summary["mismatches"]:
+            raise RuntimeError(f"{sim}: RTL differs from the golden model: "
+                               f"{summary['first_mismatch']}")
+        result[f"{sim}_cycles_per_s"] = summary["sim_cycles_per_s"]
+        result[f"{sim}_sim_cycles"] = summary["sim_cycles"]
+        print(f"  {sim:10s} {summary['sim_cycles_per_s']:8.0f} cycles/s "
+              f"({summary['sim_cycles']} cycles, {len(case.times)} samples, 0 mismatches)")
+    return result

@@ -1,0 +1,110 @@
+"""``LinkTop``: UART receiver and transmitter, command unit and ``LayerCore`` in one component.
+
+This is what a board top (``boards.board_top``) instantiates on its UART pins and what
+``boards.sim_transport.SimTransport`` simulates; the constructor is a stable interface::
+
+    LinkTop(cfg=cfg, clk_freq=clk_hz, baud=115_200)
+
+Ports: ``rx`` (In(1), the line from the host, idle high), ``tx`` (Out(1), to the host) and
+``status`` (Out(LINK_STATUS_LAYOUT): ``busy``, ``error``, ``heartbeat`` for LEDs; bit 0 is
+``busy``).
+"""
+
+from __future__ import annotations
+
+from amaranth import Module, Signal
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out, connect
+
+from ..hw.core import LayerCore
+from ..model.config import Config
+from .command import CommandUnit, check_config
+from .protocol import DEFAULT_RUN_TIMEOUT_S, DEFAULT_TIMEOUT_S
+from .uart import UartRx, UartTx, baud_divisor
+
+LINK_STATUS_LAYOUT = data.StructLayout({
+    "busy": 1,  # a request is being executed or answered
+    "error": 1,  # the core's error flags or a sticky link flag (cleared by CLEAR)
+    "heartbeat": 1,  # toggles every half second: the clock runs
+})
+
+
+class LinkTop(wiring.Component):
+    """The core behind a UART command link (``docs/host_protocol.md``).
+
+    Parameters (keyword-only):
+
+    - ``cfg``: the configuration whose elaboration-time fields build the core; its runtime
+      fields are the register values after reset (learn off).
+    - ``clk_freq``: the clock of the sync domain, in Hz.
+    - ``baud``: the UART bit rate; ``clk_freq / baud`` must be within 2 % of an integer >= 4.
+    - ``timeout_s``: inter-byte timeout inside a request frame (default 50 ms); must be at
+      least two byte times.
+    - ``run_timeout_s``: how long a command waits for the core without progress (default 1 s).
+    - ``max_payload``: request payload buffer in bytes (default: room for a RUN with every
+      input spiking, see ``protocol.default_max_payload``).
+    """
+
+    def __init__(self, *, cfg: Config, clk_freq: float, baud: int,
+                 timeout_s: float = DEFAULT_TIMEOUT_S, run_timeout_s: float = DEFAULT_RUN_TIMEOUT_S,
+                 max_payload: int | None = None) -> None:
+        self.cfg = check_config(cfg)
+        for name, value in (("clk_freq", clk_freq), ("baud", baud), ("timeout_s", timeout_s),
+                            ("run_timeout_s", run_timeout_s)):
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise TypeError(f"{name} must be a number, not {type(value).__name__}")
+        if not isinstance(baud, int):
+            raise TypeError(f"baud must be an int, not {type(baud).__name__}")
+        self.clk_freq = clk_freq
+        self.baud = baud
+        self.divisor = baud_divisor(clk_freq, baud)
+        self.timeout = round(timeout_s * clk_freq)
+        if self.timeout < 20 * self.divisor:
+            raise ValueError(f"timeout_s = {timeout_s} is shorter than two byte times at "
+                             f"{baud} baud")
+        self.watchdog = round(run_timeout_s * clk_freq)
+        if self.watchdog < 1:
+            raise ValueError(f"run_timeout_s = {run_timeout_s} is less than one clock cycle")
+        self.max_payload = max_payload
+        super().__init__({
+            "rx": In(1, init=1),
+            "tx": Out(1, init=1),
+            "status": Out(LINK_STATUS_LAYOUT),
+        })
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        m.submodules.uart_rx = urx = UartRx(divisor=self.divisor)
+        m.submodules.uart_tx = utx = UartTx(divisor=self.divisor)
+        m.submodules.unit = unit = CommandUnit(cfg=self.cfg, timeout=self.timeout,
+                                               watchdog=self.watchdog,
+                                               max_payload=self.max_payload)
+        m.submodules.core = core = LayerCore.from_config(self.cfg)
+
+        connect(m, urx.data, unit.rx)
+        connect(m, unit.tx, utx.data)
+        connect(m, unit.host, core.host)
+        connect(m, unit.to_core, core.events_in)
+        connect(m, core.events_out, unit.from_core)
+        m.d.comb += [
+            urx.rx.eq(self.rx),
+            self.tx.eq(utx.tx),
+            unit.rx_error.eq(urx.framing_error | urx.overrun),
+            core.regs.eq(unit.regs),
+            unit.core_error.eq(core.error),
+            unit.pred_label.eq(core.pred_label),
+        ]
+
+        half_second = max(1, round(self.clk_freq / 2))
+        beat = Signal(range(half_second))
+        heartbeat = Signal()
+        with m.If(beat == half_second - 1):
+            m.d.sync += [beat.eq(0), heartbeat.eq(~heartbeat)]
+        with m.Else():
+            m.d.sync += beat.eq(beat + 1)
+        m.d.comb += [
+            self.status.busy.eq(unit.busy),
+            self.status.error.eq(unit.link_error | (core.error != 0)),
+            self.status.heartbeat.eq(heartbeat),
+        ]
+        return m
