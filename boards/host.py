@@ -32,6 +32,7 @@ import serial
 
 from ..hw.layouts import LABEL_BITS, Counter, HostRegion, regs_value
 from ..model.config import Config
+from ..model.encoding import check_times
 from ..model.encoding import events as encode_events
 from ..model.network import Network
 from . import protocol as proto
@@ -425,11 +426,7 @@ class Board:
                    timeout: float | None = None) -> BoardResult:
         """Run one sample given its input spike times (shape (n_inputs,), T = never)."""
         cfg = self.cfg
-        times = np.asarray(times)
-        if times.shape != (cfg.n_inputs,):
-            raise ValueError(f"times must have shape ({cfg.n_inputs},), not {times.shape}")
-        if times.min(initial=0) < 0 or times.max(initial=0) > cfg.never:
-            raise ValueError(f"spike times must be in 0..{cfg.never} ({cfg.never} = never)")
+        times = check_times(times, cfg)
         payload = proto.encode_run(cfg, encode_events(times, cfg), learn=learn)
         data = self.request(Cmd.RUN, payload, timeout=timeout,
                             reply_bytes=proto.RUN_HEADER.size

@@ -52,6 +52,19 @@ def encode(images: np.ndarray, cfg: Config) -> np.ndarray:
     return t.astype(np.int16)
 
 
+def check_times(times: np.ndarray, cfg: Config) -> np.ndarray:
+    """``times`` as an array after checking it is one sample's spike times: shape
+    (n_inputs,), values 0..T (T = never). Raises ``ValueError`` otherwise."""
+    times = np.asarray(times)
+    if times.shape != (cfg.n_inputs,):
+        raise ValueError(f"times must have shape ({cfg.n_inputs},), not {times.shape}")
+    if not np.issubdtype(times.dtype, np.integer):
+        raise ValueError(f"spike times must be integers, not {times.dtype}")
+    if times.min(initial=0) < 0 or times.max(initial=0) > cfg.never:
+        raise ValueError(f"spike times must be in 0..{cfg.never} ({cfg.never} = never)")
+    return times
+
+
 def events(times: np.ndarray, cfg: Config) -> list[tuple[int, int]]:
     """The address-event stream of one sample: (time step, input index), ordered by time, then
     by index. This is the order in which the host streams spikes into the core."""

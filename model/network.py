@@ -24,6 +24,7 @@ import numpy as np
 
 from . import rules
 from .config import Config
+from .encoding import check_times
 from .lfsr import LfsrStream
 
 
@@ -87,11 +88,7 @@ class Network:
     def run_sample(self, times: np.ndarray, *, learn: bool, trace: bool = False) -> SampleResult:
         """Run one sample given its input spike times (shape (n_inputs,), T = never)."""
         cfg = self.cfg
-        times = np.asarray(times)
-        if times.shape != (cfg.n_inputs,):
-            raise ValueError(f"times must have shape ({cfg.n_inputs},), not {times.shape}")
-        if times.min(initial=0) < 0 or times.max(initial=0) > cfg.never:
-            raise ValueError(f"spike times must be in 0..{cfg.never} ({cfg.never} = never)")
+        times = check_times(times, cfg)
         n, k_rows, p = cfg.n_neurons, cfg.rows, cfg.lanes
         if learn:
             self.adapt = rules.homeo_decay(self.adapt, cfg.homeo_decay_shift)
