@@ -8,9 +8,9 @@ equal to the RTL counters) and an energy model. The first ``rtl_samples`` test s
 first seed's pruned network are then simulated in RTL; any mismatch or any cycle count that
 differs from the cycle model makes the experiment fail (``ExperimentResult.rtl_ok`` False).
 
-Energy: if ``boards.power.estimate_energy`` is importable and usable it would be the better
-source, but its interface was not fixed when this was written, so the figures here always come
-from ``activity_energy_pj``, a simple activity model (see there), and are reported as estimates.
+Energy comes from the project's activity-based power model (``boards.power.estimate_energy``,
+coefficients and their sources in ``docs/power_model.md``) for ``board`` at ``fmax_mhz``: static
+power over the run time plus per-resource dynamic energy; it is an estimate with a low/high band.
 """
 
 from __future__ import annotations
@@ -29,16 +29,6 @@ from .model.encoding import encode
 from .model.network import Network, SampleResult
 from .model.readout import UNLABELLED, accuracy, assign_labels, learn, predict_neurons
 
-# --- activity energy model (assumed coefficients, picojoules) -------------------------------
-# These are assumptions of the order of 28-45 nm logic and on-chip SRAM figures (Horowitz,
-# "Computing's energy problem", ISSCC 2014: an 8-bit add ~0.03 pJ, a 32-bit read of an 8 KB SRAM
-# ~5 pJ), scaled to one 8-bit weight; they are NOT measured on this core or on a board.
-E_CYCLE_PJ = 10.0  # per core clock cycle: clock tree, control, registers, leakage
-E_READ_PJ = 1.5  # per synaptic event: one weight read + one membrane accumulate
-E_RMW_PJ = 4.0  # per STDP update: weight read, rule arithmetic, weight (and mask) write
-ENERGY_MODEL = (f"activity estimate: cycles * {E_CYCLE_PJ} pJ + synaptic events * {E_READ_PJ} pJ "
-                f"+ STDP updates * {E_RMW_PJ} pJ (assumed coefficients, not measured)")
-
 # Published figures that the experiment is compared with, and this project's goal.
 PUBLISHED = {"connectivity_removed": 92.83, "learn_speedup": 2.1, "learn_energy_saving": 64.0,
              "infer_speedup": 2.83, "infer_energy_saving": 78.24, "accuracy_change": 0.0,
@@ -48,24 +38,17 @@ GOAL = {"connectivity_removed": ">= 93 %", "learn_speedup": ">= 4x", "infer_spee
 METRICS = ("accuracy_dense", "accuracy_pruned", "accuracy_change", "connectivity_removed",
            "learn_cycles_dense", "learn_cycles_pruned", "learn_speedup",
            "infer_cycles_dense", "infer_cycles_pruned", "infer_speedup",
-           "learn_energy_dense_nj", "learn_energy_pruned_nj", "learn_energy_saving",
-           "infer_energy_dense_nj", "infer_energy_pruned_nj", "infer_energy_saving",
+           "learn_energy_dense_uj", "learn_energy_pruned_uj", "learn_energy_saving",
+           "infer_energy_dense_uj", "infer_energy_pruned_uj", "infer_energy_saving",
            "prune_power_overhead")
-
-
-def activity_energy_pj(cycles: int, syn_events: int, syn_updates: int) -> float:
-    """Energy estimate of one sample in pJ: ``cycles * E_CYCLE_PJ + syn_events * E_READ_PJ +
-    syn_updates * E_RMW_PJ`` (coefficients are stated assumptions, see the module constants)."""
-    return cycles * E_CYCLE_PJ + syn_events * E_READ_PJ + syn_updates * E_RMW_PJ
 
 
 @dataclass
 class Trace:
-    """Per learning sample: live connections after it, its cycles and its energy (pJ)."""
+    """Per learning sample: live connections after it and its cycles."""
 
     live: list[int] = field(default_factory=list)
     cycles: list[int] = field(default_factory=list)
-    energy_pj: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -77,7 +60,8 @@ class RunFigures:
     accuracy: float
     trace: Trace
     infer_cycles: np.ndarray  # per test sample
-    infer_energy_pj: np.ndarray  # per test sample
+    learn_results: list[SampleResult]  # for the power model
+    infer_results: list[SampleResult]
 
     @property
     def learn_cycles(self) -> int:
@@ -87,37 +71,47 @@ class RunFigures:
 def train_and_cost(cfg: Config, train: np.ndarray, y_train: np.ndarray, test: np.ndarray,
                    y_test: np.ndarray, *, progress: bool = True, desc: str = "") -> RunFigures:
     """Learn ``cfg.epochs`` epochs on encoded ``train`` (order seeded by ``cfg.seed``), label on
-    the training set, test on ``test``, recording cycles and energy of every sample."""
+    the training set, test on ``test``, recording the cycles and results of every sample."""
     net = Network(cfg)
     trace = Trace()
+    learn_results: list[SampleResult] = []
 
     def on_sample(_step: int, res: object) -> None:
         assert isinstance(res, SampleResult)
-        cyc = sample_cycles(cfg, res).total
         trace.live.append(res.live)
-        trace.cycles.append(cyc)
-        trace.energy_pj.append(activity_energy_pj(cyc, res.syn_events, res.syn_updates))
+        trace.cycles.append(sample_cycles(cfg, res).total)
+        learn_results.append(res)
 
     learn(net, train, epochs=cfg.epochs, seed=cfg.seed, progress=progress, on_sample=on_sample)
     labels = assign_labels(predict_neurons(net, train, progress=progress,
                                            desc=f"{desc} label"), y_train, cfg.n_neurons)
     pred = np.empty(len(test), dtype=np.int64)
     cyc = np.empty(len(test), dtype=np.int64)
-    energy = np.empty(len(test))
+    infer_results: list[SampleResult] = []
     for s in tqdm(range(len(test)), desc=f"{desc} test", unit="sample", disable=not progress,
                   dynamic_ncols=True):
         res = net.run_sample(test[s], learn=False)
         pred[s] = res.prediction
         cyc[s] = sample_cycles(cfg, res).total
-        energy[s] = activity_energy_pj(int(cyc[s]), res.syn_events, 0)
-    return RunFigures(net, labels, accuracy(pred, y_test, labels), trace, cyc, energy)
+        infer_results.append(res)
+    return RunFigures(net, labels, accuracy(pred, y_test, labels), trace, cyc, learn_results,
+                      infer_results)
 
 
-def compare(dense: RunFigures, pruned: RunFigures) -> dict[str, float]:
-    """The figures of one seed (accuracies in %, savings in %, energies in nJ per sample)."""
+def compare(dense: RunFigures, pruned: RunFigures, *, board: str,
+            fmax_mhz: float) -> dict[str, float]:
+    """The figures of one seed (accuracies in %, savings in %, energies in uJ per sample)."""
+    from .boards.power import estimate_energy
+
     size = pruned.net.mask.size
-    le_d, le_p = np.mean(dense.trace.energy_pj), np.mean(pruned.trace.energy_pj)
-    ie_d, ie_p = np.mean(dense.infer_energy_pj), np.mean(pruned.infer_energy_pj)
+    cfg = pruned.net.cfg
+
+    def energy(run: RunFigures, learn: bool) -> Any:
+        results = run.learn_results if learn else run.infer_results
+        return estimate_energy(board, cfg, results, learn=learn, fmax_mhz=fmax_mhz)
+
+    le_d, le_p = energy(dense, True), energy(pruned, True)
+    ie_d, ie_p = energy(dense, False), energy(pruned, False)
     return {
         "accuracy_dense": 100 * dense.accuracy, "accuracy_pruned": 100 * pruned.accuracy,
         "accuracy_change": 100 * (pruned.accuracy - dense.accuracy),
@@ -128,11 +122,11 @@ def compare(dense: RunFigures, pruned: RunFigures) -> dict[str, float]:
         "infer_cycles_dense": float(np.mean(dense.infer_cycles)),
         "infer_cycles_pruned": float(np.mean(pruned.infer_cycles)),
         "infer_speedup": float(np.mean(dense.infer_cycles) / max(np.mean(pruned.infer_cycles), 1)),
-        "learn_energy_dense_nj": le_d / 1e3, "learn_energy_pruned_nj": le_p / 1e3,
-        "learn_energy_saving": 100 * (1 - le_p / le_d),
-        "infer_energy_dense_nj": ie_d / 1e3, "infer_energy_pruned_nj": ie_p / 1e3,
-        "infer_energy_saving": 100 * (1 - ie_p / ie_d),
-        "prune_power_overhead": float("nan"),  # needs a power model of the prune unit
+        "learn_energy_dense_uj": le_d.energy_uj, "learn_energy_pruned_uj": le_p.energy_uj,
+        "learn_energy_saving": 100 * (1 - le_p.energy_uj / le_d.energy_uj),
+        "infer_energy_dense_uj": ie_d.energy_uj, "infer_energy_pruned_uj": ie_p.energy_uj,
+        "infer_energy_saving": 100 * (1 - ie_p.energy_uj / ie_d.energy_uj),
+        "prune_power_overhead": 100 * le_p.prune_energy_share,
     }
 
 
@@ -147,6 +141,7 @@ class ExperimentResult:
     sweep: list[dict[str, float]]
     first: tuple[RunFigures, RunFigures] | None = None  # dense, pruned of the first seed
     rtl_times: np.ndarray | None = None
+    energy_model: str = ""
 
     @property
     def rtl_ok(self) -> bool:
@@ -154,7 +149,7 @@ class ExperimentResult:
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {"dataset": self.dataset, "seeds": self.seeds,
-                               "energy_model": ENERGY_MODEL, "published": PUBLISHED,
+                               "energy_model": self.energy_model, "published": PUBLISHED,
                                "goal": GOAL, "rtl": self.rtl, "prune_threshold_sweep": self.sweep,
                                "per_seed": self.per_seed}
         for key in METRICS:
@@ -188,9 +183,15 @@ def run_rtl_check(net: Network, labels: np.ndarray, times: np.ndarray, *,
 
 def run_experiment(base: Config, split: Split, *, seeds: Sequence[int], rtl_samples: int = 20,
                    sweep_thresholds: Sequence[int] = (), progress: bool = True,
-                   simulator: str = "icarus") -> ExperimentResult:
+                   simulator: str = "icarus", board: str = "ulx3s",
+                   fmax_mhz: float | None = None) -> ExperimentResult:
     """Dense vs pruned learning for each seed, an RTL check, and a prune-threshold sweep (first
-    seed, pruned runs only)."""
+    seed, pruned runs only). Energy is estimated for ``board`` at ``fmax_mhz`` (default: the
+    board's target clock)."""
+    from .boards.platforms import device_spec
+
+    if fmax_mhz is None:
+        fmax_mhz = device_spec(board).target_mhz
     train, test = encode(split.x_train, base), encode(split.x_test, base)
     per_seed: list[dict[str, float]] = []
     first: tuple[RunFigures, RunFigures] | None = None
@@ -200,7 +201,9 @@ def run_experiment(base: Config, split: Split, *, seeds: Sequence[int], rtl_samp
                                split.y_test, progress=progress, desc=f"seed {seed} dense")
         pruned = train_and_cost(cfg.replace(prune_enabled=True), train, split.y_train, test,
                                 split.y_test, progress=progress, desc=f"seed {seed} pruned")
-        per_seed.append(compare(dense, pruned))
+        per_seed.append(compare(dense, pruned, board=board, fmax_mhz=fmax_mhz))
+        dense.learn_results.clear()  # the power model has them; free the memory
+        dense.infer_results.clear()
         if first is None:
             first = (dense, pruned)
     assert first is not None, "need at least one seed"
@@ -215,8 +218,10 @@ def run_experiment(base: Config, split: Split, *, seeds: Sequence[int], rtl_samp
     rtl: dict[str, Any] = {"ok": True, "samples": 0, "skipped": True}
     if rtl_samples > 0:
         rtl = run_rtl_check(first[1].net, first[1].labels, rtl_times, simulator=simulator)
+    model = (f"boards.power.estimate_energy({board!r}, fmax {fmax_mhz:g} MHz): static + "
+             f"activity x coefficients, docs/power_model.md (estimate, see its band)")
     return ExperimentResult(split.name, [int(s) for s in seeds], per_seed, rtl, sweep, first,
-                            rtl_times)
+                            rtl_times, model)
 
 
 def format_table(summary: dict[str, Any]) -> str:
