@@ -111,7 +111,10 @@ def run_case(case: Case, *, simulator: str = "icarus", build_root: str | Path = 
     summary_file.unlink(missing_ok=True)
     os.environ["PATH"] = _tool_path()
     runner = get_runner(simulator)
-    build_args = ["-Wno-fatal", "-Wno-WIDTH"] if simulator == "verilator" else []
+    # Verilator: Amaranth's Verilog has width warnings; --no-timing ignores the Icarus-only
+    # time-zero kick (_kick_time_zero), which Verilator does not need.
+    build_args = (["-Wno-fatal", "-Wno-WIDTH", "--no-timing"] if simulator == "verilator"
+                  else [])
     runner.build(sources=[vfile], hdl_toplevel=TOPLEVEL, build_dir=work, always=False,
                  waves=waves, build_args=build_args, timescale=("1ns", "1ps"))
     env = {"SYNAPRUNE_CASE": str(case_file), "SYNAPRUNE_SUMMARY": str(summary_file),

@@ -173,8 +173,8 @@ def test_bad_option_value_is_usage_error(capsys: pytest.CaptureFixture[str]) -> 
 
 
 def test_bench_small(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    rc = main(["bench", "--samples", "30", "--brian-samples", "0", "--out", str(tmp_path),
-               "--no-progress"])
+    rc = main(["bench", "--samples", "30", "--brian-samples", "0", "--sim-samples", "0",
+               "--out", str(tmp_path), "--no-progress"])
     assert rc == 0
     result = json.loads((tmp_path / "golden.json").read_text())
     assert result["golden_samples_per_s"] > 0 and result["brian2_samples_per_s"] is None
