@@ -40,6 +40,7 @@ from ..model.encoding import events
 from ..model.network import Network
 from .cases import Case
 
+RECORDED_SAMPLES = 50  # samples whose RTL output spikes go into the summary (for pictures)
 PHASE_COUNTERS = {"integrate": Counter.INTEGRATE_CYCLES, "sweep": Counter.SWEEP_CYCLES,
                   "learn": Counter.LEARN_CYCLES, "clear": Counter.CLEAR_CYCLES,
                   "load": Counter.LOAD_CYCLES, "emit": Counter.EMIT_CYCLES}
@@ -71,6 +72,7 @@ class Tally:
     updates: int = 0
     weights: int = 0
     cycles: list[dict[str, int]] = field(default_factory=list)
+    rtl_spikes: list[list[tuple[int, int]]] = field(default_factory=list)  # as the RTL sent them
     syn_events: int = 0
     integrate_cycles: int = 0
     lanes_busy_cycles: int = 0
@@ -265,6 +267,8 @@ class Bench:
         tally.syn_events += res.syn_events
         tally.integrate_cycles += expect.integrate
         tally.cycles.append(expect.as_dict())
+        if len(tally.rtl_spikes) < RECORDED_SAMPLES:
+            tally.rtl_spikes.append(got_spikes)
 
     async def check_state(self, s: int, net: Network, tally: Tally) -> None:
         st = await self.read_state()
@@ -320,7 +324,7 @@ async def layer_matches_golden_model(dut: Any) -> None:
         "updates_compared": tally.updates, "weights_compared": tally.weights,
         "mismatches": 0 if mismatch is None else 1, "first_mismatch": mismatch,
         "cycles_per_sample": float(np.mean(totals)) if totals else 0.0,
-        "cycles": tally.cycles,
+        "cycles": tally.cycles, "rtl_spikes": tally.rtl_spikes,
         "syn_events": tally.syn_events, "integrate_cycles": tally.integrate_cycles,
         "sim_cycles": bench.cycle, "wall_s": wall,
         "sim_cycles_per_s": bench.cycle / wall if wall else 0.0,

@@ -178,7 +178,8 @@ def run_rtl_check(net: Network, labels: np.ndarray, times: np.ndarray, *,
     return {"ok": ok, "samples": summary.get("samples"), "mismatches": summary.get("mismatches"),
             "first_mismatch": summary.get("first_mismatch"), "cycles_equal_model": cycles_equal,
             "spikes_compared": summary.get("spikes_compared"), "simulator": simulator,
-            "cycles_per_sample": summary.get("cycles_per_sample")}
+            "cycles_per_sample": summary.get("cycles_per_sample"),
+            "rtl_spikes": summary.get("rtl_spikes", [])}
 
 
 def run_experiment(base: Config, split: Split, *, seeds: Sequence[int], rtl_samples: int = 20,
