@@ -17,12 +17,15 @@ CLEAR  restore ``t_in`` of the loaded inputs to 'never', zero membranes and fire
 EMIT   stream the spikes and an END (time = last step, index = predicted neuron) to ``events_out``.
 
 Memories that are block RAM have a register after the read (2-cycle latency); membrane,
-adaptation, spike and label memories are small and read asynchronously (distributed RAM).
+adaptation, spike and label memories are small and read asynchronously (distributed RAM). The
+datapaths are pipelined for a 100 MHz ECP5 clock (walker visits registered, sweep rows through a
+stalling row pipeline, a two-stage reduce, STDP in ``StdpUnit.LATENCY`` stages); the pipeline
+depths are the constants of ``model.cycles``.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -32,7 +35,7 @@ from ..model.lfsr import TOGGLE_MASK
 from . import layouts
 from .layouts import Counter, EventKind, HostRegion
 from .rule_units import NeuronUpdate, PruneUnit, StdpUnit
-from .walker import LockstepWalker, one_hot_index
+from .walker import LockstepWalker, one_hot_index, two_or_more
 
 FETCH_DEPTH = 8  # walker FIFO entries; >= fetch latency + 1 keeps the walker fed every cycle
 FETCH_STAGES = 4  # event read (2) + row-mask read (2)
@@ -141,6 +144,8 @@ class LayerCore(wiring.Component):
         n_ev = Signal(ev_bits)
         first = [Signal(ev_bits, name=f"first{t}") for t in range(T + 1)]
         last_tp1 = Signal(cfg.time_bits + 1)  # last accepted time + 1 (0 before any event)
+        last_t = Signal(cfg.time_bits)  # max(last_tp1 - 1, 0): a one-compare order check
+        has_events = Signal(T)  # bit t: an event with time t was accepted (short INTEG_START)
         step = Signal(cfg.time_bits)
         fired = [Signal(K, name=f"fired{p}") for p in range(P)]
         n_spk = Signal(range(N + 1))
@@ -186,11 +191,25 @@ class LayerCore(wiring.Component):
                      acc_hit[0].eq(hits), acc_hit[1].eq(acc_hit[0])]
         m.d.sync += [acc_k[0][p].eq(walk.bit[p]) for p in range(P)]
         m.d.sync += [acc_k[1][p].eq(acc_k[0][p]) for p in range(P)]
-        integ_idle = (~fetch_issue & (fptr == fend) & (fs_valid == 0) & row_walker.idle
+        integ_idle = ((fptr == fend) & (fs_valid == 0) & row_walker.idle
                       & (acc_valid == 0))
 
         # ---------------- sweep datapath ----------------
-        sweep_k = Signal(row_bits)
+        # Row pipeline: stage 0 issues row sweep_k (membrane/adaptation read, eligibility), stage
+        # 1 holds the read values, NeuronUpdate adds LATENCY stages, one more registers its
+        # outputs with the firing lanes and whether there are two or more of them (so the stall
+        # is a register, not the margin compare); the last stage (sw_last) fires, writes back
+        # and updates the lane bests. A row that fires s > 1 lanes holds the last stage s
+        # cycles and stalls the whole pipeline meanwhile. Rows are distinct within a step and
+        # the pipeline drains before the next step, so no forwarding is needed.
+        sw_last = 2 + NeuronUpdate.LATENCY
+        sweep_k = Signal(range(K + 1))  # next row to issue
+        sw_valid = Signal(sw_last)
+        sw_row = [Signal(row_bits, name=f"sw_row{s}") for s in range(1, sw_last + 1)]
+        sw_elig = [Signal(P, name=f"sw_elig{s}") for s in range(1, sw_last + 1)]
+        sw_v = [Signal(cfg.membrane_bits, name=f"sw_v{p}") for p in range(P)]
+        sw_a = [Signal(cfg.adapt_bits, name=f"sw_a{p}") for p in range(P)]
+        sw_stall = Signal()
         pend = Signal(P)
         pending = Signal()  # extra cycles of a row that fires more than one lane
         nu = []
@@ -198,10 +217,10 @@ class LayerCore(wiring.Component):
             unit = NeuronUpdate(membrane_bits=cfg.membrane_bits, adapt_bits=cfg.adapt_bits)
             m.submodules[f"neuron{p}"] = unit
             nu.append(unit)
-            m.d.comb += [unit.v.eq(v_rd[p].data), unit.adapt.eq(a_rd[p].data),
+            m.d.comb += [unit.v.eq(sw_v[p]), unit.adapt.eq(sw_a[p]),
                          unit.threshold.eq(regs.threshold), unit.leak_shift.eq(regs.leak_shift),
                          unit.decay_en.eq(regs.learn & (step == 0)),
-                         unit.decay_shift.eq(regs.homeo_decay_shift)]
+                         unit.decay_shift.eq(regs.homeo_decay_shift), unit.en.eq(~sw_stall)]
         margin_shape = signed(cfg.membrane_bits + 2)
         lb_valid = Signal(P)
         lb_d = Array(Signal(margin_shape, name=f"lb_d{p}") for p in range(P))
@@ -211,12 +230,31 @@ class LayerCore(wiring.Component):
         best_k = Signal(row_bits)
         best_p = Signal(lane_bits)
         red = Signal(range(P + 1))
-        elig = Cat(*[~(fired[p].bit_select(sweep_k, 1)) for p in range(P)])
-        cross = Cat(*[elig[p] & (nu[p].margin >= 0) for p in range(P)])
+        c_valid, c_d = Signal(), Signal(margin_shape)  # REDUCE: the lane candidate in compare
+        c_k, c_p = Signal(row_bits), Signal(lane_bits)
+        sw_row_last = sw_row[-1]
+        elig = sw_elig[-1]
+        # last stage: the NeuronUpdate outputs, the firing lanes and "two or more fire"
+        x_v = [Signal.like(nu[p].v_out, name=f"x_v{p}") for p in range(P)]
+        x_a = [Signal.like(nu[p].adapt_out, name=f"x_a{p}") for p in range(P)]
+        x_m = [Signal.like(nu[p].margin, name=f"x_m{p}") for p in range(P)]
+        cross, cross_multi = Signal(P), Signal()
+        cross_pre = Cat(*[sw_elig[-2][p] & (nu[p].margin >= 0) for p in range(P)])
+        with m.If(~sw_stall):
+            m.d.sync += [cross.eq(cross_pre), cross_multi.eq(two_or_more(cross_pre))]
+            m.d.sync += [x.eq(nu[p].v_out) for p, x in enumerate(x_v)]
+            m.d.sync += [x.eq(nu[p].adapt_out) for p, x in enumerate(x_a)]
+            m.d.sync += [x.eq(nu[p].margin) for p, x in enumerate(x_m)]
         spikes_now = Mux(pending, pend, cross)
         spike_low = spikes_now & -spikes_now
         spike_rest = spikes_now & ~spike_low
         spike_lane = one_hot_index(spike_low, P) if P > 1 else Const(0, 1)
+        # stall = spike_rest != 0, i.e. two or more spikes left; from LUTs, not the carry chain
+        pend_multi = Signal()  # pend has two or more bits
+        m.d.comb += sw_stall.eq(sw_valid[-1] & Mux(pending, pend_multi, cross_multi))
+
+        def start_sweep() -> None:
+            m.d.sync += [sweep_k.eq(0), pending.eq(0), sw_valid.eq(0)]
 
         # ---------------- learning datapath ----------------
         col_tag = data.StructLayout({"g": unsigned(max(1, (G - 1).bit_length())),
@@ -240,24 +278,39 @@ class LayerCore(wiring.Component):
             col_walker.entries.payload.words[0].eq(col_q),
         ]
         cw = col_walker.out
+        c_input_w = Cat(cw.bit[0], cw.tag.g)  # g * B + bit, B a power of two
+        # Address stage (stage 0 below): the walker's visit and its weight address, registered,
+        # so that the multiply by K and the weight memories' bank decode sit in different cycles.
+        cv_valid, c_hit, cv_last = Signal(), Signal(), Signal()
         c_input = Signal(range(G * B))
-        m.d.comb += c_input.eq(cw.tag.g * B + cw.bit[0])
-        c_hit = cw.hit[0] & (c_input < n_in)
-        # learning pipeline: stage 1 (RAM read in flight), stage 2 (registered: compute, write)
-        ls_valid, ls_hit, ls_last = Signal(2), Signal(2), Signal(2)
-        ls_i = [Signal(cfg.input_bits, name=f"ls_i{s}") for s in (1, 2)]
-        ls_bit = [Signal(max(1, (B - 1).bit_length()), name=f"ls_bit{s}") for s in (1, 2)]
-        ls_g = [Signal(col_tag.members["g"].width, name=f"ls_g{s}") for s in (1, 2)]
-        ls_word = [Signal(B, name=f"ls_word{s}") for s in (1, 2)]
-        ls_rand = [Signal(cfg.stdp_shift, name=f"ls_rand{s}") for s in (1, 2)]
-        m.d.sync += [
-            ls_valid.eq(Cat(cw.valid, ls_valid[0])), ls_hit.eq(Cat(c_hit, ls_hit[0])),
-            ls_last.eq(Cat(cw.last, ls_last[0])),
-            ls_i[0].eq(c_input), ls_i[1].eq(ls_i[0]), ls_bit[0].eq(cw.bit[0]),
-            ls_bit[1].eq(ls_bit[0]), ls_g[0].eq(cw.tag.g), ls_g[1].eq(ls_g[0]),
-            ls_word[0].eq(cw.tag.word), ls_word[1].eq(ls_word[0]),
-            ls_rand[0].eq(lfsr[:cfg.stdp_shift]), ls_rand[1].eq(ls_rand[0]),
-        ]
+        cv_bit, cv_g, cv_word = Signal.like(cw.bit[0]), Signal.like(cw.tag.g), Signal(B)
+        w_addr = Signal(range(n_in * K))
+        m.d.sync += [cv_valid.eq(cw.valid), c_hit.eq(cw.hit[0] & (c_input_w < n_in)),
+                     cv_last.eq(cw.last), c_input.eq(c_input_w), cv_bit.eq(cw.bit[0]),
+                     cv_g.eq(cw.tag.g), cv_word.eq(cw.tag.word), w_addr.eq(c_input_w * K + l_k)]
+        # Learning pipeline, stage s = cycles after the address stage (stage 0: addresses of the
+        # weight, input time and row-mask word; 1: RAM read; 2: registered data into StdpUnit;
+        # 2 + LATENCY: w_new, prune compare; ls_wb: write-back). Within one winner's pass every
+        # synapse address is visited once, and the pass drains before the next winner starts, so
+        # the stages need no forwarding.
+        ls_wb = 2 + StdpUnit.LATENCY + 1
+
+        def delay(value: object, name: str, stages: int = ls_wb) -> list[Signal]:
+            """``value`` registered ``stages`` times; element s-1 is its copy at stage s."""
+            regs_ = []
+            for s in range(1, stages + 1):
+                reg = Signal(Value.cast(value).shape(), name=f"{name}{s}")
+                m.d.sync += reg.eq(value if s == 1 else regs_[-1])
+                regs_.append(reg)
+            return regs_
+
+        ls_valid, ls_hit, ls_last = delay(cv_valid, "ls_valid"), delay(c_hit, "ls_hit"), \
+            delay(cv_last, "ls_last")
+        ls_i, ls_bit = delay(c_input, "ls_i"), delay(cv_bit, "ls_bit", ls_wb - 1)
+        ls_word = delay(cv_word, "ls_word")
+        ls_waddr = delay(w_addr, "ls_waddr")
+        ls_caddr = delay(col_base + cv_g, "ls_caddr")
+        ls_rand = delay(lfsr[:cfg.stdp_shift], "ls_rand", 2)
         with m.If(c_hit):  # one LFSR step per synaptic update
             m.d.sync += lfsr.eq(Mux(lfsr[0], (lfsr >> 1) ^ TOGGLE_MASK, lfsr >> 1))
         m.submodules.stdp = stdp = StdpUnit(weight_bits=cfg.weight_bits,
@@ -271,10 +324,18 @@ class LayerCore(wiring.Component):
             prune.w_new.eq(stdp.w_new), prune.enable.eq(regs.prune_enable),
             prune.threshold.eq(regs.prune_threshold),
         ]
+        # the winner's lane's row-mask word, from stage 2 to the write-back
+        ls_row = [None, None] + delay(Array(row_q)[l_p], "ls_row", ls_wb - 2)
+        w_new_q, pruned_q = Signal.like(stdp.w_new), Signal()  # stage ls_wb
+        bit_oh = Signal(B)  # one-hot of the synapse's bit in its column word, stage ls_wb
+        m.d.sync += [w_new_q.eq(stdp.w_new), pruned_q.eq(prune.pruned),
+                     bit_oh.eq(Const(1, B) << ls_bit[ls_wb - 2])]
         clr_acc = Signal(B)
-        do_update = ls_valid[1] & ls_hit[1]
-        pruned_now = do_update & prune.pruned
-        learn_idle = ((gptr == G) & (cs_valid == 0) & col_walker.idle & (ls_valid == 0))
+        wb = ls_wb - 1  # list index of the write-back stage
+        do_update = ls_valid[wb] & ls_hit[wb]
+        pruned_now = do_update & pruned_q
+        learn_idle = ((gptr == G) & (cs_valid == 0) & col_walker.idle & ~cv_valid
+                      & ~Cat(*ls_valid).any())
 
         # ---------------- clear datapath ----------------
         cptr = Signal(ev_bits + 1)
@@ -323,10 +384,10 @@ class LayerCore(wiring.Component):
 
         # Trace defaults.
         tr = self.trace
-        m.d.comb += [tr.step.eq(step), tr.row.eq(sweep_k),
-                     tr.neuron.eq(l_k * P + l_p), tr.input.eq(ls_i[1]), tr.weight.eq(stdp.w_new),
-                     tr.pruned.eq(prune.pruned)]
-        m.d.comb += [tr.v[p].eq(nu[p].v_out) for p in range(P)]
+        m.d.comb += [tr.step.eq(step), tr.row.eq(sw_row_last),
+                     tr.neuron.eq(l_k * P + l_p), tr.input.eq(ls_i[wb]), tr.weight.eq(w_new_q),
+                     tr.pruned.eq(pruned_q)]
+        m.d.comb += [tr.v[p].eq(x_v[p]) for p in range(P)]
 
         out = self.events_out
         eptr = Signal(range(N + 1))
@@ -344,7 +405,7 @@ class LayerCore(wiring.Component):
                         m.d.sync += first[t].eq(n_ev)
                 m.d.sync += step.eq(0)
                 m.next = "INTEG_START"
-            with m.Elif(beat.time + 1 < last_tp1):
+            with m.Elif(beat.time < last_t):  # beat.time + 1 < last_tp1
                 m.d.sync += error[0].eq(1)
             with m.Elif((beat.time >= T) | (beat.index >= n_in) | (n_ev == n_in)):
                 m.d.sync += error[1].eq(1)
@@ -355,7 +416,8 @@ class LayerCore(wiring.Component):
                 for t in range(T + 1):
                     with m.If((t >= last_tp1) & (t <= beat.time)):
                         m.d.sync += first[t].eq(n_ev)
-                m.d.sync += [n_ev.eq(n_ev + 1), last_tp1.eq(beat.time + 1)]
+                m.d.sync += [n_ev.eq(n_ev + 1), last_tp1.eq(beat.time + 1), last_t.eq(beat.time),
+                             has_events.bit_select(beat.time, 1).eq(1)]
 
         with m.FSM(init="IDLE"):
             with m.State("IDLE"):
@@ -384,8 +446,8 @@ class LayerCore(wiring.Component):
             with m.State("INTEG_START"):
                 count(Counter.INTEGRATE_CYCLES)
                 m.d.sync += [fptr.eq(Array(first)[step]), fend.eq(Array(first)[step + 1])]
-                with m.If(Array(first)[step] == Array(first)[step + 1]):
-                    m.d.sync += [sweep_k.eq(0), pending.eq(0)]
+                with m.If(~has_events.bit_select(step, 1)):  # first[step] == first[step + 1]
+                    start_sweep()
                     m.next = "SWEEP"
                 with m.Else():
                     m.next = "INTEG"
@@ -406,50 +468,67 @@ class LayerCore(wiring.Component):
                 # accumulate (stage 2: registered weight)
                 for p in range(P):
                     with m.If(acc_valid[1] & acc_hit[1][p]):
+                        # v_max = 2^membrane_bits - 1: the carry out is the saturation flag
                         total = v_rd[p].data + w_q[p]
+                        sat = total[cfg.membrane_bits]
                         m.d.comb += [v_rd[p].addr.eq(acc_k[1][p]), v_wr[p].addr.eq(acc_k[1][p]),
-                                     v_wr[p].data.eq(Mux(total > cfg.v_max, cfg.v_max, total)),
+                                     v_wr[p].data.eq(Mux(sat, cfg.v_max,
+                                                         total[:cfg.membrane_bits])),
                                      v_wr[p].en.eq(1)]
                 with m.If(integ_idle):
-                    m.d.sync += [sweep_k.eq(0), pending.eq(0)]
+                    start_sweep()
                     m.next = "SWEEP"
 
             with m.State("SWEEP"):
                 count(Counter.SWEEP_CYCLES)
+                issue = sweep_k != K
                 m.d.comb += [x.addr.eq(sweep_k) for x in v_rd + a_rd]
-                with m.If(~pending):
+                with m.If(~sw_stall):
+                    m.d.sync += [sw_valid.eq(Cat(issue, sw_valid[:-1])), sw_row[0].eq(sweep_k),
+                                 sw_elig[0].eq(Cat(*[~(fired[p].bit_select(sweep_k, 1))
+                                                     for p in range(P)]))]
+                    m.d.sync += [sw_row[s].eq(sw_row[s - 1]) for s in range(1, sw_last)]
+                    m.d.sync += [sw_elig[s].eq(sw_elig[s - 1]) for s in range(1, sw_last)]
+                    m.d.sync += [x.eq(v_rd[p].data) for p, x in enumerate(sw_v)]
+                    m.d.sync += [x.eq(a_rd[p].data) for p, x in enumerate(sw_a)]
+                    with m.If(issue):
+                        m.d.sync += sweep_k.eq(sweep_k + 1)
+                # last stage: fire, write back, lane bests
+                with m.If(sw_valid[-1] & ~pending):
                     m.d.comb += tr.sweep_valid.eq(1)
                     for p in range(P):
-                        m.d.comb += [v_wr[p].addr.eq(sweep_k), v_wr[p].data.eq(nu[p].v_out),
-                                     v_wr[p].en.eq(1), a_wr[p].addr.eq(sweep_k),
-                                     a_wr[p].data.eq(nu[p].adapt_out), a_wr[p].en.eq(1)]
+                        m.d.comb += [v_wr[p].addr.eq(sw_row_last), v_wr[p].data.eq(x_v[p]),
+                                     v_wr[p].en.eq(1), a_wr[p].addr.eq(sw_row_last),
+                                     a_wr[p].data.eq(x_a[p]), a_wr[p].en.eq(1)]
                         with m.If(cross[p]):
-                            m.d.sync += fired[p].bit_select(sweep_k, 1).eq(1)
-                        with m.If(elig[p] & (~lb_valid[p] | (nu[p].margin > lb_d[p]))):
-                            m.d.sync += [lb_valid[p].eq(1), lb_d[p].eq(nu[p].margin),
-                                         lb_k[p].eq(sweep_k)]
-                with m.If(spikes_now != 0):
+                            m.d.sync += fired[p].bit_select(sw_row_last, 1).eq(1)
+                        with m.If(elig[p] & (~lb_valid[p] | (x_m[p] > lb_d[p]))):
+                            m.d.sync += [lb_valid[p].eq(1), lb_d[p].eq(x_m[p]),
+                                         lb_k[p].eq(sw_row_last)]
+                with m.If(sw_valid[-1] & (spikes_now != 0)):
                     m.d.comb += [spk_wr.addr.eq(n_spk), spk_wr.data.time.eq(step),
-                                 spk_wr.data.neuron.eq(sweep_k * P + spike_lane),
+                                 spk_wr.data.neuron.eq(sw_row_last * P + spike_lane),
                                  spk_wr.en.eq(1)]
                     m.d.sync += n_spk.eq(n_spk + 1)
-                m.d.sync += [pend.eq(spike_rest), pending.eq(spike_rest != 0)]
-                with m.If(spike_rest == 0):
-                    m.d.sync += sweep_k.eq(sweep_k + 1)
-                    with m.If(sweep_k == K - 1):
-                        m.d.sync += [red.eq(0), best_valid.eq(0)]
-                        m.next = "REDUCE"
+                m.d.sync += [pend.eq(spike_rest), pending.eq(sw_stall),
+                             pend_multi.eq(two_or_more(spike_rest))]
+                with m.If(sw_valid[-1] & ~sw_stall & (sw_row_last == K - 1)):
+                    m.d.sync += [red.eq(0), best_valid.eq(0), c_valid.eq(0)]
+                    m.next = "REDUCE"
 
             with m.State("REDUCE"):
+                # two stages: lane red's candidate into c_*, then compared with the best so far
                 count(Counter.SWEEP_CYCLES)
                 r = red[:lane_bits] if P > 1 else Const(0, 1)
-                better = lb_valid.bit_select(r, 1) & (
-                    ~best_valid | (lb_d[r] > best_d) | ((lb_d[r] == best_d) & (lb_k[r] < best_k)))
+                m.d.sync += [c_valid.eq(lb_valid.bit_select(r, 1) & (red != P)),
+                             c_d.eq(lb_d[r]), c_k.eq(lb_k[r]), c_p.eq(r)]
+                better = c_valid & (
+                    ~best_valid | (c_d > best_d) | ((c_d == best_d) & (c_k < best_k)))
                 with m.If(better):
-                    m.d.sync += [best_valid.eq(1), best_d.eq(lb_d[r]), best_k.eq(lb_k[r]),
-                                 best_p.eq(r)]
+                    m.d.sync += [best_valid.eq(1), best_d.eq(c_d), best_k.eq(c_k),
+                                 best_p.eq(c_p)]
                 m.d.sync += red.eq(red + 1)
-                with m.If(red == P - 1):
+                with m.If(red == P):
                     m.next = "STEP_END"
 
             with m.State("STEP_END"):
@@ -484,8 +563,8 @@ class LayerCore(wiring.Component):
                     m.d.comb += a_rd[p].addr.eq(k_now)
                     with m.If(p_now == p):
                         m.d.comb += [a_wr[p].addr.eq(k_now), a_wr[p].en.eq(1),
-                                     a_wr[p].data.eq(Mux(inc > cfg.adapt_max, cfg.adapt_max,
-                                                         inc))]
+                                     a_wr[p].data.eq(Mux(inc[cfg.adapt_bits], cfg.adapt_max,
+                                                         inc[:cfg.adapt_bits]))]
                 m.next = "LEARN"
 
             with m.State("LEARN"):
@@ -496,29 +575,29 @@ class LayerCore(wiring.Component):
                     m.d.sync += [gptr.eq(gptr + 1), cs_g[0].eq(gptr)]
                 # stage 0: read weight, input time and row-mask word of the synapse
                 for p in range(P):
-                    m.d.comb += [w_rd[p].addr.eq(c_input * K + l_k), row_rd[p].addr.eq(c_input)]
+                    m.d.comb += [w_rd[p].addr.eq(w_addr), row_rd[p].addr.eq(c_input)]
                 m.d.comb += tin_rd.addr.eq(c_input)
                 with m.If(c_hit):
                     count(Counter.SYN_UPDATES)
-                # stage 2: update, prune, write back
+                # write-back stage: weight, row-mask word, column word (after its last bit)
                 m.d.comb += tr.learn_valid.eq(do_update)
                 for p in range(P):
                     with m.If(do_update & (l_p == p)):
-                        m.d.comb += [w_wr[p].addr.eq(ls_i[1] * K + l_k),
-                                     w_wr[p].data.eq(stdp.w_new), w_wr[p].en.eq(1)]
-                        with m.If(prune.pruned):
-                            m.d.comb += [row_wr[p].addr.eq(ls_i[1]), row_wr[p].en.eq(1),
-                                         row_wr[p].data.eq(row_q[p] & ~(1 << l_k))]
-                bit_now = Mux(pruned_now, Const(1, B) << ls_bit[1], 0)
+                        m.d.comb += [w_wr[p].addr.eq(ls_waddr[wb]), w_wr[p].data.eq(w_new_q),
+                                     w_wr[p].en.eq(1)]
+                        with m.If(pruned_q):
+                            m.d.comb += [row_wr[p].addr.eq(ls_i[wb]), row_wr[p].en.eq(1),
+                                         row_wr[p].data.eq(ls_row[wb] & ~(1 << l_k))]
+                bit_now = Mux(pruned_now, bit_oh, 0)
                 with m.If(pruned_now):
                     count(Counter.PRUNED)
                     m.d.sync += live.eq(live - 1)
-                with m.If(ls_valid[1] & ls_last[1]):
-                    m.d.comb += [col_wr.addr.eq(col_base + ls_g[1]),
-                                 col_wr.data.eq(ls_word[1] & ~(clr_acc | bit_now)),
+                with m.If(ls_valid[wb] & ls_last[wb]):
+                    m.d.comb += [col_wr.addr.eq(ls_caddr[wb]),
+                                 col_wr.data.eq(ls_word[wb] & ~(clr_acc | bit_now)),
                                  col_wr.en.eq(1)]
                     m.d.sync += clr_acc.eq(0)
-                with m.Elif(ls_valid[1]):
+                with m.Elif(ls_valid[wb]):
                     m.d.sync += clr_acc.eq(clr_acc | bit_now)
                 with m.If(learn_idle):
                     m.d.sync += lw.eq(lw + 1)
@@ -530,7 +609,7 @@ class LayerCore(wiring.Component):
             with m.State("CLEAR_START"):
                 count(Counter.CLEAR_CYCLES)
                 m.d.sync += [cptr.eq(0), cmax.eq(Mux(n_ev > K, n_ev, K)), cq_valid.eq(0)]
-                m.d.sync += [f.eq(0) for f in fired]
+                m.d.sync += [f.eq(0) for f in fired] + [has_events.eq(0)]
                 m.next = "CLEAR"
 
             with m.State("CLEAR"):
@@ -547,7 +626,8 @@ class LayerCore(wiring.Component):
                 with m.If(cq_valid[1]):
                     m.d.comb += [tin_wr.addr.eq(ev_q), tin_wr.data.eq(T), tin_wr.en.eq(1)]
                 with m.If(~issue & (cq_valid == 0)):
-                    m.d.sync += [n_win.eq(0), last_tp1.eq(0), n_ev.eq(0), eptr.eq(0)]
+                    m.d.sync += [n_win.eq(0), last_tp1.eq(0), last_t.eq(0), n_ev.eq(0),
+                                 eptr.eq(0)]
                     m.next = "EMIT"
 
             with m.State("EMIT"):

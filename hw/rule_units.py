@@ -1,14 +1,15 @@
-"""Combinational datapaths of the three hardware rules; each matches one function of model.rules.
+"""Datapaths of the three hardware rules; each matches one function of model.rules.
 
-- ``NeuronUpdate``: ``rules.leak``, ``rules.homeo_decay`` and ``rules.margin`` for one neuron.
-- ``StdpUnit``: ``rules.stdp_delta`` for one synapse.
+- ``NeuronUpdate``: ``rules.leak``, ``rules.homeo_decay`` and ``rules.margin`` for one neuron
+  (pipelined, ``NeuronUpdate.LATENCY`` cycles).
+- ``StdpUnit``: ``rules.stdp_delta`` for one synapse (pipelined, ``StdpUnit.LATENCY`` cycles).
 - ``PruneUnit``: ``rules.prune_decision`` for one synapse; kept separate so that its share of the
   design's area and power can be measured on its own.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -26,7 +27,14 @@ class NeuronUpdate(wiring.Component):
 
     ``v_out = v - (v >> leak_shift)`` (no leak when 0), ``adapt_out = adapt - (adapt >> decay)``
     when ``decay_en`` and ``decay`` != 0, ``margin = v_out - (threshold + adapt_out)``.
+
+    Pipelined: the outputs are those of the ``v``, ``adapt`` (and ``decay_en``) presented
+    ``LATENCY`` enabled clock edges earlier; ``threshold``, ``leak_shift`` and ``decay_shift``
+    must hold still meanwhile. ``en`` low freezes every stage (the caller's stall). Stages: leak
+    and decay; margin.
     """
+
+    LATENCY = 2
 
     def __init__(self, *, membrane_bits: int, adapt_bits: int) -> None:
         self.membrane_bits = _check_width("membrane_bits", membrane_bits, 2, 32)
@@ -36,24 +44,36 @@ class NeuronUpdate(wiring.Component):
         super().__init__({
             "v": In(membrane_bits), "adapt": In(adapt_bits), "threshold": In(membrane_bits),
             "leak_shift": In(shift_v), "decay_en": In(1), "decay_shift": In(shift_a),
+            "en": In(1, init=1),
             "v_out": Out(membrane_bits), "adapt_out": Out(adapt_bits),
             "margin": Out(signed(membrane_bits + 2)),
         })
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        m.d.comb += [
-            self.v_out.eq(Mux(self.leak_shift == 0, self.v, self.v - (self.v >> self.leak_shift))),
-            self.adapt_out.eq(Mux(self.decay_en & (self.decay_shift != 0),
-                                  self.adapt - (self.adapt >> self.decay_shift), self.adapt)),
-            self.margin.eq(self.v_out - (self.threshold + self.adapt_out)),
-        ]
+        v1, a1 = Signal.like(self.v_out, name="v1"), Signal.like(self.adapt_out, name="a1")
+        with m.If(self.en):
+            m.d.sync += [
+                v1.eq(Mux(self.leak_shift == 0, self.v, self.v - (self.v >> self.leak_shift))),
+                a1.eq(Mux(self.decay_en & (self.decay_shift != 0),
+                          self.adapt - (self.adapt >> self.decay_shift), self.adapt)),
+                self.v_out.eq(v1), self.adapt_out.eq(a1),
+                self.margin.eq(v1 - (self.threshold + a1)),
+            ]
         return m
 
 
 class StdpUnit(wiring.Component):
     """w_new = clamp(w + ((a * w * (w_max - w) + r) >> S), 0, w_max), a = a_plus if
-    t_pre <= t_post else a_minus (``a_minus`` is two's complement in ``frac_bits + 2`` bits)."""
+    t_pre <= t_post else a_minus (``a_minus`` is two's complement in ``frac_bits + 2`` bits).
+
+    Pipelined: ``w_new`` is the result for the inputs presented ``LATENCY`` clock edges earlier
+    (one new synapse may enter every cycle). Stages, each ending in a register: rate choice;
+    ``w * (w_max - w)`` (one multiplier); ``rate * spread`` (one multiplier); ``+ r``;
+    ``>> S``, ``+ w`` and the clamp.
+    """
+
+    LATENCY = 5
 
     def __init__(self, *, weight_bits: int, frac_bits: int, time_bits: int) -> None:
         self.weight_bits = _check_width("weight_bits", weight_bits, 2, 16)
@@ -70,12 +90,30 @@ class StdpUnit(wiring.Component):
         m = Module()
         wb, shift = self.weight_bits, self.weight_bits + self.frac_bits
         w_max = (1 << wb) - 1
-        rate = Mux(self.t_pre <= self.t_post, self.a_plus, self.a_minus).as_signed()
-        spread = (self.w * (w_max - self.w)).as_unsigned()  # w (w_max - w) >= 0
-        prod = rate * spread.as_signed()
-        dw = (prod + self.rand) >> shift  # arithmetic shift of a signed value: floor
-        total = self.w + dw  # unsigned + signed widens to a signed sum
-        m.d.comb += self.w_new.eq(Mux(total < 0, 0, Mux(total > w_max, w_max, total)))
+
+        def stage(value: object, name: str) -> Signal:
+            """Register ``value`` (its full shape) for the next stage."""
+            reg = Signal(Value.cast(value).shape(), name=name)
+            m.d.sync += reg.eq(value)
+            return reg
+
+        # 1: the rate (the only use of the spike times)
+        w1 = stage(self.w, "w1")
+        rate1 = stage(Mux(self.t_pre <= self.t_post, self.a_plus, self.a_minus).as_signed(),
+                      "rate1")
+        rand1 = stage(self.rand, "rand1")
+        # 2: w (w_max - w) >= 0; w_max - w is ~w in weight_bits bits (no subtractor)
+        spread2 = stage(w1 * ~w1, "spread2")
+        w2, rate2, rand2 = stage(w1, "w2"), stage(rate1, "rate2"), stage(rand1, "rand2")
+        # 3: signed product
+        prod3 = stage(rate2 * spread2, "prod3")  # signed x unsigned: exact
+        w3, rand3 = stage(w2, "w3"), stage(rand2, "rand3")
+        # 4: stochastic rounding offset
+        sum4 = stage(prod3 + rand3, "sum4")
+        w4 = stage(w3, "w4")
+        # 5: floor shift (arithmetic shift of a signed value), add, clamp
+        total = w4 + (sum4 >> shift)  # unsigned + signed widens to a signed sum
+        m.d.sync += self.w_new.eq(Mux(total < 0, 0, Mux(total > w_max, w_max, total)))
         return m
 
 

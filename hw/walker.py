@@ -11,7 +11,7 @@ Entries wait in a small FIFO so the producer's memory reads run ahead of the wal
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Const, Module, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
@@ -30,12 +30,28 @@ def one_hot_index(one_hot: Signal, width: int) -> Signal:
     return Cat(*out)
 
 
+def two_or_more(bits: Value) -> Value:
+    """1 when two or more bits of ``bits`` are set: a tree of (any, several) pairs in LUTs,
+    shallower than ``bits & (bits - 1)`` through a carry chain."""
+
+    def tree(lo: int, hi: int) -> tuple[Value, Value]:
+        if hi - lo == 1:
+            return bits[lo], Const(0, 1)
+        mid = (lo + hi) // 2
+        (any_a, multi_a), (any_b, multi_b) = tree(lo, mid), tree(mid, hi)
+        return any_a | any_b, multi_a | multi_b | (any_a & any_b)
+
+    return tree(0, len(bits))[1]
+
+
 class LockstepWalker(wiring.Component):
     """Walk ``lanes`` bitmap words of ``width`` bits in lockstep, one set bit per lane per cycle.
 
     ``entries``: stream of {tag, words}; ``out`` (no back-pressure, valid for one cycle): the tag,
-    per lane ``hit`` and ``bit`` (the index of the bit taken this cycle), and ``last`` (the
-    entry finishes this cycle). ``idle`` is high when no entry is queued or being walked.
+    per lane ``hit`` and ``bit`` (the index of the bit taken), and ``last`` (the entry's final
+    visit). ``out`` is registered: it shows the visit the walk made one cycle earlier, so the
+    index logic and the consumer's address arithmetic sit in different cycles. ``idle`` is high
+    when no entry is queued, being walked or still in ``out``.
     """
 
     def __init__(self, *, lanes: int, width: int, tag_layout: data.Layout | int,
@@ -72,17 +88,16 @@ class LockstepWalker(wiring.Component):
         left = []
         for p in range(self.lanes):
             low = Signal(self.width, name=f"low{p}")
-            m.d.comb += [
-                low.eq(rem[p] & -rem[p]),
+            m.d.comb += low.eq(rem[p] & -rem[p])
+            m.d.sync += [
                 self.out.hit[p].eq(busy & (rem[p] != 0)),
                 self.out.bit[p].eq(one_hot_index(low, self.width)),
             ]
             left.append(rem[p] & ~low)
-        finishing = busy & ~Cat(*[x != 0 for x in left]).any()
-        m.d.comb += [
-            self.out.valid.eq(busy), self.out.last.eq(finishing), self.out.tag.eq(tag),
-            self.idle.eq(~busy & ~fifo.r_rdy),
-        ]
+        # the entry finishes when no lane has a bit left after this visit (LUT tree: no carry)
+        finishing = busy & ~Cat(*[two_or_more(r) for r in rem]).any()
+        m.d.sync += [self.out.valid.eq(busy), self.out.last.eq(finishing), self.out.tag.eq(tag)]
+        m.d.comb += self.idle.eq(~busy & ~fifo.r_rdy & ~self.out.valid)
         with m.If(busy):
             m.d.sync += [r.eq(x) for r, x in zip(rem, left, strict=True)]
         take = (~busy | finishing) & fifo.r_rdy

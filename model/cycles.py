@@ -8,11 +8,14 @@ testbench checks it against the core's counters on every sample. Phase costs
 
 - load      n_events + 1 input beats (the END beat closes the sample);
 - integrate per step: 1 setup cycle; if the step has events, + INTEG_FILL_DRAIN (event read,
-            row-mask read, walker FIFO, weight read and accumulate pipelines) + for each event
-            max(1, largest number of live synapses any lane has for that input);
-- sweep     per step: K rows, a row with s > 1 spikes takes s cycles; + P cycles to reduce the
-            lanes' candidates + 1 decision cycle;
-- learn     per winner: 1 setup cycle + LEARN_FILL_DRAIN + for each column-bitmap word
+            row-mask read, walker FIFO and visit register, weight read and accumulate
+            pipelines) + for each event max(1, largest number of live synapses any lane has
+            for that input);
+- sweep     per step: K rows, a row with s > 1 spikes takes s cycles; + SWEEP_FILL (row
+            pipeline: membrane read, leak, margin, firing lanes; 1 for the two-stage reduce)
+            + P cycles to reduce the lanes' candidates + 1 decision cycle;
+- learn     per winner: 1 setup cycle + LEARN_FILL_DRAIN (column-word read, walker, weight
+            address, weight read, StdpUnit, prune compare, write-back) + for each column-bitmap word
             max(1, live synapses in it);
 - clear     restore input times of the loaded events and zero K membranes, 2-cycle read latency;
 - emit      one output beat per spike + 1 END beat.
@@ -27,8 +30,9 @@ import numpy as np
 from .config import Config
 from .network import SampleResult
 
-INTEG_FILL_DRAIN = 9
-LEARN_FILL_DRAIN = 7
+INTEG_FILL_DRAIN = 10
+LEARN_FILL_DRAIN = 15
+SWEEP_FILL = 5
 PHASES = ("load", "integrate", "sweep", "learn", "clear", "emit")
 
 
@@ -67,13 +71,14 @@ def integrate_cycles(event_costs: list[np.ndarray]) -> int:
 
 
 def sweep_cycles(cfg: Config, spikes: list[tuple[int, int]], steps: int) -> int:
-    """Sweep cycles: per step K rows (a row firing s > 1 lanes costs s) + P reduce + 1."""
+    """Sweep cycles: per step K rows (a row firing s > 1 lanes costs s) + SWEEP_FILL + P reduce
+    + 1."""
     extra = 0
     if spikes:
         rows = np.array([(t, j // cfg.lanes) for t, j in spikes])
         _, per_row = np.unique(rows, axis=0, return_counts=True)
         extra = int((per_row - 1).sum())
-    return steps * (cfg.rows + cfg.lanes + 1) + extra
+    return steps * (cfg.rows + SWEEP_FILL + cfg.lanes + 1) + extra
 
 
 def learn_cycles(word_pops: list[np.ndarray]) -> int:

@@ -11,16 +11,22 @@ from synaprune.model import rules
 from synaprune.model.config import Config
 
 
-def _run_comb(dut: object, cases: list[dict[str, int]], outputs: list[str]) -> list[dict]:
+def _run_comb(dut: object, cases: list[dict[str, int]], outputs: list[str],
+              latency: int = 0) -> list[dict]:
+    """Outputs of each case; a pipelined unit (``latency`` > 0) is clocked that many times."""
     got: list[dict] = []
 
     async def bench(ctx: object) -> None:
         for case in cases:
             for name, value in case.items():
                 ctx.set(getattr(dut, name), value)
+            for _ in range(latency):
+                await ctx.tick()
             got.append({name: ctx.get(getattr(dut, name)) for name in outputs})
 
     sim = Simulator(dut)
+    if latency:
+        sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()
     return got
@@ -43,7 +49,7 @@ def test_stdp_unit_matches_rule(weight_bits: int, frac_bits: int) -> None:
                       "a_minus": a_minus & rate_mask, "rand": r})
         expected.append(int(rules.stdp_delta(np.array([w]), np.array([t_pre]), t_post,
                                              np.array([r]), cfg, a_plus, a_minus)[0]))
-    got = [g["w_new"] for g in _run_comb(unit, cases, ["w_new"])]
+    got = [g["w_new"] for g in _run_comb(unit, cases, ["w_new"], unit.LATENCY)]
     assert got == expected
 
 
@@ -65,7 +71,7 @@ def test_neuron_update_matches_rules(membrane_bits: int) -> None:
         a2 = int(rules.homeo_decay(np.array([a]), decay)[0]) if decay_en else a
         expected.append({"v_out": v2, "adapt_out": a2,
                          "margin": int(rules.margin(np.array([v2]), np.array([a2]), th)[0])})
-    assert _run_comb(unit, cases, ["v_out", "adapt_out", "margin"]) == expected
+    assert _run_comb(unit, cases, ["v_out", "adapt_out", "margin"], unit.LATENCY) == expected
 
 
 @pytest.mark.parametrize("weight_bits", [8, 4])
