@@ -74,7 +74,7 @@ class LayerCore(wiring.Component):
             "host": In(layouts.host_signature(cfg)),
             "error": Out(2),
             "pred_label": Out(layouts.LABEL_BITS),
-            "trace": Out(layouts.trace_layout(cfg)),
+            "probe": Out(layouts.probe_layout(cfg)),
         })
 
     @classmethod
@@ -383,7 +383,7 @@ class LayerCore(wiring.Component):
         m.d.comb += lab_rd.addr.eq(host.addr)
 
         # Trace defaults.
-        tr = self.trace
+        tr = self.probe
         m.d.comb += [tr.step.eq(step), tr.row.eq(sw_row_last),
                      tr.neuron.eq(l_k * P + l_p), tr.input.eq(ls_i[wb]), tr.weight.eq(w_new_q),
                      tr.pruned.eq(pruned_q)]

@@ -115,7 +115,7 @@ def event_signature(cfg: Config) -> stream.Signature:
     return stream.Signature(event_layout(index_bits=index_bits(cfg), time_bits=cfg.time_bits))
 
 
-def trace_layout(cfg: Config) -> data.StructLayout:
+def probe_layout(cfg: Config) -> data.StructLayout:
     """Observation port for verification: what the core computed this cycle. Unused on a board,
     where synthesis removes it."""
     return data.StructLayout({

