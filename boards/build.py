@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..hw.core import LayerCore
 from ..model.config import Config
 from .board_top import LINK_NAME, BoardTop, LinkFactory, default_link_factory
 from .platforms import board_spec, default_config, device_spec, make_platform
@@ -123,16 +124,13 @@ def tool_environment(toolchain: Toolchain, *, family: str) -> dict[str, str]:
     return env
 
 
-def find_prune_path(design: Any, *, prefix: str = TOP_NAME) -> str | None:
-    """Hierarchical RTLIL name of the ``PruneUnit`` inside ``design`` (elaborated without a
-    platform), written below ``prefix``: ``find_prune_path(link, prefix="top.link")`` gives
-    ``top.link.core.prune``. None when the design has no pruning unit."""
+def find_module_path(design: Any, cls: type, *, prefix: str = TOP_NAME) -> str | None:
+    """Hierarchical RTLIL name of the first instance of ``cls`` inside ``design`` (elaborated
+    without a platform), written below ``prefix``. None when the design has none."""
     from amaranth.hdl._ir import Fragment
 
-    from ..hw.rule_units import PruneUnit
-
     def walk(frag: Fragment, path: str) -> str | None:
-        if any(isinstance(o, PruneUnit) for o in (frag.origins or ())):
+        if any(isinstance(o, cls) for o in (frag.origins or ())):
             return path
         for sub, name, _src in frag.subfragments:
             found = walk(sub, f"{path}.{name}" if name else path)
@@ -141,6 +139,14 @@ def find_prune_path(design: Any, *, prefix: str = TOP_NAME) -> str | None:
         return None
 
     return walk(Fragment.get(design, None), prefix)
+
+
+def find_prune_path(design: Any, *, prefix: str = TOP_NAME) -> str | None:
+    """Hierarchical RTLIL name of the ``PruneUnit`` inside ``design``:
+    ``find_prune_path(link, prefix="top.link")`` gives ``top.link.core.prune``."""
+    from ..hw.rule_units import PruneUnit
+
+    return find_module_path(design, PruneUnit, prefix=prefix)
 
 
 @dataclass
@@ -231,11 +237,11 @@ def build_bitstream(board: str, *, device: str | None = None, cfg: Config | None
     say(f"board {spec.name} ({dev.part.name}), layer {cfg.n_inputs} inputs x {cfg.n_neurons} "
         f"neurons on {cfg.lanes} lanes, clock {top.clock.f_out_mhz:g} MHz "
         f"(from {top.clock.f_in_mhz:g} MHz), UART {top.baud} baud")
-    prune_path = None
-    if keep_prune_hierarchy:
-        factory = top.link_factory or default_link_factory()
-        link = factory(cfg=top.cfg, clk_freq=top.clock.clk_freq_hz, baud=top.baud)
-        prune_path = find_prune_path(link, prefix=f"{TOP_NAME}.{LINK_NAME}")
+    factory = top.link_factory or default_link_factory()
+    link = factory(cfg=top.cfg, clk_freq=top.clock.clk_freq_hz, baud=top.baud)
+    prefix = f"{TOP_NAME}.{LINK_NAME}"
+    prune_path = find_prune_path(link, prefix=prefix) if keep_prune_hierarchy else None
+    core_path = find_module_path(link, LayerCore, prefix=prefix)
     nextpnr_opts = ["--report", NEXTPNR_REPORT, "--timing-allow-fail"]
     if seed is not None:
         nextpnr_opts += ["--seed", str(seed)]
@@ -245,8 +251,15 @@ def build_bitstream(board: str, *, device: str | None = None, cfg: Config | None
     }
     if spec.family == "ice40":
         overrides["synth_opts"] = "-dsp"  # synth_ice40 maps multipliers to SB_MAC16 only when asked
+    after_read = []
     if prune_path:
-        overrides["script_after_read"] = f"setattr -mod -set keep_hierarchy 1 {prune_path}"
+        after_read.append(f"setattr -mod -set keep_hierarchy 1 {prune_path}")
+    if spec.family == "ecp5" and core_path:
+        # block RAM is the scarce resource on the ECP5 parts (the 85F layer fills it)
+        names = " ".join(f"{core_path}/{name}" for name in LayerCore.DISTRIBUTED_RAMS)
+        after_read.append(f'setattr -set ram_style "distributed" {names}')
+    if after_read:
+        overrides["script_after_read"] = "\n".join(after_read)
 
     say("elaborating ...")
     t0 = time.monotonic()

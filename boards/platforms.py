@@ -262,9 +262,12 @@ def estimate_block_rams(cfg: Config, family: str) -> tuple[int, list[tuple[Memor
 
     if family not in _BLOCK_SHAPES:
         raise ValueError(f"unknown family {family!r}; families: {', '.join(_BLOCK_SHAPES)}")
+    # the build keeps these in distributed RAM on ECP5 (boards.build)
+    distributed = {f"top.{name}" for name in LayerCore.DISTRIBUTED_RAMS} if family == "ecp5" \
+        else set()
     rows = []
     for mem in memory_inventory(LayerCore.from_config(cfg)):
-        small = mem.bits < _SMALL_MEMORY_BITS[family]
+        small = mem.bits < _SMALL_MEMORY_BITS[family] or mem.path in distributed
         n = 0 if (not mem.sync_read or small) else blocks_for(mem.depth, mem.width, family)
         rows.append((mem, n))
     return sum(n for _, n in rows), rows

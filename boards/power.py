@@ -194,6 +194,10 @@ class MemoryPlan:
     reads_gated: bool
 
 
+# The memories whose reads and writes ``sample_activity`` counts.
+BLOCK_ROLES = ("ev_mem", "t_in", "w", "row", "col")
+
+
 @functools.lru_cache(maxsize=32)
 def memory_plan(cfg: Config, family: str) -> MemoryPlan:
     """Per memory role (``ev_mem``, ``t_in``, ``w``, ``row``, ``col``) the blocks one word spans on
@@ -206,28 +210,35 @@ def memory_plan(cfg: Config, family: str) -> MemoryPlan:
 
     from ..hw.core import LayerCore
 
+    def role_of(path: str) -> str:
+        """``top.w3`` and ``top.w3.bank7`` -> ``w``; ``top.ev_mem`` -> ``ev_mem``."""
+        parts = path.split(".")
+        name = parts[-2] if parts[-1].startswith("bank") and len(parts) > 2 else parts[-1]
+        return name.rstrip("0123456789")
+
     core = LayerCore.from_config(cfg)
     widths: dict[str, int] = {}
     for mem in memory_inventory(core):
         if not mem.sync_read:
             continue
-        role = mem.path.rsplit(".", 1)[-1].rstrip("0123456789")
         _depth, w = block_shape_for(mem.depth, mem.width, family)
+        role = role_of(mem.path)
         widths[role] = max(widths.get(role, 0), math.ceil(mem.width / w))
     # A read enable that nothing drives stays at its reset value 1: the block reads every cycle.
+    # Only the memories the activity model counts (BLOCK_ROLES) matter here.
     driven = SignalSet()
     enables: list[Any] = []
 
-    def walk(frag: Any) -> None:
+    def walk(frag: Any, path: str) -> None:
         for stmts in getattr(frag, "statements", {}).values():
             for stmt in stmts:
                 driven.update(stmt._lhs_signals())
-        if isinstance(frag, MemoryInstance):
+        if isinstance(frag, MemoryInstance) and role_of(path) in BLOCK_ROLES:
             enables.extend(port._en for port in frag._read_ports if port._domain != "comb")
-        for sub, _name, _src in frag.subfragments:
-            walk(sub)
+        for sub, name, _src in frag.subfragments:
+            walk(sub, f"{path}.{name}" if name else path)
 
-    walk(Fragment.get(LayerCore.from_config(cfg), None))
+    walk(Fragment.get(LayerCore.from_config(cfg), None), "top")
     gated = any(not isinstance(en, Const) and any(sig in driven for sig in en._rhs_signals())
                 for en in enables)
     return MemoryPlan(widths, gated)

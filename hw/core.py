@@ -33,19 +33,24 @@ from amaranth.lib.wiring import In, Out
 from ..model.config import Config
 from ..model.lfsr import TOGGLE_MASK
 from . import layouts
+from .banked_ram import BankedRam
 from .layouts import Counter, EventKind, HostRegion
 from .rule_units import NeuronUpdate, PruneUnit, StdpUnit
 from .walker import LockstepWalker, one_hot_index, two_or_more
 
-FETCH_DEPTH = 8  # walker FIFO entries; >= fetch latency + 1 keeps the walker fed every cycle
-FETCH_STAGES = 4  # event read (2) + row-mask read (2)
-COL_FETCH_STAGES = 2  # column-bitmap read (2)
+FETCH_STAGES = 2 + BankedRam.LATENCY  # event read (2) + row-mask read
+COL_FETCH_STAGES = BankedRam.LATENCY  # column-bitmap read
+FETCH_DEPTH = FETCH_STAGES + 4  # walker FIFO entries: > fetch latency keeps the walker fed
 
 
 class LayerCore(wiring.Component):
     """The layer core. Build it with ``LayerCore.from_config(cfg)`` or the keyword arguments
     below (the elaboration-time fields of ``model.config.Config``); runtime knobs come in on
     ``regs``. Port contract: ``hw/layouts.py``."""
+
+    # Small memories that a part short of block RAM keeps in distributed RAM (the build sets
+    # Yosys' ram_style on them for ECP5): their words are few and read once per spike.
+    DISTRIBUTED_RAMS = ("spk", "labels")
 
     def __init__(self, *, n_inputs: int, n_neurons: int, lanes: int, time_steps: int,
                  k_max: int = 1, col_word_bits: int = 16, weight_bits: int = 8,
@@ -104,10 +109,15 @@ class LayerCore(wiring.Component):
 
         ev_mem = mem("ev_mem", shape=unsigned(cfg.input_bits), depth=n_in, init=[])
         t_in = mem("t_in", shape=unsigned(cfg.time_bits), depth=n_in, init=[T] * n_in)
-        w_mem = [mem(f"w{p}", shape=unsigned(cfg.weight_bits), depth=n_in * K, init=[])
-                 for p in range(P)]
-        row_mem = [mem(f"row{p}", shape=unsigned(K), depth=n_in, init=[]) for p in range(P)]
-        col_mem = mem("col", shape=unsigned(B), depth=N * G, init=[])
+
+        def banked(name: str, width: int, depth: int) -> BankedRam:
+            ram = BankedRam(width=width, depth=depth)
+            m.submodules[name] = ram
+            return ram
+
+        w_mem = [banked(f"w{p}", cfg.weight_bits, n_in * K) for p in range(P)]
+        row_mem = [banked(f"row{p}", K, n_in) for p in range(P)]
+        col_mem = banked("col", B, N * G)
         v_mem = [mem(f"v{p}", shape=unsigned(cfg.membrane_bits), depth=K, init=[])
                  for p in range(P)]
         a_mem = [mem(f"a{p}", shape=unsigned(cfg.adapt_bits), depth=K, init=[])
@@ -117,28 +127,29 @@ class LayerCore(wiring.Component):
         spk_mem = mem("spk", shape=spike_layout, depth=N, init=[])
         lab_mem = mem("labels", shape=unsigned(layouts.LABEL_BITS), depth=N, init=[])
 
+        # Every read is synchronous, so every memory can be block RAM where the part has it
+        # (iCE40 has no distributed RAM) and no RAM read shares a cycle with arithmetic.
         ev_rd, ev_wr = ev_mem.read_port(), ev_mem.write_port()
         tin_rd, tin_wr = t_in.read_port(), t_in.write_port()
-        w_rd = [x.read_port() for x in w_mem]
-        w_wr = [x.write_port() for x in w_mem]
-        row_rd = [x.read_port() for x in row_mem]
-        row_wr = [x.write_port() for x in row_mem]
-        col_rd, col_wr = col_mem.read_port(), col_mem.write_port()
-        v_rd = [x.read_port(domain="comb") for x in v_mem]
+        w_rd, w_wr = [x.read for x in w_mem], [x.write for x in w_mem]
+        row_rd, row_wr = [x.read for x in row_mem], [x.write for x in row_mem]
+        col_rd, col_wr = col_mem.read, col_mem.write
+        v_rd = [x.read_port() for x in v_mem]
         v_wr = [x.write_port() for x in v_mem]
-        a_rd = [x.read_port(domain="comb") for x in a_mem]
+        a_rd = [x.read_port() for x in a_mem]
         a_wr = [x.write_port() for x in a_mem]
-        spk_rd, spk_wr = spk_mem.read_port(domain="comb"), spk_mem.write_port()
-        lab_rd, lab_wr = lab_mem.read_port(domain="comb"), lab_mem.write_port()
+        spk_rd, spk_wr = spk_mem.read_port(), spk_mem.write_port()
+        lab_rd, lab_wr = lab_mem.read_port(), lab_mem.write_port()
 
-        # Register after every block-RAM read (ECP5 DP16KD clock-to-out, REFERENCE.md 3).
+        # Register after the event and input-time RAM reads (ECP5 DP16KD clock-to-out,
+        # REFERENCE.md 3); the banked RAMs register inside (latency L).
+        L = BankedRam.LATENCY
         ev_q = Signal.like(ev_rd.data)
         tin_q = Signal.like(tin_rd.data)
-        w_q = [Signal.like(x.data, name=f"w_q{p}") for p, x in enumerate(w_rd)]
-        row_q = [Signal.like(x.data, name=f"row_q{p}") for p, x in enumerate(row_rd)]
-        col_q = Signal.like(col_rd.data)
-        m.d.sync += [ev_q.eq(ev_rd.data), tin_q.eq(tin_rd.data), col_q.eq(col_rd.data)]
-        m.d.sync += [q.eq(x.data) for q, x in zip(w_q + row_q, w_rd + row_rd, strict=True)]
+        m.d.sync += [ev_q.eq(ev_rd.data), tin_q.eq(tin_rd.data)]
+        w_q = [x.data for x in w_rd]
+        row_q = [x.data for x in row_rd]
+        col_q = col_rd.data
 
         # ---------------- sample state ----------------
         n_ev = Signal(ev_bits)
@@ -165,39 +176,60 @@ class LayerCore(wiring.Component):
         def count(c: Counter, amount: object = 1) -> None:
             m.d.sync += counters[c].eq(counters[c] + amount)
 
+        def delay(value: object, name: str, stages: int) -> list[Signal]:
+            """``value`` registered ``stages`` times; element s-1 is its copy s cycles later."""
+            regs_ = []
+            for s in range(1, stages + 1):
+                reg = Signal(Value.cast(value).shape(), name=f"{name}{s}")
+                m.d.sync += reg.eq(value if s == 1 else regs_[-1])
+                regs_.append(reg)
+            return regs_
+
         # ---------------- integration datapath ----------------
+        # Fetch pipeline, stage s = cycles after the event address: 2: event index (ev_q), the
+        # row-mask address; 2 + L: the row-mask words into the walker with base = i * K.
         ev_tag = data.StructLayout({"base": unsigned((n_in * K).bit_length())})
         m.submodules.row_walker = row_walker = LockstepWalker(
             lanes=P, width=K, tag_layout=ev_tag, depth=FETCH_DEPTH)
         fptr, fend = Signal(ev_bits), Signal(ev_bits)
-        fs_valid = Signal(FETCH_STAGES)  # fetch pipeline occupancy, stage 1..4
-        fs_i = Signal(cfg.input_bits)  # input index at stage 3 (row-mask read in flight)
-        fs_i4 = Signal(cfg.input_bits)
+        fs_valid = Signal(FETCH_STAGES)  # fetch pipeline occupancy, bit s: stage s + 1
+        fs_base = delay(ev_q * K, "fs_base", L)  # element L-1: stage 2 + L
         inflight = sum(fs_valid[s] for s in range(FETCH_STAGES))
         fetch_issue = Signal()
         m.d.comb += fetch_issue.eq((fptr != fend) & (inflight + row_walker.level
                                                      < FETCH_DEPTH))
         m.d.comb += [
-            row_walker.entries.valid.eq(fs_valid[3]),
-            row_walker.entries.payload.tag.base.eq(fs_i4 * K),
+            row_walker.entries.valid.eq(fs_valid[-1]),
+            row_walker.entries.payload.tag.base.eq(fs_base[-1]),
         ]
         m.d.comb += [row_walker.entries.payload.words[p].eq(row_q[p]) for p in range(P)]
-        acc_valid = Signal(2)
-        acc_hit = [Signal(P, name="acc_hit1"), Signal(P, name="acc_hit2")]
-        acc_k = [[Signal(row_bits, name=f"acc_k{s}_{p}") for p in range(P)] for s in (1, 2)]
+        # Accumulate pipeline, stage s = cycles after the walker's visit: 0: weight address;
+        # L - 1: membrane read; L: weight and membrane in, sum, saturate, write back. A visit
+        # at stage L - 1 that reads the row being written at stage L takes the written value
+        # (acc_fwd, acc_last) instead of the RAM's stale word.
         walk = row_walker.out
-        hits = Cat(*[walk.hit[p] for p in range(P)])
-        m.d.sync += [acc_valid.eq(Cat(walk.valid, acc_valid[0])),
-                     acc_hit[0].eq(hits), acc_hit[1].eq(acc_hit[0])]
-        m.d.sync += [acc_k[0][p].eq(walk.bit[p]) for p in range(P)]
-        m.d.sync += [acc_k[1][p].eq(acc_k[0][p]) for p in range(P)]
+        acc_valid = delay(walk.valid, "acc_valid", L)  # element s-1: stage s
+        acc_hit = delay(Cat(*[walk.hit[p] for p in range(P)]), "acc_hit", L)
+        acc_k = [delay(walk.bit[p], f"acc_k{p}_", L) for p in range(P)]
+        acc_fwd = Signal(P)
+        acc_last = [Signal(cfg.membrane_bits, name=f"acc_last{p}") for p in range(P)]
+        acc_sum = []
+        for p in range(P):
+            # v_max = 2^membrane_bits - 1: the carry out is the saturation flag
+            total = Mux(acc_fwd[p], acc_last[p], v_rd[p].data) + w_q[p]
+            acc_sum.append(Mux(total[cfg.membrane_bits], cfg.v_max, total[:cfg.membrane_bits]))
+        acc_write = Cat(*[acc_valid[L - 1] & acc_hit[L - 1][p] for p in range(P)])
+        m.d.sync += [acc_last[p].eq(acc_sum[p]) for p in range(P)]
+        m.d.sync += acc_fwd.eq(Cat(*[acc_write[p] & (acc_k[p][L - 1] == acc_k[p][L - 2])
+                                     for p in range(P)]))
         integ_idle = ((fptr == fend) & (fs_valid == 0) & row_walker.idle
-                      & (acc_valid == 0))
+                      & ~Cat(*acc_valid).any())
 
         # ---------------- sweep datapath ----------------
-        # Row pipeline: stage 0 issues row sweep_k (membrane/adaptation read, eligibility), stage
-        # 1 holds the read values, NeuronUpdate adds LATENCY stages, one more registers its
-        # outputs with the firing lanes and whether there are two or more of them (so the stall
+        # Row pipeline: stage 0 issues row sweep_k (membrane/adaptation read, eligibility),
+        # stage 1 has the read values (the RAMs' read registers, held by a stall), NeuronUpdate
+        # adds LATENCY stages, one more registers its outputs with the firing lanes and whether
+        # there are two or more of them (so the stall
         # is a register, not the margin compare); the last stage (sw_last) fires, writes back
         # and updates the lane bests. A row that fires s > 1 lanes holds the last stage s
         # cycles and stalls the whole pipeline meanwhile. Rows are distinct within a step and
@@ -207,8 +239,6 @@ class LayerCore(wiring.Component):
         sw_valid = Signal(sw_last)
         sw_row = [Signal(row_bits, name=f"sw_row{s}") for s in range(1, sw_last + 1)]
         sw_elig = [Signal(P, name=f"sw_elig{s}") for s in range(1, sw_last + 1)]
-        sw_v = [Signal(cfg.membrane_bits, name=f"sw_v{p}") for p in range(P)]
-        sw_a = [Signal(cfg.adapt_bits, name=f"sw_a{p}") for p in range(P)]
         sw_stall = Signal()
         pend = Signal(P)
         pending = Signal()  # extra cycles of a row that fires more than one lane
@@ -217,7 +247,7 @@ class LayerCore(wiring.Component):
             unit = NeuronUpdate(membrane_bits=cfg.membrane_bits, adapt_bits=cfg.adapt_bits)
             m.submodules[f"neuron{p}"] = unit
             nu.append(unit)
-            m.d.comb += [unit.v.eq(sw_v[p]), unit.adapt.eq(sw_a[p]),
+            m.d.comb += [unit.v.eq(v_rd[p].data), unit.adapt.eq(a_rd[p].data),
                          unit.threshold.eq(regs.threshold), unit.leak_shift.eq(regs.leak_shift),
                          unit.decay_en.eq(regs.learn & (step == 0)),
                          unit.decay_shift.eq(regs.homeo_decay_shift), unit.en.eq(~sw_stall)]
@@ -257,60 +287,56 @@ class LayerCore(wiring.Component):
             m.d.sync += [sweep_k.eq(0), pending.eq(0), sw_valid.eq(0)]
 
         # ---------------- learning datapath ----------------
+        w_addr_bits = (n_in * K).bit_length()
         col_tag = data.StructLayout({"g": unsigned(max(1, (G - 1).bit_length())),
-                                     "word": unsigned(B)})
+                                     "word": unsigned(B), "w_base": unsigned(w_addr_bits)})
         m.submodules.col_walker = col_walker = LockstepWalker(
             lanes=1, width=B, tag_layout=col_tag, depth=FETCH_DEPTH)
         lw = Signal(range(cfg.k_max + 1))  # winner being learned
         l_k, l_p, l_t = Signal(row_bits), Signal(lane_bits), Signal(cfg.time_bits)
         col_base = Signal((N * G).bit_length())
         gptr = Signal(range(G + 1))
+        # weight address of (input g * B, row l_k) for word gptr: counted, not multiplied
+        g_wbase = Signal(w_addr_bits)
         cs_valid = Signal(COL_FETCH_STAGES)
-        cs_g = [Signal(col_tag.members["g"].width, name=f"cs_g{s}") for s in (1, 2)]
-        m.d.sync += [cs_g[1].eq(cs_g[0])]
+        cs_g = delay(gptr[:col_tag.members["g"].width], "cs_g", L)
+        cs_wbase = delay(g_wbase, "cs_wbase", L)
         col_issue = Signal()
-        m.d.comb += col_issue.eq((gptr != G) & (cs_valid[0] + cs_valid[1] + col_walker.level
-                                                < FETCH_DEPTH))
+        m.d.comb += col_issue.eq((gptr != G) & (sum(cs_valid[s] for s in range(L))
+                                                + col_walker.level < FETCH_DEPTH))
         m.d.comb += [
-            col_walker.entries.valid.eq(cs_valid[1]),
-            col_walker.entries.payload.tag.g.eq(cs_g[1]),
+            col_walker.entries.valid.eq(cs_valid[-1]),
+            col_walker.entries.payload.tag.g.eq(cs_g[-1]),
             col_walker.entries.payload.tag.word.eq(col_q),
+            col_walker.entries.payload.tag.w_base.eq(cs_wbase[-1]),
             col_walker.entries.payload.words[0].eq(col_q),
         ]
         cw = col_walker.out
         c_input_w = Cat(cw.bit[0], cw.tag.g)  # g * B + bit, B a power of two
-        # Address stage (stage 0 below): the walker's visit and its weight address, registered,
-        # so that the multiply by K and the weight memories' bank decode sit in different cycles.
+        bit_times_k = Array(Const(b * K, w_addr_bits) for b in range(B))  # a LUT, not a multiply
+        # Address stage (stage 0 below): the walker's visit and its weight address, registered.
         cv_valid, c_hit, cv_last = Signal(), Signal(), Signal()
         c_input = Signal(range(G * B))
         cv_bit, cv_g, cv_word = Signal.like(cw.bit[0]), Signal.like(cw.tag.g), Signal(B)
-        w_addr = Signal(range(n_in * K))
+        w_addr = Signal(w_addr_bits)
         m.d.sync += [cv_valid.eq(cw.valid), c_hit.eq(cw.hit[0] & (c_input_w < n_in)),
                      cv_last.eq(cw.last), c_input.eq(c_input_w), cv_bit.eq(cw.bit[0]),
-                     cv_g.eq(cw.tag.g), cv_word.eq(cw.tag.word), w_addr.eq(c_input_w * K + l_k)]
+                     cv_g.eq(cw.tag.g), cv_word.eq(cw.tag.word),
+                     w_addr.eq(cw.tag.w_base + bit_times_k[cw.bit[0]])]
         # Learning pipeline, stage s = cycles after the address stage (stage 0: addresses of the
-        # weight, input time and row-mask word; 1: RAM read; 2: registered data into StdpUnit;
-        # 2 + LATENCY: w_new, prune compare; ls_wb: write-back). Within one winner's pass every
-        # synapse address is visited once, and the pass drains before the next winner starts, so
-        # the stages need no forwarding.
-        ls_wb = 2 + StdpUnit.LATENCY + 1
+        # weight, input time and row-mask word; L: the words into StdpUnit; L + LATENCY: w_new,
+        # prune compare; ls_wb: write-back). Within one winner's pass every synapse address is
+        # visited once, and the pass drains before the next winner starts, so the stages need
+        # no forwarding.
+        ls_wb = L + StdpUnit.LATENCY + 1
 
-        def delay(value: object, name: str, stages: int = ls_wb) -> list[Signal]:
-            """``value`` registered ``stages`` times; element s-1 is its copy at stage s."""
-            regs_ = []
-            for s in range(1, stages + 1):
-                reg = Signal(Value.cast(value).shape(), name=f"{name}{s}")
-                m.d.sync += reg.eq(value if s == 1 else regs_[-1])
-                regs_.append(reg)
-            return regs_
-
-        ls_valid, ls_hit, ls_last = delay(cv_valid, "ls_valid"), delay(c_hit, "ls_hit"), \
-            delay(cv_last, "ls_last")
-        ls_i, ls_bit = delay(c_input, "ls_i"), delay(cv_bit, "ls_bit", ls_wb - 1)
-        ls_word = delay(cv_word, "ls_word")
-        ls_waddr = delay(w_addr, "ls_waddr")
-        ls_caddr = delay(col_base + cv_g, "ls_caddr")
-        ls_rand = delay(lfsr[:cfg.stdp_shift], "ls_rand", 2)
+        ls_valid, ls_hit = delay(cv_valid, "ls_valid", ls_wb), delay(c_hit, "ls_hit", ls_wb)
+        ls_last, ls_i = delay(cv_last, "ls_last", ls_wb), delay(c_input, "ls_i", ls_wb)
+        ls_bit, ls_word = delay(cv_bit, "ls_bit", ls_wb - 1), delay(cv_word, "ls_word", ls_wb)
+        ls_waddr = delay(w_addr, "ls_waddr", ls_wb)
+        ls_caddr = delay(col_base + cv_g, "ls_caddr", ls_wb)
+        ls_rand = delay(lfsr[:cfg.stdp_shift], "ls_rand", L)
+        t_pre = delay(tin_q, "t_pre", L - 2)[-1]  # the input time (read latency 2) at stage L
         with m.If(c_hit):  # one LFSR step per synaptic update
             m.d.sync += lfsr.eq(Mux(lfsr[0], (lfsr >> 1) ^ TOGGLE_MASK, lfsr >> 1))
         m.submodules.stdp = stdp = StdpUnit(weight_bits=cfg.weight_bits,
@@ -318,14 +344,14 @@ class LayerCore(wiring.Component):
                                             time_bits=cfg.time_bits)
         m.submodules.prune = prune = PruneUnit(weight_bits=cfg.weight_bits)
         m.d.comb += [
-            stdp.w.eq(Array(w_q)[l_p]), stdp.t_pre.eq(tin_q), stdp.t_post.eq(l_t),
+            stdp.w.eq(Array(w_q)[l_p]), stdp.t_pre.eq(t_pre), stdp.t_post.eq(l_t),
             stdp.a_plus.eq(regs.a_plus), stdp.a_minus.eq(regs.a_minus),
-            stdp.rand.eq(ls_rand[1]),
+            stdp.rand.eq(ls_rand[-1]),
             prune.w_new.eq(stdp.w_new), prune.enable.eq(regs.prune_enable),
             prune.threshold.eq(regs.prune_threshold),
         ]
-        # the winner's lane's row-mask word, from stage 2 to the write-back
-        ls_row = [None, None] + delay(Array(row_q)[l_p], "ls_row", ls_wb - 2)
+        # the winner's lane's row-mask word, from stage L to the write-back
+        ls_row = [None] * L + delay(Array(row_q)[l_p], "ls_row", ls_wb - L)
         w_new_q, pruned_q = Signal.like(stdp.w_new), Signal()  # stage ls_wb
         bit_oh = Signal(B)  # one-hot of the synapse's bit in its column word, stage ls_wb
         m.d.sync += [w_new_q.eq(stdp.w_new), pruned_q.eq(prune.pruned),
@@ -344,38 +370,38 @@ class LayerCore(wiring.Component):
 
         # ---------------- host access ----------------
         host = self.host
-        # re in cycle c -> RAM data c+1 -> post-RAM register c+2 -> rdata/rvalid c+3
-        h_valid = Signal(2)
-        h_region = [Signal(HostRegion, name=f"h_region{s}") for s in range(2)]
-        h_lane = [Signal(lane_bits, name=f"h_lane{s}") for s in range(2)]
-        h_small = [Signal(len(host.rdata), name=f"h_small{s}") for s in range(2)]
-        m.d.sync += [h_valid.eq(Cat(host.re & host.ready, h_valid[0])),
-                     h_region[1].eq(h_region[0]), h_lane[1].eq(h_lane[0]),
-                     h_region[0].eq(host.region), h_lane[0].eq(host.lane),
-                     h_small[1].eq(h_small[0])]
-        lane_sel = host.lane
+        # re in cycle c -> banked RAM data c+L -> rdata/rvalid c+L+1; registers and the small
+        # RAMs are read at c (data c+1), picked at c+1 and wait alongside.
+        h_valid = delay(host.re & host.ready, "h_valid", L + 1)
+        h_region = delay(host.region, "h_region", L)  # element s-1: cycle c+s
+        h_lane = delay(host.lane, "h_lane", L)
+        h_imm = Signal(len(host.rdata))
         with m.Switch(host.region):
-            with m.Case(HostRegion.ADAPT):
-                m.d.sync += h_small[0].eq(Array(a_rd)[lane_sel].data)
-            with m.Case(HostRegion.LABEL):
-                m.d.sync += h_small[0].eq(lab_rd.data)
             with m.Case(HostRegion.LFSR):
-                m.d.sync += h_small[0].eq(lfsr)
+                m.d.sync += h_imm.eq(lfsr)
             with m.Case(HostRegion.LIVE):
-                m.d.sync += h_small[0].eq(live)
+                m.d.sync += h_imm.eq(live)
             with m.Case(HostRegion.COUNTER):
-                m.d.sync += h_small[0].eq(Mux(host.addr < len(Counter),
-                                              counters[host.addr[:4]], 0))
-        with m.Switch(h_region[1]):
+                m.d.sync += h_imm.eq(Mux(host.addr < len(Counter), counters[host.addr[:4]], 0))
+        h_small = Signal(len(host.rdata))
+        with m.Switch(h_region[0]):
+            with m.Case(HostRegion.ADAPT):
+                m.d.sync += h_small.eq(Array(x.data for x in a_rd)[h_lane[0]])
+            with m.Case(HostRegion.LABEL):
+                m.d.sync += h_small.eq(lab_rd.data)
+            with m.Default():
+                m.d.sync += h_small.eq(h_imm)
+        h_small_q = delay(h_small, "h_small", L - 2)[-1]  # at cycle c+L
+        with m.Switch(h_region[L - 1]):
             with m.Case(HostRegion.WEIGHT):
-                m.d.sync += host.rdata.eq(Array(w_q)[h_lane[1]])
+                m.d.sync += host.rdata.eq(Array(w_q)[h_lane[L - 1]])
             with m.Case(HostRegion.ROW_MASK):
-                m.d.sync += host.rdata.eq(Array(row_q)[h_lane[1]])
+                m.d.sync += host.rdata.eq(Array(row_q)[h_lane[L - 1]])
             with m.Case(HostRegion.COL_MASK):
                 m.d.sync += host.rdata.eq(col_q)
             with m.Default():
-                m.d.sync += host.rdata.eq(h_small[1])
-        m.d.sync += host.rvalid.eq(h_valid[1])
+                m.d.sync += host.rdata.eq(h_small_q)
+        m.d.comb += host.rvalid.eq(h_valid[-1])
 
         # Default addresses: the host's (only honoured while idle).
         m.d.comb += [x.addr.eq(host.addr) for x in w_rd + row_rd + [col_rd]]
@@ -392,7 +418,10 @@ class LayerCore(wiring.Component):
         out = self.events_out
         eptr = Signal(range(N + 1))
         pred_label = Signal(layouts.LABEL_BITS)
-        m.d.comb += [spk_rd.addr.eq(eptr), self.pred_label.eq(pred_label)]
+        emit_next = Signal()  # EMIT sends a spike this cycle: read the next one
+        # the spike RAM's read register holds spike eptr (read one cycle ahead)
+        m.d.comb += [spk_rd.addr.eq(Mux(emit_next, eptr + 1, eptr)),
+                     self.pred_label.eq(pred_label)]
 
         # ---------------- the phase FSM ----------------
         def take_event() -> None:
@@ -455,25 +484,20 @@ class LayerCore(wiring.Component):
             with m.State("INTEG"):
                 count(Counter.INTEGRATE_CYCLES)
                 # fetch pipeline: event index, then the row-mask words of that input
-                m.d.sync += fs_valid.eq(Cat(fetch_issue, fs_valid[:3]))
+                m.d.sync += fs_valid.eq(Cat(fetch_issue, fs_valid[:-1]))
                 m.d.comb += ev_rd.addr.eq(fptr)
                 with m.If(fetch_issue):
                     m.d.sync += fptr.eq(fptr + 1)
                 m.d.comb += [x.addr.eq(ev_q) for x in row_rd]
-                m.d.sync += [fs_i.eq(ev_q), fs_i4.eq(fs_i)]
                 # walk: one weight read per lane per live synapse
                 for p in range(P):
                     m.d.comb += w_rd[p].addr.eq(walk.tag.base + walk.bit[p])
                 count(Counter.SYN_EVENTS, sum(walk.hit[p] for p in range(P)))
-                # accumulate (stage 2: registered weight)
+                # accumulate: membrane read at stage L - 1, sum and write-back at stage L
                 for p in range(P):
-                    with m.If(acc_valid[1] & acc_hit[1][p]):
-                        # v_max = 2^membrane_bits - 1: the carry out is the saturation flag
-                        total = v_rd[p].data + w_q[p]
-                        sat = total[cfg.membrane_bits]
-                        m.d.comb += [v_rd[p].addr.eq(acc_k[1][p]), v_wr[p].addr.eq(acc_k[1][p]),
-                                     v_wr[p].data.eq(Mux(sat, cfg.v_max,
-                                                         total[:cfg.membrane_bits])),
+                    m.d.comb += v_rd[p].addr.eq(acc_k[p][L - 2])
+                    with m.If(acc_write[p]):
+                        m.d.comb += [v_wr[p].addr.eq(acc_k[p][L - 1]), v_wr[p].data.eq(acc_sum[p]),
                                      v_wr[p].en.eq(1)]
                 with m.If(integ_idle):
                     start_sweep()
@@ -483,14 +507,13 @@ class LayerCore(wiring.Component):
                 count(Counter.SWEEP_CYCLES)
                 issue = sweep_k != K
                 m.d.comb += [x.addr.eq(sweep_k) for x in v_rd + a_rd]
+                m.d.comb += [x.en.eq(~sw_stall) for x in v_rd + a_rd]
                 with m.If(~sw_stall):
                     m.d.sync += [sw_valid.eq(Cat(issue, sw_valid[:-1])), sw_row[0].eq(sweep_k),
                                  sw_elig[0].eq(Cat(*[~(fired[p].bit_select(sweep_k, 1))
                                                      for p in range(P)]))]
                     m.d.sync += [sw_row[s].eq(sw_row[s - 1]) for s in range(1, sw_last)]
                     m.d.sync += [sw_elig[s].eq(sw_elig[s - 1]) for s in range(1, sw_last)]
-                    m.d.sync += [x.eq(v_rd[p].data) for p, x in enumerate(sw_v)]
-                    m.d.sync += [x.eq(a_rd[p].data) for p, x in enumerate(sw_a)]
                     with m.If(issue):
                         m.d.sync += sweep_k.eq(sweep_k + 1)
                 # last stage: fire, write back, lane bests
@@ -553,26 +576,32 @@ class LayerCore(wiring.Component):
                     m.next = "INTEG_START"
 
             with m.State("LEARN_START"):
+                # the winner's registers, and its adaptation read
                 count(Counter.LEARN_CYCLES)
                 k_now, p_now = win_k[lw], win_p[lw]
                 m.d.sync += [l_k.eq(k_now), l_p.eq(p_now), l_t.eq(win_t[lw]),
-                             col_base.eq((k_now * P + p_now) * G), gptr.eq(0), clr_acc.eq(0)]
+                             col_base.eq((k_now * P + p_now) * G), gptr.eq(0), g_wbase.eq(k_now),
+                             clr_acc.eq(0)]
+                m.d.comb += [a_rd[p].addr.eq(k_now) for p in range(P)]
+                m.next = "LEARN_INC"
+
+            with m.State("LEARN_INC"):
+                # adaptation += inc (saturating) in the winner's lane
+                count(Counter.LEARN_CYCLES)
                 for p in range(P):
-                    a_old = a_rd[p].data
-                    inc = a_old + regs.homeo_inc
-                    m.d.comb += a_rd[p].addr.eq(k_now)
-                    with m.If(p_now == p):
-                        m.d.comb += [a_wr[p].addr.eq(k_now), a_wr[p].en.eq(1),
+                    inc = a_rd[p].data + regs.homeo_inc
+                    with m.If(l_p == p):
+                        m.d.comb += [a_wr[p].addr.eq(l_k), a_wr[p].en.eq(1),
                                      a_wr[p].data.eq(Mux(inc[cfg.adapt_bits], cfg.adapt_max,
                                                          inc[:cfg.adapt_bits]))]
                 m.next = "LEARN"
 
             with m.State("LEARN"):
                 count(Counter.LEARN_CYCLES)
-                m.d.sync += cs_valid.eq(Cat(col_issue, cs_valid[0]))
+                m.d.sync += cs_valid.eq(Cat(col_issue, cs_valid[:-1]))
                 m.d.comb += col_rd.addr.eq(col_base + gptr)
                 with m.If(col_issue):
-                    m.d.sync += [gptr.eq(gptr + 1), cs_g[0].eq(gptr)]
+                    m.d.sync += [gptr.eq(gptr + 1), g_wbase.eq(g_wbase + B * K)]
                 # stage 0: read weight, input time and row-mask word of the synapse
                 for p in range(P):
                     m.d.comb += [w_rd[p].addr.eq(w_addr), row_rd[p].addr.eq(c_input)]
@@ -609,11 +638,12 @@ class LayerCore(wiring.Component):
             with m.State("CLEAR_START"):
                 count(Counter.CLEAR_CYCLES)
                 m.d.sync += [cptr.eq(0), cmax.eq(Mux(n_ev > K, n_ev, K)), cq_valid.eq(0)]
-                m.d.sync += [f.eq(0) for f in fired] + [has_events.eq(0)]
+                m.d.sync += [f.eq(0) for f in fired] + [has_events.eq(0), eptr.eq(0)]
                 m.next = "CLEAR"
 
             with m.State("CLEAR"):
                 count(Counter.CLEAR_CYCLES)
+                m.d.comb += lab_rd.addr.eq(pred)  # the label is read before EMIT needs it
                 issue = cptr != cmax
                 m.d.sync += cq_valid.eq(Cat(issue & (cptr < n_ev), cq_valid[0]))
                 m.d.comb += ev_rd.addr.eq(cptr)
@@ -626,8 +656,7 @@ class LayerCore(wiring.Component):
                 with m.If(cq_valid[1]):
                     m.d.comb += [tin_wr.addr.eq(ev_q), tin_wr.data.eq(T), tin_wr.en.eq(1)]
                 with m.If(~issue & (cq_valid == 0)):
-                    m.d.sync += [n_win.eq(0), last_tp1.eq(0), last_t.eq(0), n_ev.eq(0),
-                                 eptr.eq(0)]
+                    m.d.sync += [n_win.eq(0), last_tp1.eq(0), last_t.eq(0), n_ev.eq(0)]
                     m.next = "EMIT"
 
             with m.State("EMIT"):
@@ -637,6 +666,7 @@ class LayerCore(wiring.Component):
                                  out.payload.time.eq(spk_rd.data.time),
                                  out.payload.index.eq(spk_rd.data.neuron)]
                     with m.If(out.ready):
+                        m.d.comb += emit_next.eq(1)
                         m.d.sync += eptr.eq(eptr + 1)
                 with m.Else():
                     m.d.comb += [out.valid.eq(1), out.payload.kind.eq(EventKind.END),

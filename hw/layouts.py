@@ -101,7 +101,8 @@ def host_signature(cfg: Config) -> wiring.Signature:
     """Memory-mapped access from the host side (the core is ``In`` of this).
 
     A write (``we``) or read (``re``) strobe is taken in a cycle where ``ready`` is high (core
-    idle); read data comes back with ``rvalid`` a fixed 3 cycles later.
+    idle); read data comes back with ``rvalid`` a fixed 5 cycles later (``BankedRam.LATENCY``
+    + 1); the host waits for ``rvalid``, not for a count.
     """
     addr_bits = max(20, (cfg.n_inputs * cfg.rows).bit_length() + 1)
     return wiring.Signature({

@@ -14,7 +14,8 @@ testbench checks it against the core's counters on every sample. Phase costs
 - sweep     per step: K rows, a row with s > 1 spikes takes s cycles; + SWEEP_FILL (row
             pipeline: membrane read, leak, margin, firing lanes; 1 for the two-stage reduce)
             + P cycles to reduce the lanes' candidates + 1 decision cycle;
-- learn     per winner: 1 setup cycle + LEARN_FILL_DRAIN (column-word read, walker, weight
+- learn     per winner: LEARN_SETUP cycles (winner's registers, adaptation read; adaptation
+            increment) + LEARN_FILL_DRAIN (column-word read, walker, weight
             address, weight read, StdpUnit, prune compare, write-back) + for each column-bitmap word
             max(1, live synapses in it);
 - clear     restore input times of the loaded events and zero K membranes, 2-cycle read latency;
@@ -30,8 +31,9 @@ import numpy as np
 from .config import Config
 from .network import SampleResult
 
-INTEG_FILL_DRAIN = 10
-LEARN_FILL_DRAIN = 15
+INTEG_FILL_DRAIN = 14
+LEARN_SETUP = 2
+LEARN_FILL_DRAIN = 19
 SWEEP_FILL = 5
 PHASES = ("load", "integrate", "sweep", "learn", "clear", "emit")
 
@@ -82,8 +84,9 @@ def sweep_cycles(cfg: Config, spikes: list[tuple[int, int]], steps: int) -> int:
 
 
 def learn_cycles(word_pops: list[np.ndarray]) -> int:
-    """Learning cycles: per winner 1 + LEARN_FILL_DRAIN + sum over words of max(1, live)."""
-    return sum(1 + LEARN_FILL_DRAIN + int(np.maximum(p, 1).sum()) for p in word_pops)
+    """Learning cycles: per winner LEARN_SETUP + LEARN_FILL_DRAIN + sum over words of
+    max(1, live)."""
+    return sum(LEARN_SETUP + LEARN_FILL_DRAIN + int(np.maximum(p, 1).sum()) for p in word_pops)
 
 
 def clear_cycles(cfg: Config, n_events: int) -> int:

@@ -113,7 +113,7 @@ def test_default_layer_fits_block_ram(board: str, device: str) -> None:
     assert cfg.n_neurons % cfg.lanes == 0
     blocks, rows = estimate_block_rams(cfg, dev.part.family)
     assert 0 < blocks <= dev.part.block_rams
-    assert any(mem.path.endswith(".w0") for mem, _ in rows)
+    assert any(mem.path.endswith(".w0.bank0") and n > 0 for mem, n in rows)
 
 
 def test_default_layer_sizes() -> None:

@@ -1,0 +1,90 @@
+"""BankedRam: a large memory split into block-RAM-sized banks, pipelined for a 100 MHz ECP5.
+
+Yosys maps a deep memory onto a column of block RAMs and puts the bank-select multiplexer right
+after their outputs, so the slow clock-to-out of an ECP5 DP16KD without its output register
+(5.8 ns at speed grade 6, REFERENCE.md section 3) is followed by a LUT tree in the same cycle.
+Here every bank is its own ``lib.memory.Memory`` of one block's depth, each read is registered
+next to its block, and the bank multiplexer has a cycle of its own. Addresses, write data and
+write enable are registered on the way in, so the address decode and the fan-out to every bank
+are a cycle of their own too.
+
+Ports ``read`` (addr, data) and ``write`` (addr, data, en) have the member names of
+``lib.memory``'s ports. Timing contract (``LATENCY`` = 4, whatever the depth): a read address
+presented in cycle c gives its word on ``read.data`` in cycle c + 4. A write presented in cycle
+c is done by the end of cycle c + 1; a read presented in cycle c + 1 or later sees it (reads and
+writes pass through the same input register, so their order is kept).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Module, Shape, Signal
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+# DP16KD depth for a data width (the widest aspect ratio a word still fits in: 16K x 1 ... 1K x
+# 18; wider words use several x18 blocks side by side).
+_DP16KD_ASPECTS = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024))
+
+
+def block_depth(width: int) -> int:
+    """Words of ``width`` bits that one ECP5 DP16KD holds in its best aspect ratio."""
+    if not isinstance(width, int) or isinstance(width, bool) or width < 1:
+        raise ValueError(f"width must be a positive int, not {width!r}")
+    for max_width, depth in _DP16KD_ASPECTS:
+        if width <= max_width:
+            return depth
+    return 1024
+
+
+class BankedRam(wiring.Component):
+    """``depth`` words of ``width`` bits in banks of ``block_depth(width)`` words (or
+    ``bank_depth`` when given), with one read and one write port. Contents start at zero."""
+
+    LATENCY = 4
+
+    def __init__(self, *, width: int, depth: int, bank_depth: int | None = None) -> None:
+        for name, value in (("width", width), ("depth", depth)):
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise TypeError(f"BankedRam: {name} must be an int, not {type(value).__name__}")
+            if value < 1:
+                raise ValueError(f"BankedRam: {name} must be >= 1, not {value}")
+        if bank_depth is None:
+            bank_depth = block_depth(width)
+        if not isinstance(bank_depth, int) or bank_depth < 1 or bank_depth & (bank_depth - 1):
+            raise ValueError(f"BankedRam: bank_depth must be a power of two, not {bank_depth!r}")
+        self.width, self.depth = width, depth
+        self.bank_depth = min(bank_depth, 1 << max(0, (depth - 1).bit_length()))
+        self.banks = -(-depth // self.bank_depth)
+        addr = range(depth)
+        # the same member names as lib.memory's ports, seen from the user's side
+        super().__init__({
+            "read": In(wiring.Signature({"addr": Out(addr), "data": In(width)})),
+            "write": In(wiring.Signature({"addr": Out(addr), "data": Out(width), "en": Out(1)})),
+        })
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        low = max(0, (self.bank_depth - 1).bit_length())
+        # stage 1: the inputs, registered
+        rd_addr, wr_addr = Signal.like(self.read.addr), Signal.like(self.write.addr)
+        wr_data, wr_en = Signal.like(self.write.data), Signal()
+        m.d.sync += [rd_addr.eq(self.read.addr), wr_addr.eq(self.write.addr),
+                     wr_data.eq(self.write.data), wr_en.eq(self.write.en)]
+        # stage 2: every bank reads (registered inside the RAM); stage 3: the register next to it
+        bank_q = []
+        for b in range(self.banks):
+            depth = min(self.bank_depth, self.depth - b * self.bank_depth)
+            bank = Memory(shape=Shape(self.width), depth=depth, init=[])
+            m.submodules[f"bank{b}"] = bank
+            rd, wr = bank.read_port(), bank.write_port()
+            m.d.comb += [rd.addr.eq(rd_addr[:low]), wr.addr.eq(wr_addr[:low]),
+                         wr.data.eq(wr_data), wr.en.eq(wr_en & (wr_addr[low:] == b))]
+            q = Signal(self.width, name=f"bank_q{b}")
+            m.d.sync += q.eq(rd.data)
+            bank_q.append(q)
+        sel2, sel3 = Signal(range(self.banks)), Signal(range(self.banks))
+        m.d.sync += [sel2.eq(rd_addr[low:]), sel3.eq(sel2)]
+        # stage 4: the bank multiplexer, registered
+        m.d.sync += self.read.data.eq(Array(bank_q)[sel3] if self.banks > 1 else bank_q[0])
+        return m
