@@ -256,7 +256,8 @@ def build_bitstream(board: str, *, device: str | None = None, cfg: Config | None
         after_read.append(f"setattr -mod -set keep_hierarchy 1 {prune_path}")
     if spec.family == "ecp5" and core_path:
         # block RAM is the scarce resource on the ECP5 parts (the 85F layer fills it)
-        names = " ".join(f"{core_path}/{name}" for name in LayerCore.DISTRIBUTED_RAMS)
+        names = " ".join(f"{core_path}.{path}".rsplit(".", 1)[0] + "/" + path.rsplit(".")[-1]
+                         for path in LayerCore.DISTRIBUTED_RAMS)
         after_read.append(f'setattr -set ram_style "distributed" {names}')
     if after_read:
         overrides["script_after_read"] = "\n".join(after_read)

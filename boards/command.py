@@ -16,6 +16,7 @@ without progress (``Status.CORE_TIMEOUT``). So the link never wedges.
 
 from __future__ import annotations
 
+import struct
 from functools import reduce
 from operator import xor
 
@@ -23,7 +24,7 @@ from amaranth import Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory, ReadPort, WritePort
 from amaranth.lib.wiring import In, Out, connect, flipped
-from amaranth.utils import ceil_log2
+from amaranth.utils import ceil_log2, exact_log2
 
 from ..hw.layouts import (
     LABEL_BITS,
@@ -39,6 +40,7 @@ from ..model.config import Config
 from .protocol import (
     CRC_POLY,
     MAX_LENGTH,
+    MEM_HEADER,
     MEM_HEADER_BYTES,
     REPLY_FLAG,
     RUN_HEADER,
@@ -46,6 +48,7 @@ from .protocol import (
     BuildInfo,
     Cmd,
     LinkFlag,
+    LinkStatus,
     Status,
     default_max_payload,
     event_bytes,
@@ -58,6 +61,19 @@ from .protocol import (
 
 FRAME_LAYOUT = data.StructLayout({"cmd": 8, "length": 16, "status": Status})
 REPLY_HEADER_LAYOUT = data.StructLayout({"cmd": 8, "length": 16})
+
+
+def _struct_fields(fmt: struct.Struct) -> tuple[tuple[int, int], ...]:
+    """(offset, bytes) of each field of a packed ``struct`` format such as ``"<BHIH"``."""
+    fields, offset = [], 0
+    for code in fmt.format[1:]:
+        size = struct.calcsize("<" + code)
+        fields.append((offset, size))
+        offset += size
+    return tuple(fields)
+
+
+MEM_HEADER_FIELDS = _struct_fields(MEM_HEADER)  # region, lane, addr, count
 
 
 def word_layout(max_bytes: int) -> data.StructLayout:
@@ -112,8 +128,9 @@ class FrameParser(wiring.Component):
     ``bytes`` is always ready. The payload goes to ``buf`` (byte i at address i); after the CRC
     byte, ``frame`` offers the command, length and a status: OK, BAD_CRC, TOO_LONG (payload
     longer than ``max_payload``: drained, not stored) or TIMEOUT (no byte for ``timeout`` cycles
-    inside a frame). After the descriptor is taken, the parser ignores bytes until ``resume`` is
-    high (the executor is idle again), then looks for the next sync byte.
+    inside a frame). A frame with status OK has ``length <= max_payload``. After the descriptor is
+    taken, ``frame.payload`` keeps it and the parser ignores bytes until ``resume`` is high (the
+    executor is idle again), then looks for the next sync byte.
     """
 
     def __init__(self, *, max_payload: int, timeout: int) -> None:
@@ -133,61 +150,51 @@ class FrameParser(wiring.Component):
 
         cmd = Signal(8)
         length = Signal(16)
-        count = Signal(16)
+        count = Signal(16)  # payload bytes received; 16 bits, as a drained frame may be long
         crc = Signal(8)
         status = Signal(Status)
         timer = Signal(range(self.timeout + 1))
-        m.d.comb += self.frame.payload.eq(Cat(cmd, length, status))
+        expired = Signal()
+        m.d.comb += [self.frame.payload.eq(Cat(cmd, length, status)),
+                     expired.eq(~got & (timer == self.timeout))]
 
         with m.FSM() as fsm:
-            def take(next_state: str) -> None:
-                m.d.sync += crc.eq(crc8_next(crc, byte))
-                m.next = next_state
-
             def timed() -> None:
-                with m.If(~got & (timer == self.timeout)):
+                with m.If(expired):
                     m.d.sync += status.eq(Status.TIMEOUT)
                     m.next = "EMIT"
 
             with m.State("SYNC"):
-                m.d.sync += [cmd.eq(0), length.eq(0), crc.eq(0), status.eq(Status.OK)]
+                m.d.sync += [cmd.eq(0), count.eq(0), crc.eq(0), status.eq(Status.OK)]
                 with m.If(got & (byte == SYNC)):
                     m.next = "CMD"
             with m.State("CMD"):
                 with m.If(got):
                     m.d.sync += cmd.eq(byte)
-                    take("LEN0")
+                    m.next = "LEN0"
                 timed()
             with m.State("LEN0"):
                 with m.If(got):
                     m.d.sync += length[:8].eq(byte)
-                    take("LEN1")
+                    m.next = "LEN1"
                 timed()
             with m.State("LEN1"):
                 full = Cat(length[:8], byte)
                 with m.If(got):
-                    m.d.sync += [length[8:].eq(byte), count.eq(0)]
+                    m.d.sync += length[8:].eq(byte)
                     with m.If(full > self.max_payload):
                         m.d.sync += status.eq(Status.TOO_LONG)
-                        take("DRAIN")
-                    with m.Elif(full == 0):
-                        take("CRC")
-                    with m.Else():
-                        take("PAYLOAD")
-                timed()
-            with m.State("PAYLOAD"):
-                with m.If(got):
-                    m.d.comb += [self.buf.en.eq(1), self.buf.addr.eq(count),
-                                 self.buf.data.eq(byte)]
-                    m.d.sync += count.eq(count + 1)
-                    m.d.sync += crc.eq(crc8_next(crc, byte))
-                    with m.If(count == length - 1):
+                    m.next = "PAYLOAD"
+                    with m.If(full == 0):
                         m.next = "CRC"
                 timed()
-            with m.State("DRAIN"):
+            with m.State("PAYLOAD"):
+                # A TOO_LONG payload is drained: counted, not stored.
                 with m.If(got):
+                    m.d.comb += [self.buf.en.eq(status == Status.OK),
+                                 self.buf.addr.eq(count), self.buf.data.eq(byte)]
                     m.d.sync += count.eq(count + 1)
-                    with m.If(count == length - 1):
+                    with m.If(count + 1 == length):
                         m.next = "CRC"
                 timed()
             with m.State("CRC"):
@@ -203,10 +210,12 @@ class FrameParser(wiring.Component):
             with m.State("HOLD"), m.If(self.resume):
                 m.next = "SYNC"
 
+        # One CRC network for every byte inside a frame; after the CRC byte (and in a drained
+        # frame) the register is no longer looked at.
         in_frame = Signal()
-        m.d.comb += in_frame.eq(
-            Cat(*(fsm.ongoing(s) for s in ("CMD", "LEN0", "LEN1", "PAYLOAD", "DRAIN", "CRC")))
-            .any())
+        m.d.comb += in_frame.eq(~fsm.ongoing("SYNC") & ~fsm.ongoing("EMIT") & ~fsm.ongoing("HOLD"))
+        with m.If(got & in_frame):
+            m.d.sync += crc.eq(crc8_next(crc, byte))
         with m.If(got | ~in_frame):
             m.d.sync += timer.eq(0)
         with m.Elif(timer != self.timeout):
@@ -239,7 +248,9 @@ class WordSerializer(wiring.Component):
 
 class ReplyFramer(wiring.Component):
     """Wraps ``header.length`` bytes of ``data`` into a frame: sync, command, length, the data,
-    CRC. The next header is taken only after the CRC byte has left."""
+    CRC. The framer sends the sync, command and length bytes straight from the offered header
+    and takes it with the last length byte; the next header is looked at only after the CRC
+    byte has left."""
 
     def __init__(self) -> None:
         super().__init__({
@@ -250,62 +261,60 @@ class ReplyFramer(wiring.Component):
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        cmd = Signal(8)
-        length = Signal(16)
+        head = self.header.payload
+        left = Signal(16)  # data bytes still to pass
         crc = Signal(8)
         out = self.bytes
+        in_crc = Signal()  # the byte on `out` is covered by the CRC
 
-        def emit(value: Value, *, in_crc: bool = True) -> Value:
+        def emit(value: Value, *, in_crc_: bool = True) -> Value:
             """Offer one byte; the returned condition is true when it is taken."""
-            m.d.comb += [out.valid.eq(1), out.payload.eq(value)]
-            if in_crc:
-                with m.If(out.ready):
-                    m.d.sync += crc.eq(crc8_next(crc, value))
+            m.d.comb += [out.valid.eq(1), out.payload.eq(value), in_crc.eq(in_crc_)]
             return out.ready
 
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += self.header.ready.eq(1)
+                m.d.sync += crc.eq(0)
                 with m.If(self.header.valid):
-                    m.d.sync += [cmd.eq(self.header.payload.cmd),
-                                 length.eq(self.header.payload.length), crc.eq(0)]
                     m.next = "SYNC"
-            with m.State("SYNC"), m.If(emit(Const(SYNC, 8), in_crc=False)):
+            with m.State("SYNC"), m.If(emit(Const(SYNC, 8), in_crc_=False)):
                 m.next = "CMD"
-            with m.State("CMD"), m.If(emit(cmd)):
+            with m.State("CMD"), m.If(emit(head.cmd)):
                 m.next = "LEN0"
-            with m.State("LEN0"), m.If(emit(length[:8])):
+            with m.State("LEN0"), m.If(emit(head.length[:8])):
                 m.next = "LEN1"
-            with m.State("LEN1"), m.If(emit(length[8:])):
+            with m.State("LEN1"), m.If(emit(head.length[8:])):
+                m.d.comb += self.header.ready.eq(1)
+                m.d.sync += left.eq(head.length)
                 m.next = "DATA"
-                with m.If(length == 0):
-                    m.next = "CRC"
             with m.State("DATA"):
-                m.d.comb += [out.valid.eq(self.data.valid), out.payload.eq(self.data.payload),
-                             self.data.ready.eq(out.ready)]
-                with m.If(self.data.valid & out.ready):
-                    m.d.sync += [crc.eq(crc8_next(crc, self.data.payload)), length.eq(length - 1)]
-                    with m.If(length == 1):
-                        m.next = "CRC"
-            with m.State("CRC"), m.If(emit(crc, in_crc=False)):
-                m.next = "IDLE"
+                with m.If(left == 0), m.If(emit(crc, in_crc_=False)):
+                    m.next = "IDLE"
+                with m.Else():
+                    m.d.comb += [out.valid.eq(self.data.valid), out.payload.eq(self.data.payload),
+                                 in_crc.eq(1), self.data.ready.eq(out.ready)]
+                    with m.If(self.data.valid & out.ready):
+                        m.d.sync += left.eq(left - 1)
+        with m.If(out.valid & out.ready & in_crc):
+            m.d.sync += crc.eq(crc8_next(crc, out.payload))
         return m
 
 
 class Executor(wiring.Component):
     """Executes one checked frame at a time against the core and produces its reply.
 
-    Takes a descriptor from ``frame`` (payload in the buffer behind ``buf``), drives the core's
-    ``host`` port, ``to_core`` / ``from_core`` event streams and runtime ``regs``, and emits the
-    reply as a ``header`` (command | 0x80, length) followed by exactly that many bytes as
-    ``words``. ``idle`` is high while it waits for a frame. ``link_error`` is the OR of the sticky
-    flags of ``LinkFlag`` (cleared by CLEAR).
+    Takes a descriptor from ``frame``; its payload must stay unchanged until ``idle`` is high
+    again (``FrameParser`` holds it until ``resume``), and the payload bytes are in the buffer
+    behind ``buf``. Drives the core's ``host`` port, ``to_core`` / ``from_core`` event streams and
+    runtime ``regs``, and emits the reply as a ``header`` (command | 0x80, length) followed by
+    exactly that many bytes as ``words``. ``idle`` is high while it waits for a frame.
+    ``link_error`` is the OR of the sticky flags of ``LinkFlag`` (cleared by CLEAR).
 
     Checks, in order: frame status, payload length, arguments (region, lane, address range),
-    core idle (host ``ready``; else BUSY). RUN replaces the ``learn`` register bit with its flag,
-    streams the event words into the core followed by END (time T, index 0), collects the
-    core's spikes until its END and replies with them (the first ``n_neurons`` spikes; a correct
-    core sends no more).
+    core idle (host ``ready``; else BUSY). WRITE_REGS loads the registers byte by byte while the
+    core is idle. RUN replaces the ``learn`` register bit with its flag, streams the event words
+    into the core followed by END (time T, index 0), collects the core's spikes until its END and
+    replies with them (the first ``n_neurons`` spikes; a correct core sends no more).
     """
 
     def __init__(self, *, cfg: Config, max_payload: int, watchdog: int) -> None:
@@ -334,42 +343,42 @@ class Executor(wiring.Component):
         m = Module()
         cfg = self._cfg
         ib, tb, eb = index_bits(cfg), cfg.time_bits, event_bytes(cfg)
-        acc_bytes = max(regs_bytes(cfg), MEM_HEADER_BYTES, self.max_bytes, eb)
+        n_info = len(self.info)
+        max_depth = max(region_depth(cfg, r) for r in HostRegion)
+        ready = self.host.ready
+        # The descriptor stays on `frame.payload` while the frame executes. A frame with status
+        # OK is at most max_payload bytes long, so the checks look at those bits only.
+        cmd, fstatus = self.frame.payload.cmd, self.frame.payload.status
+        plen = self.frame.payload.length[:self.max_payload.bit_length()]
 
         # --- payload bytes in order: buf.data always shows the byte at `ptr` ---
-        ptr = Signal(range(self.max_payload + 1))
+        # In the reply, `ptr` (rewound by HEADER) counts the bytes of INFO and the spikes of RUN.
+        ptr = Signal(range(max(self.max_payload, cfg.n_neurons, n_info) + 1))
+        ptr_inc = Signal.like(ptr)
         ptr_next = Signal.like(ptr)
         advance, rewind = Signal(), Signal()
-        m.d.comb += ptr_next.eq(Mux(rewind, 0, ptr + advance))
+        m.d.comb += [ptr_inc.eq(ptr + 1), ptr_next.eq(Mux(rewind, 0, Mux(advance, ptr_inc, ptr)))]
         m.d.sync += ptr.eq(ptr_next)
         m.d.comb += self.buf.addr.eq(ptr_next)
         byte = self.buf.data
+        at_last = Signal()  # the byte at `ptr` is the last of the payload
+        m.d.comb += at_last.eq(ptr_inc == plen)
 
-        cmd = Signal(8)
-        length = Signal(16)
-        fstatus = Signal(Status)
         status = Signal(Status)  # of the reply
-        rlen = Signal(16)  # reply data bytes after the status byte
-        acc = Signal(8 * acc_bytes)  # payload bytes shift in at the top (see `fetched`)
-        fidx = Signal(range(acc_bytes + 1))
+        # The memory header is loaded into the host-port registers as it is fetched; `arg_bad`
+        # collects the header bits that no valid request sets (region >= 8, a lane, address or
+        # count too large for the memory map), so the registers need only the map's widths.
         region = Signal(3)
-        lane = Signal(16)
-        addr = Signal(len(self.host.addr))
-        remaining = Signal(16)
-        wb = Signal(range(self.max_bytes + 1))  # bytes per word of `region`
-        rword = Signal(len(self.host.rdata))
+        lane = Signal(len(self.host.lane))
+        addr = Signal(range(max_depth + 1))
+        remaining = Signal(range(max_depth + 1))  # words of a READ_MEM / WRITE_MEM still to go
+        arg_bad = Signal()
         failed = Signal()  # a read gave up on the core: the rest of its reply is zeros
-        idx = Signal(range(max(len(self.info), 2)))
-
-        # --- host port and regs ---
-        def fetched(n: int) -> Value:
-            """The last ``n`` bytes fetched, as a little-endian value."""
-            return acc[8 * (acc_bytes - n):]
-
-        word = fetched(self.max_bytes)
-        header = fetched(MEM_HEADER_BYTES)
+        # A WRITE_MEM word or RUN event word is assembled byte by byte in place; the bytes above
+        # a narrow word stay zero (cleared in IDLE).
+        wword = Signal(8 * max(self.max_bytes, eb))
         m.d.comb += [self.host.region.eq(region), self.host.lane.eq(lane),
-                     self.host.addr.eq(addr), self.host.wdata.eq(word)]
+                     self.host.addr.eq(addr), self.host.wdata.eq(wword)]
 
         # --- watchdog: cycles without progress while a state waits on the core ---
         wd = Signal(range(self.watchdog + 1))
@@ -402,11 +411,8 @@ class Executor(wiring.Component):
         m.submodules.spikes = spikes = Memory(shape=ev_bits, depth=cfg.n_neurons, init=[])
         sp_w = spikes.write_port()
         sp_r = spikes.read_port(transparent_for=(sp_w,))
+        m.d.comb += sp_r.addr.eq(ptr_next)
         n_spikes = Signal(range(cfg.n_neurons + 1))
-        sidx = Signal(range(cfg.n_neurons + 1))
-        sp_advance = Signal()
-        m.d.sync += sidx.eq(sidx + sp_advance)
-        m.d.comb += sp_r.addr.eq(sidx + sp_advance)
         got_end = Signal()
         last_step = Signal(8)
         prediction = Signal(16)
@@ -423,17 +429,34 @@ class Executor(wiring.Component):
                 m.d.sync += n_spikes.eq(n_spikes + 1)
 
         # --- per-region constants of the memory map ---
-        r_wb = Signal.like(wb)
-        r_shift = Signal(range(ceil_log2(self.max_bytes) + 1))  # log2 of r_wb
-        r_depth = Signal(32)
+        mask_bits = ceil_log2(self.max_bytes)
+        r_shift = Signal(range(mask_bits + 1))  # log2 of the word bytes
+        r_mask = Signal(mask_bits)  # word bytes - 1
+        r_depth = Signal.like(addr)
         r_laned = Signal()
-        with m.Switch(header[:3]):
+        with m.Switch(region):
             for reg in HostRegion:
                 with m.Case(reg):
-                    m.d.comb += [r_wb.eq(word_bytes(cfg, reg)),
-                                 r_shift.eq(ceil_log2(word_bytes(cfg, reg))),
+                    wbytes = word_bytes(cfg, reg)
+                    m.d.comb += [r_shift.eq(exact_log2(wbytes)), r_mask.eq(wbytes - 1),
                                  r_depth.eq(region_depth(cfg, reg)),
                                  r_laned.eq(region_laned(reg))]
+        nbytes = Signal(len(remaining) + mask_bits)  # data bytes of the words
+        m.d.comb += nbytes.eq(remaining << r_shift)
+
+        # --- reply length: everything it depends on is held while HEADER waits ---
+        data_len = Signal(16)  # reply bytes after the status byte
+        with m.If(status == Status.OK), m.Switch(cmd):
+            with m.Case(Cmd.PING):
+                m.d.comb += data_len.eq(plen)
+            with m.Case(Cmd.INFO):
+                m.d.comb += data_len.eq(n_info)
+            with m.Case(Cmd.STATUS):
+                m.d.comb += data_len.eq(LinkStatus.FORMAT.size)
+            with m.Case(Cmd.READ_MEM, Cmd.READ_COUNTERS):
+                m.d.comb += data_len.eq(nbytes)
+            with m.Case(Cmd.RUN):
+                m.d.comb += data_len.eq(RUN_HEADER.size + n_spikes * eb)
 
         words = self.words
 
@@ -443,37 +466,37 @@ class Executor(wiring.Component):
                          words.payload.nbytes.eq(nbytes)]
             return words.ready
 
-        def reply(st: Status, n: int | Value = 0) -> None:
-            m.d.sync += [status.eq(st), rlen.eq(n)]
+        def reply(st: Status) -> None:
+            m.d.sync += status.eq(st)
             m.next = "HEADER"
 
         def give_up() -> None:
             m.d.sync += core_timeout.eq(1)
             reply(Status.CORE_TIMEOUT)
 
-        def fetch(state: str, nbytes: int, next_state: str, *, real: Value | None = None
-                  ) -> None:
-            """Shift the next ``nbytes`` payload bytes into ``acc``; with ``real``, only that
-            many come from the payload and zeros fill the rest."""
-            with m.State(state):
-                take = Signal(name=f"{state.lower()}_take")
-                m.d.comb += take.eq(1 if real is None else fidx < real)
-                m.d.comb += advance.eq(take)
-                m.d.sync += [acc.eq(Cat(acc[8:], Mux(take, byte, 0))), fidx.eq(fidx + 1)]
-                with m.If(fidx == nbytes - 1):
-                    m.d.sync += fidx.eq(0)
-                    m.next = next_state
+        word_index_bits = ceil_log2(len(wword) // 8)
 
-        ready = self.host.ready
-        n_info = len(self.info)
+        def fetch_word(state: str, first: int, mask: int | Value, next_state: str) -> None:
+            """Store the payload byte at ``ptr`` in ``wword``; words of ``mask + 1`` bytes start
+            at payload offset ``first``. After a word's last byte, go to ``next_state`` with
+            ``ptr`` still on that byte (``next_state`` advances)."""
+            with m.State(state):
+                k = Signal(word_index_bits, name=f"{state.lower()}_k")
+                m.d.comb += k.eq((ptr[:word_index_bits] - first) & mask)
+                with m.Switch(k):
+                    for j in range(len(wword) // 8):
+                        with m.Case(j):
+                            m.d.sync += wword[8 * j:8 * j + 8].eq(byte)
+                with m.If(k == mask):
+                    m.next = next_state
+                with m.Else():
+                    m.d.comb += advance.eq(1)
+
         with m.FSM() as fsm:
             with m.State("IDLE"):
                 m.d.comb += [self.idle.eq(1), self.frame.ready.eq(1), rewind.eq(1)]
-                m.d.sync += [failed.eq(0), fidx.eq(0), idx.eq(0)]
+                m.d.sync += [failed.eq(0), arg_bad.eq(0), wword.eq(0)]
                 with m.If(self.frame.valid):
-                    m.d.sync += [cmd.eq(self.frame.payload.cmd),
-                                 length.eq(self.frame.payload.length),
-                                 fstatus.eq(self.frame.payload.status)]
                     m.next = "CHECK"
 
             with m.State("CHECK"):
@@ -481,43 +504,35 @@ class Executor(wiring.Component):
                     reply(fstatus)
                 with m.Else(), m.Switch(cmd):
                     with m.Case(Cmd.PING):
-                        m.d.sync += remaining.eq(length)
-                        reply(Status.OK, length)
-                    with m.Case(Cmd.INFO):
-                        with m.If(length != 0):
+                        reply(Status.OK)
+                    with m.Case(Cmd.INFO, Cmd.STATUS):
+                        with m.If(plen != 0):
                             reply(Status.BAD_LENGTH)
                         with m.Else():
-                            reply(Status.OK, n_info)
-                    with m.Case(Cmd.STATUS):
-                        with m.If(length != 0):
-                            reply(Status.BAD_LENGTH)
-                        with m.Else():
-                            reply(Status.OK, 4)
+                            reply(Status.OK)
                     with m.Case(Cmd.WRITE_REGS):
-                        with m.If(length != regs_bytes(cfg)):
+                        with m.If(plen != regs_bytes(cfg)):
                             reply(Status.BAD_LENGTH)
                         with m.Elif(~ready):
                             reply(Status.BUSY)
                         with m.Else():
                             m.next = "FETCH_REGS"
                     with m.Case(Cmd.WRITE_MEM, Cmd.READ_MEM):
-                        with m.If(length < MEM_HEADER_BYTES):
+                        with m.If(plen < MEM_HEADER_BYTES):
                             reply(Status.BAD_LENGTH)
                         with m.Else():
                             m.next = "FETCH_MEM"
                     with m.Case(Cmd.READ_COUNTERS):
-                        with m.If(length != 0):
+                        with m.If(plen != 0):
                             reply(Status.BAD_LENGTH)
                         with m.Elif(~ready):
                             reply(Status.BUSY)
                         with m.Else():
-                            n = region_depth(cfg, HostRegion.COUNTER)
-                            nb = word_bytes(cfg, HostRegion.COUNTER)
                             m.d.sync += [region.eq(HostRegion.COUNTER), lane.eq(0), addr.eq(0),
-                                         remaining.eq(n), wb.eq(nb)]
-                            reply(Status.OK, n * nb)
+                                         remaining.eq(region_depth(cfg, HostRegion.COUNTER))]
+                            reply(Status.OK)
                     with m.Case(Cmd.CLEAR):
-                        with m.If(length != 0):
+                        with m.If(plen != 0):
                             reply(Status.BAD_LENGTH)
                         with m.Elif(~ready):
                             reply(Status.BUSY)
@@ -525,7 +540,7 @@ class Executor(wiring.Component):
                             m.d.sync += [region.eq(HostRegion.COUNTER), lane.eq(0), addr.eq(0)]
                             m.next = "CLEAR"
                     with m.Case(Cmd.RUN):
-                        with m.If((length == 0) | (((length - 1) & (eb - 1)) != 0)):
+                        with m.If((plen == 0) | (((plen - 1) & (eb - 1)) != 0)):
                             reply(Status.BAD_LENGTH)
                         with m.Elif(~ready):
                             reply(Status.BUSY)
@@ -535,77 +550,94 @@ class Executor(wiring.Component):
                         reply(Status.UNKNOWN_CMD)
 
             # --- WRITE_REGS ---
-            fetch("FETCH_REGS", regs_bytes(cfg), "SET_REGS")
-            with m.State("SET_REGS"):
-                m.d.sync += self.regs.eq(fetched(regs_bytes(cfg))[:regs_layout(cfg).size])
-                reply(Status.OK)
+            with m.State("FETCH_REGS"):
+                m.d.comb += advance.eq(1)
+                regs = Value.cast(self.regs)
+                with m.Switch(ptr):
+                    for k in range(regs_bytes(cfg)):
+                        with m.Case(k):
+                            m.d.sync += regs[8 * k:8 * k + 8].eq(byte)
+                with m.If(at_last):
+                    reply(Status.OK)
 
             # --- WRITE_MEM / READ_MEM ---
-            fetch("FETCH_MEM", MEM_HEADER_BYTES, "MEM_CHECK")
+            with m.State("FETCH_MEM"):
+                m.d.comb += advance.eq(1)
+                with m.Switch(ptr):
+                    for target, (offset, size) in zip((region, lane, addr, remaining),
+                                                      MEM_HEADER_FIELDS, strict=True):
+                        for b in range(size):
+                            with m.Case(offset + b):
+                                keep = min(8, max(0, len(target) - 8 * b))
+                                m.d.sync += target[8 * b:8 * b + keep].eq(byte)
+                                with m.If(byte[keep:] != 0):
+                                    m.d.sync += arg_bad.eq(1)
+                with m.If(ptr == MEM_HEADER_BYTES - 1):
+                    m.next = "MEM_CHECK"
             with m.State("MEM_CHECK"):
-                a_lane, a_addr, a_count = header[8:24], header[24:56], header[56:72]
-                nbytes = Signal(20)
-                m.d.comb += nbytes.eq(a_count << r_shift)
-                lane_ok = Mux(r_laned, a_lane < cfg.lanes, a_lane == 0)
-                range_ok = (a_addr + a_count) <= r_depth
-                m.d.sync += [region.eq(header[:3]), lane.eq(a_lane), addr.eq(a_addr),
-                             remaining.eq(a_count), wb.eq(r_wb)]
-                with m.If((header[:8] >= len(HostRegion)) | ~lane_ok | ~range_ok):
+                lane_ok = Mux(r_laned, lane < cfg.lanes, lane == 0)
+                range_ok = 1
+                with m.If(arg_bad | ~lane_ok | ~range_ok):
                     reply(Status.BAD_ARG)
                 with m.Elif(cmd == Cmd.WRITE_MEM):
-                    with m.If(length != MEM_HEADER_BYTES + nbytes):
+                    with m.If((plen - MEM_HEADER_BYTES)[:len(plen)] != nbytes):
                         reply(Status.BAD_LENGTH)
                     with m.Elif(~ready):
                         reply(Status.BUSY)
-                    with m.Elif(a_count == 0):
+                    with m.Elif(remaining == 0):
                         reply(Status.OK)
                     with m.Else():
                         m.next = "WR_FETCH"
                 with m.Else():
-                    with m.If(length != MEM_HEADER_BYTES):
+                    with m.If(plen != MEM_HEADER_BYTES):
                         reply(Status.BAD_LENGTH)
                     with m.Elif(nbytes >= MAX_LENGTH):
                         reply(Status.BAD_ARG)
                     with m.Elif(~ready):
                         reply(Status.BUSY)
                     with m.Else():
-                        reply(Status.OK, nbytes)
-            fetch("WR_FETCH", self.max_bytes, "WR_STROBE", real=wb)
+                        reply(Status.OK)
+            fetch_word("WR_FETCH", MEM_HEADER_BYTES, r_mask, "WR_STROBE")
             with m.State("WR_STROBE"):
                 m.d.comb += waiting.eq(1)
                 with m.If(ready):
-                    m.d.comb += [self.host.we.eq(1), kick.eq(1)]
-                    m.d.sync += [addr.eq(addr + 1), remaining.eq(remaining - 1)]
-                    with m.If(remaining == 1):
+                    m.d.comb += [self.host.we.eq(1), kick.eq(1), advance.eq(1)]
+                    m.d.sync += addr.eq(addr + 1)
+                    with m.If(at_last):
                         reply(Status.OK)
                     with m.Else():
                         m.next = "WR_FETCH"
                 with m.Elif(expired):
                     give_up()
-            with m.State("RD_ISSUE"):
-                m.d.comb += waiting.eq(1)
-                with m.If(failed):
-                    m.d.sync += rword.eq(0)
-                    m.next = "RD_SEND"
-                with m.Elif(ready):
-                    m.d.comb += [self.host.re.eq(1), kick.eq(1)]
-                    m.next = "RD_WAIT"
-                with m.Elif(expired):
-                    m.d.sync += [failed.eq(1), core_timeout.eq(1)]
-            with m.State("RD_WAIT"):
-                m.d.comb += waiting.eq(1)
-                with m.If(self.host.rvalid):
-                    m.d.comb += kick.eq(1)
-                    m.d.sync += [rword.eq(self.host.rdata), addr.eq(addr + 1)]
-                    m.next = "RD_SEND"
-                with m.Elif(expired):
-                    m.d.sync += [failed.eq(1), core_timeout.eq(1), rword.eq(0)]
-                    m.next = "RD_SEND"
-            with m.State("RD_SEND"), m.If(send(rword, wb)):
+
+            def word_sent() -> None:
                 m.d.sync += remaining.eq(remaining - 1)
                 m.next = "RD_ISSUE"
                 with m.If(remaining == 1):
                     m.next = "IDLE"
+
+            # A read is issued only while the serializer is empty, so it takes the word in the
+            # cycle the core returns it: no register holds read data.
+            with m.State("RD_ISSUE"):
+                with m.If(failed), m.If(send(0, r_mask + 1)):
+                    word_sent()
+                with m.Elif(words.ready):
+                    m.d.comb += waiting.eq(1)
+                    with m.If(ready):
+                        m.d.comb += [self.host.re.eq(1), kick.eq(1)]
+                        m.next = "RD_WAIT"
+                    with m.Elif(expired):
+                        m.d.sync += [failed.eq(1), core_timeout.eq(1)]
+            with m.State("RD_WAIT"):
+                m.d.comb += waiting.eq(1)
+                with m.If(self.host.rvalid):
+                    send(self.host.rdata, r_mask + 1)
+                    m.d.comb += kick.eq(1)
+                    m.d.sync += addr.eq(addr + 1)
+                    word_sent()
+                with m.Elif(expired):
+                    m.d.sync += [failed.eq(1), core_timeout.eq(1)]
+                    m.next = "RD_ISSUE"
 
             # --- CLEAR ---
             with m.State("CLEAR"):
@@ -619,23 +651,21 @@ class Executor(wiring.Component):
             # --- RUN ---
             with m.State("RUN_START"):
                 m.d.comb += advance.eq(1)
-                m.d.sync += [self.regs.learn.eq(byte[0]), n_spikes.eq(0), got_end.eq(0),
-                             sidx.eq(0), remaining.eq((length - 1) >> ceil_log2(eb))]
+                m.d.sync += [self.regs.learn.eq(byte[0]), n_spikes.eq(0), got_end.eq(0)]
                 m.next = "RUN_FETCH"
-                with m.If(length == 1):
+                with m.If(at_last):
                     m.next = "RUN_END"
-            fetch("RUN_FETCH", eb, "RUN_EVENT")
+            fetch_word("RUN_FETCH", 1, eb - 1, "RUN_EVENT")
             with m.State("RUN_EVENT"):
                 m.d.comb += waiting.eq(1)
                 m.d.comb += [self.to_core.valid.eq(1),
                              self.to_core.payload.kind.eq(EventKind.SPIKE),
-                             self.to_core.payload.time.eq(fetched(eb)[ib:ib + tb]),
-                             self.to_core.payload.index.eq(fetched(eb)[:ib])]
+                             self.to_core.payload.time.eq(wword[ib:ib + tb]),
+                             self.to_core.payload.index.eq(wword[:ib])]
                 with m.If(self.to_core.ready):
-                    m.d.comb += kick.eq(1)
-                    m.d.sync += remaining.eq(remaining - 1)
+                    m.d.comb += [kick.eq(1), advance.eq(1)]
                     m.next = "RUN_FETCH"
-                    with m.If(remaining == 1):
+                    with m.If(at_last):
                         m.next = "RUN_END"
                 with m.Elif(expired):
                     give_up()
@@ -653,7 +683,7 @@ class Executor(wiring.Component):
             with m.State("RUN_WAIT"):
                 m.d.comb += waiting.eq(1)
                 with m.If(got_end):
-                    reply(Status.OK, RUN_HEADER.size + n_spikes * eb)
+                    reply(Status.OK)
                 with m.Elif(expired):
                     give_up()
             with m.State("RUN_HEAD"):
@@ -670,15 +700,15 @@ class Executor(wiring.Component):
                     with m.If(n_spikes == 0):
                         m.next = "IDLE"
             with m.State("RUN_SPIKES"), m.If(send(sp_r.data, eb)):
-                m.d.comb += sp_advance.eq(1)
-                with m.If(sidx == n_spikes - 1):
+                m.d.comb += advance.eq(1)
+                with m.If(ptr_inc == n_spikes):
                     m.next = "IDLE"
 
             # --- reply header, status byte and the other data ---
             with m.State("HEADER"):
-                m.d.comb += [self.header.valid.eq(1),
+                m.d.comb += [rewind.eq(1), self.header.valid.eq(1),
                              self.header.payload.cmd.eq(cmd | REPLY_FLAG),
-                             self.header.payload.length.eq(rlen + 1)]
+                             self.header.payload.length.eq(data_len + 1)]
                 with m.If(self.header.ready):
                     with m.If((status != Status.OK) & (bad_frames != 0xFF)):
                         m.d.sync += bad_frames.eq(bad_frames + 1)
@@ -686,7 +716,7 @@ class Executor(wiring.Component):
             with m.State("STATUS_BYTE"), m.If(send(status, 1)):
                 m.next = "IDLE"
                 with m.If(status == Status.OK), m.Switch(cmd):
-                    with m.Case(Cmd.PING), m.If(remaining != 0):
+                    with m.Case(Cmd.PING), m.If(plen != 0):
                         m.next = "ECHO"
                     with m.Case(Cmd.INFO):
                         m.next = "INFO_DATA"
@@ -698,14 +728,13 @@ class Executor(wiring.Component):
                         m.next = "RUN_HEAD"
             with m.State("ECHO"), m.If(send(byte, 1)):
                 m.d.comb += advance.eq(1)
-                m.d.sync += remaining.eq(remaining - 1)
-                with m.If(remaining == 1):
+                with m.If(at_last):
                     m.next = "IDLE"
             with m.State("INFO_DATA"):
                 info = Const(int.from_bytes(self.info, "little"), 8 * n_info)
-                with m.If(send(info.word_select(idx, 8), 1)):
-                    m.d.sync += idx.eq(idx + 1)
-                    with m.If(idx == n_info - 1):
+                with m.If(send(info.word_select(ptr[:ceil_log2(n_info)], 8), 1)):
+                    m.d.comb += advance.eq(1)
+                    with m.If(ptr == n_info - 1):
                         m.next = "IDLE"
             with m.State("STATUS_DATA"):
                 err = Signal(8)
@@ -761,9 +790,12 @@ class CommandUnit(wiring.Component):
         m.submodules.framer = framer = ReplyFramer()
 
         connect(m, flipped(self.rx), parser.bytes)
-        connect(m, parser.buf, buf.write_port())
+        wp = buf.write_port()
+        connect(m, parser.buf, wp)
         connect(m, parser.frame, ex.frame)
-        connect(m, ex.buf, buf.read_port())
+        # The parser writes only while the executor is idle, so transparency changes nothing;
+        # block RAM synthesis emulates it with less logic than a read-before-write port.
+        connect(m, ex.buf, buf.read_port(transparent_for=(wp,)))
         connect(m, ex.header, framer.header)
         connect(m, ex.words, ser.words)
         connect(m, ser.bytes, framer.data)

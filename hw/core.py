@@ -48,9 +48,9 @@ class LayerCore(wiring.Component):
     below (the elaboration-time fields of ``model.config.Config``); runtime knobs come in on
     ``regs``. Port contract: ``hw/layouts.py``."""
 
-    # Small memories that a part short of block RAM keeps in distributed RAM (the build sets
-    # Yosys' ram_style on them for ECP5): their words are few and read once per spike.
-    DISTRIBUTED_RAMS = ("spk", "labels")
+    # Small memories (dotted paths below the core) that a part short of block RAM keeps in
+    # distributed RAM; the build sets Yosys' ram_style on them for ECP5.
+    DISTRIBUTED_RAMS = ("spk", "labels", "row_walker.fifo.storage", "col_walker.fifo.storage")
 
     def __init__(self, *, n_inputs: int, n_neurons: int, lanes: int, time_steps: int,
                  k_max: int = 1, col_word_bits: int = 16, weight_bits: int = 8,
@@ -289,7 +289,7 @@ class LayerCore(wiring.Component):
         # ---------------- learning datapath ----------------
         w_addr_bits = (n_in * K).bit_length()
         col_tag = data.StructLayout({"g": unsigned(max(1, (G - 1).bit_length())),
-                                     "word": unsigned(B), "w_base": unsigned(w_addr_bits)})
+                                     "w_base": unsigned(w_addr_bits)})
         m.submodules.col_walker = col_walker = LockstepWalker(
             lanes=1, width=B, tag_layout=col_tag, depth=FETCH_DEPTH)
         lw = Signal(range(cfg.k_max + 1))  # winner being learned
@@ -307,7 +307,6 @@ class LayerCore(wiring.Component):
         m.d.comb += [
             col_walker.entries.valid.eq(cs_valid[-1]),
             col_walker.entries.payload.tag.g.eq(cs_g[-1]),
-            col_walker.entries.payload.tag.word.eq(col_q),
             col_walker.entries.payload.tag.w_base.eq(cs_wbase[-1]),
             col_walker.entries.payload.words[0].eq(col_q),
         ]
@@ -315,13 +314,13 @@ class LayerCore(wiring.Component):
         c_input_w = Cat(cw.bit[0], cw.tag.g)  # g * B + bit, B a power of two
         bit_times_k = Array(Const(b * K, w_addr_bits) for b in range(B))  # a LUT, not a multiply
         # Address stage (stage 0 below): the walker's visit and its weight address, registered.
-        cv_valid, c_hit, cv_last = Signal(), Signal(), Signal()
+        cv_valid, cv_seen, c_hit, cv_last = Signal(), Signal(), Signal(), Signal()
         c_input = Signal(range(G * B))
-        cv_bit, cv_g, cv_word = Signal.like(cw.bit[0]), Signal.like(cw.tag.g), Signal(B)
+        cv_bit, cv_g = Signal.like(cw.bit[0]), Signal.like(cw.tag.g)
         w_addr = Signal(w_addr_bits)
-        m.d.sync += [cv_valid.eq(cw.valid), c_hit.eq(cw.hit[0] & (c_input_w < n_in)),
-                     cv_last.eq(cw.last), c_input.eq(c_input_w), cv_bit.eq(cw.bit[0]),
-                     cv_g.eq(cw.tag.g), cv_word.eq(cw.tag.word),
+        m.d.sync += [cv_valid.eq(cw.valid), cv_seen.eq(cw.hit[0]),
+                     c_hit.eq(cw.hit[0] & (c_input_w < n_in)), cv_last.eq(cw.last),
+                     c_input.eq(c_input_w), cv_bit.eq(cw.bit[0]), cv_g.eq(cw.tag.g),
                      w_addr.eq(cw.tag.w_base + bit_times_k[cw.bit[0]])]
         # Learning pipeline, stage s = cycles after the address stage (stage 0: addresses of the
         # weight, input time and row-mask word; L: the words into StdpUnit; L + LATENCY: w_new,
@@ -331,10 +330,11 @@ class LayerCore(wiring.Component):
         ls_wb = L + StdpUnit.LATENCY + 1
 
         ls_valid, ls_hit = delay(cv_valid, "ls_valid", ls_wb), delay(c_hit, "ls_hit", ls_wb)
-        ls_last, ls_i = delay(cv_last, "ls_last", ls_wb), delay(c_input, "ls_i", ls_wb)
-        ls_bit, ls_word = delay(cv_bit, "ls_bit", ls_wb - 1), delay(cv_word, "ls_word", ls_wb)
+        # The synapse's input and column word are rebuilt at the write-back from its bit and
+        # word number; the column word itself is rebuilt from the visits (one per set bit).
+        ls_last, ls_seen = delay(cv_last, "ls_last", ls_wb), delay(cv_seen, "ls_seen", ls_wb)
+        ls_bit, ls_g = delay(cv_bit, "ls_bit", ls_wb), delay(cv_g, "ls_g", ls_wb)
         ls_waddr = delay(w_addr, "ls_waddr", ls_wb)
-        ls_caddr = delay(col_base + cv_g, "ls_caddr", ls_wb)
         ls_rand = delay(lfsr[:cfg.stdp_shift], "ls_rand", L)
         t_pre = delay(tin_q, "t_pre", L - 2)[-1]  # the input time (read latency 2) at stage L
         with m.If(c_hit):  # one LFSR step per synaptic update
@@ -356,8 +356,9 @@ class LayerCore(wiring.Component):
         bit_oh = Signal(B)  # one-hot of the synapse's bit in its column word, stage ls_wb
         m.d.sync += [w_new_q.eq(stdp.w_new), pruned_q.eq(prune.pruned),
                      bit_oh.eq(Const(1, B) << ls_bit[ls_wb - 2])]
-        clr_acc = Signal(B)
+        keep_acc = Signal(B)  # the live bits of the column word so far
         wb = ls_wb - 1  # list index of the write-back stage
+        wb_input = Cat(ls_bit[wb], ls_g[wb])  # g * B + bit
         do_update = ls_valid[wb] & ls_hit[wb]
         pruned_now = do_update & pruned_q
         learn_idle = ((gptr == G) & (cs_valid == 0) & col_walker.idle & ~cv_valid
@@ -411,7 +412,7 @@ class LayerCore(wiring.Component):
         # Trace defaults.
         tr = self.probe
         m.d.comb += [tr.step.eq(step), tr.row.eq(sw_row_last),
-                     tr.neuron.eq(l_k * P + l_p), tr.input.eq(ls_i[wb]), tr.weight.eq(w_new_q),
+                     tr.neuron.eq(l_k * P + l_p), tr.input.eq(wb_input), tr.weight.eq(w_new_q),
                      tr.pruned.eq(pruned_q)]
         m.d.comb += [tr.v[p].eq(x_v[p]) for p in range(P)]
 
@@ -581,7 +582,7 @@ class LayerCore(wiring.Component):
                 k_now, p_now = win_k[lw], win_p[lw]
                 m.d.sync += [l_k.eq(k_now), l_p.eq(p_now), l_t.eq(win_t[lw]),
                              col_base.eq((k_now * P + p_now) * G), gptr.eq(0), g_wbase.eq(k_now),
-                             clr_acc.eq(0)]
+                             keep_acc.eq(0)]
                 m.d.comb += [a_rd[p].addr.eq(k_now) for p in range(P)]
                 m.next = "LEARN_INC"
 
@@ -615,19 +616,18 @@ class LayerCore(wiring.Component):
                         m.d.comb += [w_wr[p].addr.eq(ls_waddr[wb]), w_wr[p].data.eq(w_new_q),
                                      w_wr[p].en.eq(1)]
                         with m.If(pruned_q):
-                            m.d.comb += [row_wr[p].addr.eq(ls_i[wb]), row_wr[p].en.eq(1),
+                            m.d.comb += [row_wr[p].addr.eq(wb_input), row_wr[p].en.eq(1),
                                          row_wr[p].data.eq(ls_row[wb] & ~(1 << l_k))]
-                bit_now = Mux(pruned_now, bit_oh, 0)
+                keep_now = Mux(ls_seen[wb] & ~pruned_now, bit_oh, 0)
                 with m.If(pruned_now):
                     count(Counter.PRUNED)
                     m.d.sync += live.eq(live - 1)
                 with m.If(ls_valid[wb] & ls_last[wb]):
-                    m.d.comb += [col_wr.addr.eq(ls_caddr[wb]),
-                                 col_wr.data.eq(ls_word[wb] & ~(clr_acc | bit_now)),
-                                 col_wr.en.eq(1)]
-                    m.d.sync += clr_acc.eq(0)
+                    m.d.comb += [col_wr.addr.eq(col_base + ls_g[wb]),
+                                 col_wr.data.eq(keep_acc | keep_now), col_wr.en.eq(1)]
+                    m.d.sync += keep_acc.eq(0)
                 with m.Elif(ls_valid[wb]):
-                    m.d.sync += clr_acc.eq(clr_acc | bit_now)
+                    m.d.sync += keep_acc.eq(keep_acc | keep_now)
                 with m.If(learn_idle):
                     m.d.sync += lw.eq(lw + 1)
                     with m.If(lw + 1 == n_win):

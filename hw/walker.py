@@ -6,14 +6,15 @@ left, and the next entry starts in the following cycle. An entry therefore occup
 ``max(1, max over lanes of popcount)`` cycles, whatever the number of pruned (zero) bits: the
 cost of a row or column is set by its live synapses only.
 
-Entries wait in a small FIFO so the producer's memory reads run ahead of the walk.
+Entries wait in a small FIFO so the producer's memory reads run ahead of the walk; an entry
+written into the empty FIFO can be taken two cycles later.
 """
 
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Signal, Value
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 
@@ -76,7 +77,13 @@ class LockstepWalker(wiring.Component):
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        m.submodules.fifo = fifo = SyncFIFO(width=self.entry_layout.size, depth=self.depth)
+        # buffered: the storage is read synchronously, so it can be block RAM (iCE40 has no
+        # distributed RAM, and the entries are wide). Its inner memory holds depth - 1 entries
+        # plus the output register, and refuses a write while the memory is full even when the
+        # output register is about to empty: one entry more keeps the producer's level count
+        # (entries + reads in flight < depth) sufficient.
+        m.submodules.fifo = fifo = SyncFIFOBuffered(width=self.entry_layout.size,
+                                                    depth=self.depth + 1)
         m.d.comb += [
             fifo.w_data.eq(self.entries.payload), fifo.w_en.eq(self.entries.valid),
             self.entries.ready.eq(fifo.w_rdy), self.level.eq(fifo.level),
@@ -97,7 +104,7 @@ class LockstepWalker(wiring.Component):
         # the entry finishes when no lane has a bit left after this visit (LUT tree: no carry)
         finishing = busy & ~Cat(*[two_or_more(r) for r in rem]).any()
         m.d.sync += [self.out.valid.eq(busy), self.out.last.eq(finishing), self.out.tag.eq(tag)]
-        m.d.comb += self.idle.eq(~busy & ~fifo.r_rdy & ~self.out.valid)
+        m.d.comb += self.idle.eq(~busy & (fifo.level == 0) & ~self.out.valid)
         with m.If(busy):
             m.d.sync += [r.eq(x) for r, x in zip(rem, left, strict=True)]
         take = (~busy | finishing) & fifo.r_rdy

@@ -31,9 +31,9 @@ import numpy as np
 from .config import Config
 from .network import SampleResult
 
-INTEG_FILL_DRAIN = 14
+INTEG_FILL_DRAIN = 15
 LEARN_SETUP = 2
-LEARN_FILL_DRAIN = 19
+LEARN_FILL_DRAIN = 20
 SWEEP_FILL = 5
 PHASES = ("load", "integrate", "sweep", "learn", "clear", "emit")
 
