@@ -335,9 +335,10 @@ class LayerCore(wiring.Component):
         ls_last, ls_seen = delay(cv_last, "ls_last", ls_wb), delay(cv_seen, "ls_seen", ls_wb)
         ls_bit, ls_g = delay(cv_bit, "ls_bit", ls_wb), delay(cv_g, "ls_g", ls_wb)
         ls_waddr = delay(w_addr, "ls_waddr", ls_wb)
-        ls_rand = delay(lfsr[:cfg.stdp_shift], "ls_rand", L)
         t_pre = delay(tin_q, "t_pre", L - 2)[-1]  # the input time (read latency 2) at stage L
-        with m.If(c_hit):  # one LFSR step per synaptic update
+        # one LFSR step per synaptic update, as it enters StdpUnit (stage L): the same sequence
+        # as stepping at the address stage, with no copies of the state in flight
+        with m.If(ls_hit[L - 1]):
             m.d.sync += lfsr.eq(Mux(lfsr[0], (lfsr >> 1) ^ TOGGLE_MASK, lfsr >> 1))
         m.submodules.stdp = stdp = StdpUnit(weight_bits=cfg.weight_bits,
                                             frac_bits=cfg.stdp_frac_bits,
@@ -346,7 +347,7 @@ class LayerCore(wiring.Component):
         m.d.comb += [
             stdp.w.eq(Array(w_q)[l_p]), stdp.t_pre.eq(t_pre), stdp.t_post.eq(l_t),
             stdp.a_plus.eq(regs.a_plus), stdp.a_minus.eq(regs.a_minus),
-            stdp.rand.eq(ls_rand[-1]),
+            stdp.rand.eq(lfsr[:cfg.stdp_shift]),
             prune.w_new.eq(stdp.w_new), prune.enable.eq(regs.prune_enable),
             prune.threshold.eq(regs.prune_threshold),
         ]
@@ -371,11 +372,16 @@ class LayerCore(wiring.Component):
 
         # ---------------- host access ----------------
         host = self.host
-        # re in cycle c -> banked RAM data c+L -> rdata/rvalid c+L+1; registers and the small
-        # RAMs are read at c (data c+1), picked at c+1 and wait alongside.
-        h_valid = delay(host.re & host.ready, "h_valid", L + 1)
-        h_region = delay(host.region, "h_region", L)  # element s-1: cycle c+s
+        # re in cycle c -> registers and small RAMs: picked at c+1, rdata/rvalid c+2; banked
+        # RAMs (weights, masks): data c+L, rdata/rvalid c+L+1. Reads of one region pipeline.
+        h_valid = delay(host.re & host.ready, "h_valid", L)  # element s-1: cycle c+s
+        h_region = delay(host.region, "h_region", L)
         h_lane = delay(host.lane, "h_lane", L)
+
+        def banked_region(region: Value) -> Value:
+            return ((region == HostRegion.WEIGHT) | (region == HostRegion.ROW_MASK)
+                    | (region == HostRegion.COL_MASK))
+
         h_imm = Signal(len(host.rdata))
         with m.Switch(host.region):
             with m.Case(HostRegion.LFSR):
@@ -384,25 +390,23 @@ class LayerCore(wiring.Component):
                 m.d.sync += h_imm.eq(live)
             with m.Case(HostRegion.COUNTER):
                 m.d.sync += h_imm.eq(Mux(host.addr < len(Counter), counters[host.addr[:4]], 0))
-        h_small = Signal(len(host.rdata))
-        with m.Switch(h_region[0]):
+        with m.If(h_valid[0]), m.Switch(h_region[0]):
             with m.Case(HostRegion.ADAPT):
-                m.d.sync += h_small.eq(Array(x.data for x in a_rd)[h_lane[0]])
+                m.d.sync += host.rdata.eq(Array(x.data for x in a_rd)[h_lane[0]])
             with m.Case(HostRegion.LABEL):
-                m.d.sync += h_small.eq(lab_rd.data)
-            with m.Default():
-                m.d.sync += h_small.eq(h_imm)
-        h_small_q = delay(h_small, "h_small", L - 2)[-1]  # at cycle c+L
-        with m.Switch(h_region[L - 1]):
+                m.d.sync += host.rdata.eq(lab_rd.data)
+            with m.Case(HostRegion.LFSR, HostRegion.LIVE, HostRegion.COUNTER):
+                m.d.sync += host.rdata.eq(h_imm)
+        with m.If(h_valid[L - 1]), m.Switch(h_region[L - 1]):
             with m.Case(HostRegion.WEIGHT):
                 m.d.sync += host.rdata.eq(Array(w_q)[h_lane[L - 1]])
             with m.Case(HostRegion.ROW_MASK):
                 m.d.sync += host.rdata.eq(Array(row_q)[h_lane[L - 1]])
             with m.Case(HostRegion.COL_MASK):
                 m.d.sync += host.rdata.eq(col_q)
-            with m.Default():
-                m.d.sync += host.rdata.eq(h_small_q)
-        m.d.comb += host.rvalid.eq(h_valid[-1])
+        h_done = delay(Cat(h_valid[0] & ~banked_region(h_region[0]),
+                           h_valid[L - 1] & banked_region(h_region[L - 1])), "h_done", 1)[0]
+        m.d.comb += host.rvalid.eq(h_done.any())
 
         # Default addresses: the host's (only honoured while idle).
         m.d.comb += [x.addr.eq(host.addr) for x in w_rd + row_rd + [col_rd]]

@@ -101,8 +101,9 @@ def host_signature(cfg: Config) -> wiring.Signature:
     """Memory-mapped access from the host side (the core is ``In`` of this).
 
     A write (``we``) or read (``re``) strobe is taken in a cycle where ``ready`` is high (core
-    idle); read data comes back with ``rvalid`` a fixed 5 cycles later (``BankedRam.LATENCY``
-    + 1); the host waits for ``rvalid``, not for a count.
+    idle); read data comes back with ``rvalid`` 2 cycles later for registers, adaptation and
+    labels, ``BankedRam.LATENCY`` + 1 = 5 cycles later for weights and masks. Reads of one
+    region may be issued back to back; a host waits for ``rvalid`` before switching region.
     """
     addr_bits = max(20, (cfg.n_inputs * cfg.rows).bit_length() + 1)
     return wiring.Signature({

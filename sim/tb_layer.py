@@ -119,7 +119,8 @@ class Bench:
 
     async def host_read(self, region: HostRegion, lane: int, count: int, start: int = 0
                         ) -> list[int]:
-        """Pipelined reads: one strobe per cycle, data back 3 cycles later."""
+        """Pipelined reads of one region: one strobe per cycle, data in order (the latency is
+        the region's, ``hw.layouts.host_signature``)."""
         d = self.dut
         d.host__region.value = region.value
         d.host__lane.value = lane
