@@ -351,8 +351,10 @@ class LayerCore(wiring.Component):
             prune.w_new.eq(stdp.w_new), prune.enable.eq(regs.prune_enable),
             prune.threshold.eq(regs.prune_threshold),
         ]
-        # the winner's lane's row-mask word, from stage L to the write-back
-        ls_row = [None] * L + delay(Array(row_q)[l_p], "ls_row", ls_wb - L)
+        # The row-mask word is read at stage ls_wb - L so that it arrives for the write-back
+        # (no copies of it in flight); no other synapse of the pass has the same input.
+        row_stage = ls_wb - L - 1  # list index of stage ls_wb - L
+        row_input = Cat(ls_bit[row_stage], ls_g[row_stage])
         w_new_q, pruned_q = Signal.like(stdp.w_new), Signal()  # stage ls_wb
         bit_oh = Signal(B)  # one-hot of the synapse's bit in its column word, stage ls_wb
         m.d.sync += [w_new_q.eq(stdp.w_new), pruned_q.eq(prune.pruned),
@@ -609,7 +611,7 @@ class LayerCore(wiring.Component):
                     m.d.sync += [gptr.eq(gptr + 1), g_wbase.eq(g_wbase + B * K)]
                 # stage 0: read weight, input time and row-mask word of the synapse
                 for p in range(P):
-                    m.d.comb += [w_rd[p].addr.eq(w_addr), row_rd[p].addr.eq(c_input)]
+                    m.d.comb += [w_rd[p].addr.eq(w_addr), row_rd[p].addr.eq(row_input)]
                 m.d.comb += tin_rd.addr.eq(c_input)
                 with m.If(c_hit):
                     count(Counter.SYN_UPDATES)
@@ -621,7 +623,7 @@ class LayerCore(wiring.Component):
                                      w_wr[p].en.eq(1)]
                         with m.If(pruned_q):
                             m.d.comb += [row_wr[p].addr.eq(wb_input), row_wr[p].en.eq(1),
-                                         row_wr[p].data.eq(ls_row[wb] & ~(1 << l_k))]
+                                         row_wr[p].data.eq(row_q[p] & ~(1 << l_k))]
                 keep_now = Mux(ls_seen[wb] & ~pruned_now, bit_oh, 0)
                 with m.If(pruned_now):
                     count(Counter.PRUNED)
