@@ -34,6 +34,7 @@ from ..model.config import Config
 from ..model.lfsr import TOGGLE_MASK
 from . import layouts
 from .banked_ram import BankedRam
+from .delay_line import DelayLine
 from .layouts import Counter, EventKind, HostRegion
 from .rule_units import NeuronUpdate, PruneUnit, StdpUnit
 from .walker import LockstepWalker, one_hot_index, two_or_more
@@ -50,7 +51,8 @@ class LayerCore(wiring.Component):
 
     # Small memories (dotted paths below the core) that a part short of block RAM keeps in
     # distributed RAM; the build sets Yosys' ram_style on them for ECP5.
-    DISTRIBUTED_RAMS = ("spk", "labels", "row_walker.fifo.storage", "col_walker.fifo.storage")
+    DISTRIBUTED_RAMS = ("spk", "labels", "row_walker.fifo.storage", "col_walker.fifo.storage",
+                        "wb_line.buf", "row_line.buf")
 
     def __init__(self, *, n_inputs: int, n_neurons: int, lanes: int, time_steps: int,
                  k_max: int = 1, col_word_bits: int = 16, weight_bits: int = 8,
@@ -329,12 +331,25 @@ class LayerCore(wiring.Component):
         # no forwarding.
         ls_wb = L + StdpUnit.LATENCY + 1
 
-        ls_valid, ls_hit = delay(cv_valid, "ls_valid", ls_wb), delay(c_hit, "ls_hit", ls_wb)
-        # The synapse's input and column word are rebuilt at the write-back from its bit and
-        # word number; the column word itself is rebuilt from the visits (one per set bit).
-        ls_last, ls_seen = delay(cv_last, "ls_last", ls_wb), delay(cv_seen, "ls_seen", ls_wb)
-        ls_bit, ls_g = delay(cv_bit, "ls_bit", ls_wb), delay(cv_g, "ls_g", ls_wb)
-        ls_waddr = delay(w_addr, "ls_waddr", ls_wb)
+        # What the write-back needs of a synapse rides a DelayLine (a RAM, not ls_wb registers
+        # per bit). Its input and column word are rebuilt there from its bit and word number;
+        # the column word itself is rebuilt from the visits (one per set bit of the word).
+        wb_layout = data.StructLayout({
+            "hit": 1, "last": 1, "seen": 1, "bit": len(cv_bit), "g": len(cv_g),
+            "waddr": w_addr_bits})
+        m.submodules.wb_line = wb_line = DelayLine(width=wb_layout.size, delay=ls_wb)
+        m.d.comb += wb_line.data.eq(Cat(c_hit, cv_last, cv_seen, cv_bit, cv_g, w_addr))
+        at_wb = data.View(wb_layout, wb_line.out)
+        # the row-mask word is read at stage ls_wb - L, so that it arrives for the write-back
+        # (no copy of it in flight); no other synapse of the pass has the same input
+        m.submodules.row_line = row_line = DelayLine(width=len(cv_bit) + len(cv_g),
+                                                     delay=ls_wb - L)
+        m.d.comb += row_line.data.eq(Cat(cv_bit, cv_g))
+        row_input = row_line.out  # g * B + bit
+        wb_input = Cat(at_wb.bit, at_wb.g)
+        # valid stays a register chain: it is reset, so a reset never replays stale RAM words
+        ls_valid, ls_hit = delay(cv_valid, "ls_valid", ls_wb), delay(c_hit, "ls_hit", L)
+        wb_valid = ls_valid[-1]
         t_pre = delay(tin_q, "t_pre", L - 2)[-1]  # the input time (read latency 2) at stage L
         # one LFSR step per synaptic update, as it enters StdpUnit (stage L): the same sequence
         # as stepping at the address stage, with no copies of the state in flight
@@ -351,18 +366,11 @@ class LayerCore(wiring.Component):
             prune.w_new.eq(stdp.w_new), prune.enable.eq(regs.prune_enable),
             prune.threshold.eq(regs.prune_threshold),
         ]
-        # The row-mask word is read at stage ls_wb - L so that it arrives for the write-back
-        # (no copies of it in flight); no other synapse of the pass has the same input.
-        row_stage = ls_wb - L - 1  # list index of stage ls_wb - L
-        row_input = Cat(ls_bit[row_stage], ls_g[row_stage])
         w_new_q, pruned_q = Signal.like(stdp.w_new), Signal()  # stage ls_wb
-        bit_oh = Signal(B)  # one-hot of the synapse's bit in its column word, stage ls_wb
-        m.d.sync += [w_new_q.eq(stdp.w_new), pruned_q.eq(prune.pruned),
-                     bit_oh.eq(Const(1, B) << ls_bit[ls_wb - 2])]
+        m.d.sync += [w_new_q.eq(stdp.w_new), pruned_q.eq(prune.pruned)]
+        bit_oh = Const(1, B) << at_wb.bit  # the synapse's bit in its column word
         keep_acc = Signal(B)  # the live bits of the column word so far
-        wb = ls_wb - 1  # list index of the write-back stage
-        wb_input = Cat(ls_bit[wb], ls_g[wb])  # g * B + bit
-        do_update = ls_valid[wb] & ls_hit[wb]
+        do_update = wb_valid & at_wb.hit
         pruned_now = do_update & pruned_q
         learn_idle = ((gptr == G) & (cs_valid == 0) & col_walker.idle & ~cv_valid
                       & ~Cat(*ls_valid).any())
@@ -619,20 +627,20 @@ class LayerCore(wiring.Component):
                 m.d.comb += tr.learn_valid.eq(do_update)
                 for p in range(P):
                     with m.If(do_update & (l_p == p)):
-                        m.d.comb += [w_wr[p].addr.eq(ls_waddr[wb]), w_wr[p].data.eq(w_new_q),
+                        m.d.comb += [w_wr[p].addr.eq(at_wb.waddr), w_wr[p].data.eq(w_new_q),
                                      w_wr[p].en.eq(1)]
                         with m.If(pruned_q):
                             m.d.comb += [row_wr[p].addr.eq(wb_input), row_wr[p].en.eq(1),
                                          row_wr[p].data.eq(row_q[p] & ~(1 << l_k))]
-                keep_now = Mux(ls_seen[wb] & ~pruned_now, bit_oh, 0)
+                keep_now = Mux(at_wb.seen & ~pruned_now, bit_oh, 0)
                 with m.If(pruned_now):
                     count(Counter.PRUNED)
                     m.d.sync += live.eq(live - 1)
-                with m.If(ls_valid[wb] & ls_last[wb]):
-                    m.d.comb += [col_wr.addr.eq(col_base + ls_g[wb]),
+                with m.If(wb_valid & at_wb.last):
+                    m.d.comb += [col_wr.addr.eq(col_base + at_wb.g),
                                  col_wr.data.eq(keep_acc | keep_now), col_wr.en.eq(1)]
                     m.d.sync += keep_acc.eq(0)
-                with m.Elif(ls_valid[wb]):
+                with m.Elif(wb_valid):
                     m.d.sync += keep_acc.eq(keep_acc | keep_now)
                 with m.If(learn_idle):
                     m.d.sync += lw.eq(lw + 1)
