@@ -52,7 +52,7 @@ class LayerCore(wiring.Component):
     # Small memories (dotted paths below the core) that a part short of block RAM keeps in
     # distributed RAM; the build sets Yosys' ram_style on them for ECP5.
     DISTRIBUTED_RAMS = ("spk", "labels", "row_walker.fifo.storage", "col_walker.fifo.storage",
-                        "wb_line.buf", "row_line.buf")
+                        "wb_line.buf")
 
     def __init__(self, *, n_inputs: int, n_neurons: int, lanes: int, time_steps: int,
                  k_max: int = 1, col_word_bits: int = 16, weight_bits: int = 8,
@@ -342,10 +342,7 @@ class LayerCore(wiring.Component):
         at_wb = data.View(wb_layout, wb_line.out)
         # the row-mask word is read at stage ls_wb - L, so that it arrives for the write-back
         # (no copy of it in flight); no other synapse of the pass has the same input
-        m.submodules.row_line = row_line = DelayLine(width=len(cv_bit) + len(cv_g),
-                                                     delay=ls_wb - L)
-        m.d.comb += row_line.data.eq(Cat(cv_bit, cv_g))
-        row_input = row_line.out  # g * B + bit
+        row_input = delay(Cat(cv_bit, cv_g), "row_input", ls_wb - L)[-1]  # g * B + bit
         wb_input = Cat(at_wb.bit, at_wb.g)
         # valid stays a register chain: it is reset, so a reset never replays stale RAM words
         ls_valid, ls_hit = delay(cv_valid, "ls_valid", ls_wb), delay(c_hit, "ls_hit", L)
