@@ -73,6 +73,7 @@ class DeviceSpec:
     n_neurons: int
     lanes: int
     target_mhz: float  # clock the PLL makes for the core
+    config: dict[str, Any] = field(default_factory=dict)  # other fields the part needs
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,10 @@ BOARDS: dict[str, BoardSpec] = {
         name="icebreaker", title="1BitSquared iCEBreaker (iCE40 UP5K)", family="ice40",
         clk_in_mhz=12.0, default_device="UP5K", leds=2, programmer_board="icebreaker",
         devices={
-            "UP5K": DeviceSpec("UP5K", PARTS["iCE40UP5K"], _icebreaker, "digits", 32, 4, 30.0),
+            # one lane and 24-bit counters: the 5,280 logic cells hold the layer with its
+            # learning datapath and the UART command unit (docs/boards.md)
+            "UP5K": DeviceSpec("UP5K", PARTS["iCE40UP5K"], _icebreaker, "digits", 32, 1, 30.0,
+                               config={"counter_bits": 24}),
         }),
 }
 
@@ -183,7 +187,7 @@ def default_config(board: str, device: str | None = None) -> Config:
     dev = device_spec(board, device)
     base = _preset_or_default(dev.dataset)
     sizes = dict(_DATASET_SIZES[dev.dataset])
-    return base.replace(n_neurons=dev.n_neurons, lanes=dev.lanes, **sizes)
+    return base.replace(n_neurons=dev.n_neurons, lanes=dev.lanes, **sizes, **dev.config)
 
 
 def make_platform(board: str, device: str | None = None) -> Platform:

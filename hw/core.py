@@ -57,11 +57,12 @@ class LayerCore(wiring.Component):
     def __init__(self, *, n_inputs: int, n_neurons: int, lanes: int, time_steps: int,
                  k_max: int = 1, col_word_bits: int = 16, weight_bits: int = 8,
                  membrane_bits: int = 16, adapt_bits: int = 12, stdp_frac_bits: int = 12,
-                 lfsr_seed: int = 0xACE1) -> None:
+                 counter_bits: int = 32, lfsr_seed: int = 0xACE1) -> None:
         args = dict(n_inputs=n_inputs, n_neurons=n_neurons, lanes=lanes, time_steps=time_steps,
                     k_max=k_max, col_word_bits=col_word_bits, weight_bits=weight_bits,
                     membrane_bits=membrane_bits, adapt_bits=adapt_bits,
-                    stdp_frac_bits=stdp_frac_bits, lfsr_seed=lfsr_seed)
+                    stdp_frac_bits=stdp_frac_bits, counter_bits=counter_bits,
+                    lfsr_seed=lfsr_seed)
         for name, value in args.items():
             if not isinstance(value, int) or isinstance(value, bool):
                 raise TypeError(f"LayerCore: {name} must be an int, not {type(value).__name__}")
@@ -90,7 +91,7 @@ class LayerCore(wiring.Component):
                    time_steps=cfg.time_steps, k_max=cfg.k_max, col_word_bits=cfg.col_word_bits,
                    weight_bits=cfg.weight_bits, membrane_bits=cfg.membrane_bits,
                    adapt_bits=cfg.adapt_bits, stdp_frac_bits=cfg.stdp_frac_bits,
-                   lfsr_seed=cfg.lfsr_seed)
+                   counter_bits=cfg.counter_bits, lfsr_seed=cfg.lfsr_seed)
 
     # ------------------------------------------------------------------------------------------
     def elaborate(self, platform: object) -> Module:
@@ -172,7 +173,7 @@ class LayerCore(wiring.Component):
         live = Signal(32)
         error = Signal(2)
         m.d.comb += self.error.eq(error)
-        counters = Array(Signal(layouts.COUNTER_BITS, name=f"cnt_{c.name.lower()}")
+        counters = Array(Signal(cfg.counter_bits, name=f"cnt_{c.name.lower()}")
                          for c in Counter)
 
         def count(c: Counter, amount: object = 1) -> None:

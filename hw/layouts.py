@@ -52,7 +52,7 @@ class Counter(enum.IntEnum):
 
 
 N_COUNTERS = len(Counter)
-COUNTER_BITS = 32
+COUNTER_BITS = 32  # on the host port; the core's counters are cfg.counter_bits wide and wrap
 LABEL_BITS = 4
 LFSR_BITS = 32
 

@@ -45,6 +45,7 @@ class Config:
     membrane_bits: int = 16
     adapt_bits: int = 12  # homeostatic threshold adaptation, unsigned, saturating
     stdp_frac_bits: int = 12  # F: fraction bits of a_plus / a_minus
+    counter_bits: int = 32  # hardware performance counters (wrap around); read as 32-bit words
     # --- input encoding ---
     image_shape: tuple[int, int] = (8, 8)
     on_off: bool = False  # centre-surround ON/OFF channels (doubles n_inputs)
@@ -144,6 +145,7 @@ class Config:
         need(2 <= self.adapt_bits <= self.membrane_bits, "adapt_bits",
              "must be in 2..membrane_bits")
         need(4 <= self.stdp_frac_bits <= 16, "stdp_frac_bits", "must be in 4..16")
+        need(16 <= self.counter_bits <= 32, "counter_bits", "must be in 16..32")
         need(self.stdp_shift <= 31, "stdp_frac_bits", "stdp_frac_bits + weight_bits must be <= 31")
         need(len(self.image_shape) == 2 and all(s >= 1 for s in self.image_shape), "image_shape",
              "must be two positive ints")

@@ -13,6 +13,7 @@ import shutil
 
 import pytest
 
+from synaprune.boards.platforms import default_config
 from synaprune.model.config import Config
 from synaprune.sim.cases import digits_case, edge_cases
 from synaprune.sim.runner import run_case
@@ -32,7 +33,12 @@ def _check(summary: dict) -> None:
     assert summary["samples"] > 0 and summary["membranes_compared"] > 0
 
 
-@pytest.mark.parametrize(("name", "cfg"), [("A", CONFIG_A), ("B", CONFIG_B)])
+# the iCEBreaker's layer: one lane, 24-bit counters
+CONFIG_UP5K = default_config("icebreaker")
+
+
+@pytest.mark.parametrize(("name", "cfg"), [("A", CONFIG_A), ("B", CONFIG_B),
+                                           ("UP5K", CONFIG_UP5K)])
 def test_rtl_matches_golden_model(name: str, cfg: Config, tmp_path: object) -> None:
     case = digits_case(cfg, pretrain=150, n_learn=12, n_infer=6, name=f"digits-{name}")
     summary = run_case(case, build_root=tmp_path, rerun_with_waves=False)
