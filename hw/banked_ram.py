@@ -9,10 +9,13 @@ write enable are registered on the way in, so the address decode and the fan-out
 are a cycle of their own too.
 
 Ports ``read`` (addr, data) and ``write`` (addr, data, en) have the member names of
-``lib.memory``'s ports. Timing contract (``LATENCY`` = 4, whatever the depth): a read address
-presented in cycle c gives its word on ``read.data`` in cycle c + 4. A write presented in cycle
-c is done by the end of cycle c + 1; a read presented in cycle c + 1 or later sees it (reads and
-writes pass through the same input register, so their order is kept).
+``lib.memory``'s ports. Timing contract, with ``latency`` L in 4..6 (whatever the depth): a read
+address presented in cycle c gives its word on ``read.data`` in cycle c + L. Stages: input
+registers (two when L >= 5: one next to the logic that computes the address, one next to the
+banks), the bank read, the register next to each bank, the bank multiplexer, and when L = 6 one
+more register after it (so the word can travel to its user in a cycle of its own). A write
+presented in cycle c is done by the end of cycle c + L - 3; a read presented one cycle later or
+after sees it (reads and writes pass through the same input registers, so their order is kept).
 """
 
 from __future__ import annotations
@@ -41,14 +44,16 @@ class BankedRam(wiring.Component):
     """``depth`` words of ``width`` bits in banks of ``block_depth(width)`` words (or
     ``bank_depth`` when given), with one read and one write port. Contents start at zero."""
 
-    LATENCY = 4
-
-    def __init__(self, *, width: int, depth: int, bank_depth: int | None = None) -> None:
+    def __init__(self, *, width: int, depth: int, bank_depth: int | None = None,
+                 latency: int = 4) -> None:
         for name, value in (("width", width), ("depth", depth)):
             if not isinstance(value, int) or isinstance(value, bool):
                 raise TypeError(f"BankedRam: {name} must be an int, not {type(value).__name__}")
             if value < 1:
                 raise ValueError(f"BankedRam: {name} must be >= 1, not {value}")
+        if not isinstance(latency, int) or not 4 <= latency <= 6:
+            raise ValueError(f"BankedRam: latency must be 4, 5 or 6, not {latency!r}")
+        self.latency = latency
         if bank_depth is None:
             bank_depth = block_depth(width)
         if not isinstance(bank_depth, int) or bank_depth < 1 or bank_depth & (bank_depth - 1):
@@ -66,11 +71,13 @@ class BankedRam(wiring.Component):
     def elaborate(self, platform: object) -> Module:
         m = Module()
         low = max(0, (self.bank_depth - 1).bit_length())
-        # stage 1: the inputs, registered
-        rd_addr, wr_addr = Signal.like(self.read.addr), Signal.like(self.write.addr)
-        wr_data, wr_en = Signal.like(self.write.data), Signal()
-        m.d.sync += [rd_addr.eq(self.read.addr), wr_addr.eq(self.write.addr),
-                     wr_data.eq(self.write.data), wr_en.eq(self.write.en)]
+        # the inputs, registered once or twice
+        inputs = (self.read.addr, self.write.addr, self.write.data, self.write.en)
+        for stage in range(1 + (self.latency >= 5)):
+            regs = [Signal.like(x, name=f"in{stage}_{n}") for n, x in enumerate(inputs)]
+            m.d.sync += [r.eq(x) for r, x in zip(regs, inputs, strict=True)]
+            inputs = tuple(regs)
+        rd_addr, wr_addr, wr_data, wr_en = inputs
         # stage 2: every bank reads (registered inside the RAM); stage 3: the register next to it
         bank_q = []
         for b in range(self.banks):
@@ -85,6 +92,11 @@ class BankedRam(wiring.Component):
             bank_q.append(q)
         sel2, sel3 = Signal(range(self.banks)), Signal(range(self.banks))
         m.d.sync += [sel2.eq(rd_addr[low:]), sel3.eq(sel2)]
-        # stage 4: the bank multiplexer, registered
-        m.d.sync += self.read.data.eq(Array(bank_q)[sel3] if self.banks > 1 else bank_q[0])
+        # the bank multiplexer, registered (and once more for latency 6)
+        word = Signal(self.width)
+        m.d.sync += word.eq(Array(bank_q)[sel3] if self.banks > 1 else bank_q[0])
+        if self.latency == 6:
+            m.d.sync += self.read.data.eq(word)
+        else:
+            m.d.comb += self.read.data.eq(word)
         return m

@@ -39,10 +39,6 @@ from .layouts import Counter, EventKind, HostRegion
 from .rule_units import NeuronUpdate, PruneUnit, StdpUnit
 from .walker import LockstepWalker, one_hot_index, two_or_more
 
-FETCH_STAGES = 2 + BankedRam.LATENCY  # event read (2) + row-mask read
-COL_FETCH_STAGES = BankedRam.LATENCY  # column-bitmap read
-FETCH_DEPTH = FETCH_STAGES + 4  # walker FIFO entries: > fetch latency keeps the walker fed
-
 
 class LayerCore(wiring.Component):
     """The layer core. Build it with ``LayerCore.from_config(cfg)`` or the keyword arguments
@@ -57,12 +53,13 @@ class LayerCore(wiring.Component):
     def __init__(self, *, n_inputs: int, n_neurons: int, lanes: int, time_steps: int,
                  k_max: int = 1, col_word_bits: int = 16, weight_bits: int = 8,
                  membrane_bits: int = 16, adapt_bits: int = 12, stdp_frac_bits: int = 12,
-                 counter_bits: int = 32, lfsr_seed: int = 0xACE1) -> None:
+                 counter_bits: int = 32, ram_latency: int = 4,
+                 lfsr_seed: int = 0xACE1) -> None:
         args = dict(n_inputs=n_inputs, n_neurons=n_neurons, lanes=lanes, time_steps=time_steps,
                     k_max=k_max, col_word_bits=col_word_bits, weight_bits=weight_bits,
                     membrane_bits=membrane_bits, adapt_bits=adapt_bits,
                     stdp_frac_bits=stdp_frac_bits, counter_bits=counter_bits,
-                    lfsr_seed=lfsr_seed)
+                    ram_latency=ram_latency, lfsr_seed=lfsr_seed)
         for name, value in args.items():
             if not isinstance(value, int) or isinstance(value, bool):
                 raise TypeError(f"LayerCore: {name} must be an int, not {type(value).__name__}")
@@ -91,7 +88,8 @@ class LayerCore(wiring.Component):
                    time_steps=cfg.time_steps, k_max=cfg.k_max, col_word_bits=cfg.col_word_bits,
                    weight_bits=cfg.weight_bits, membrane_bits=cfg.membrane_bits,
                    adapt_bits=cfg.adapt_bits, stdp_frac_bits=cfg.stdp_frac_bits,
-                   counter_bits=cfg.counter_bits, lfsr_seed=cfg.lfsr_seed)
+                   counter_bits=cfg.counter_bits, ram_latency=cfg.ram_latency,
+                   lfsr_seed=cfg.lfsr_seed)
 
     # ------------------------------------------------------------------------------------------
     def elaborate(self, platform: object) -> Module:
@@ -114,7 +112,7 @@ class LayerCore(wiring.Component):
         t_in = mem("t_in", shape=unsigned(cfg.time_bits), depth=n_in, init=[T] * n_in)
 
         def banked(name: str, width: int, depth: int) -> BankedRam:
-            ram = BankedRam(width=width, depth=depth)
+            ram = BankedRam(width=width, depth=depth, latency=cfg.ram_latency)
             m.submodules[name] = ram
             return ram
 
@@ -146,7 +144,9 @@ class LayerCore(wiring.Component):
 
         # Register after the event and input-time RAM reads (ECP5 DP16KD clock-to-out,
         # REFERENCE.md 3); the banked RAMs register inside (latency L).
-        L = BankedRam.LATENCY
+        L = cfg.ram_latency
+        fetch_stages = 2 + L  # event read (2) + row-mask read
+        fetch_depth = fetch_stages + 4  # walker FIFO entries: > fetch latency keeps it fed
         ev_q = Signal.like(ev_rd.data)
         tin_q = Signal.like(tin_rd.data)
         m.d.sync += [ev_q.eq(ev_rd.data), tin_q.eq(tin_rd.data)]
@@ -193,14 +193,14 @@ class LayerCore(wiring.Component):
         # row-mask address; 2 + L: the row-mask words into the walker with base = i * K.
         ev_tag = data.StructLayout({"base": unsigned((n_in * K).bit_length())})
         m.submodules.row_walker = row_walker = LockstepWalker(
-            lanes=P, width=K, tag_layout=ev_tag, depth=FETCH_DEPTH)
+            lanes=P, width=K, tag_layout=ev_tag, depth=fetch_depth)
         fptr, fend = Signal(ev_bits), Signal(ev_bits)
-        fs_valid = Signal(FETCH_STAGES)  # fetch pipeline occupancy, bit s: stage s + 1
+        fs_valid = Signal(fetch_stages)  # fetch pipeline occupancy, bit s: stage s + 1
         fs_base = delay(ev_q * K, "fs_base", L)  # element L-1: stage 2 + L
-        inflight = sum(fs_valid[s] for s in range(FETCH_STAGES))
+        inflight = sum(fs_valid[s] for s in range(fetch_stages))
         fetch_issue = Signal()
         m.d.comb += fetch_issue.eq((fptr != fend) & (inflight + row_walker.level
-                                                     < FETCH_DEPTH))
+                                                     < fetch_depth))
         m.d.comb += [
             row_walker.entries.valid.eq(fs_valid[-1]),
             row_walker.entries.payload.tag.base.eq(fs_base[-1]),
@@ -294,19 +294,19 @@ class LayerCore(wiring.Component):
         col_tag = data.StructLayout({"g": unsigned(max(1, (G - 1).bit_length())),
                                      "w_base": unsigned(w_addr_bits)})
         m.submodules.col_walker = col_walker = LockstepWalker(
-            lanes=1, width=B, tag_layout=col_tag, depth=FETCH_DEPTH)
+            lanes=1, width=B, tag_layout=col_tag, depth=fetch_depth)
         lw = Signal(range(cfg.k_max + 1))  # winner being learned
         l_k, l_p, l_t = Signal(row_bits), Signal(lane_bits), Signal(cfg.time_bits)
         col_base = Signal((N * G).bit_length())
         gptr = Signal(range(G + 1))
         # weight address of (input g * B, row l_k) for word gptr: counted, not multiplied
         g_wbase = Signal(w_addr_bits)
-        cs_valid = Signal(COL_FETCH_STAGES)
+        cs_valid = Signal(L)
         cs_g = delay(gptr[:col_tag.members["g"].width], "cs_g", L)
         cs_wbase = delay(g_wbase, "cs_wbase", L)
         col_issue = Signal()
         m.d.comb += col_issue.eq((gptr != G) & (sum(cs_valid[s] for s in range(L))
-                                                + col_walker.level < FETCH_DEPTH))
+                                                + col_walker.level < fetch_depth))
         m.d.comb += [
             col_walker.entries.valid.eq(cs_valid[-1]),
             col_walker.entries.payload.tag.g.eq(cs_g[-1]),

@@ -102,7 +102,7 @@ def host_signature(cfg: Config) -> wiring.Signature:
 
     A write (``we``) or read (``re``) strobe is taken in a cycle where ``ready`` is high (core
     idle); read data comes back with ``rvalid`` 2 cycles later for registers, adaptation and
-    labels, ``BankedRam.LATENCY`` + 1 = 5 cycles later for weights and masks. Reads of one
+    labels, ``cfg.ram_latency`` + 1 cycles later for weights and masks. Reads of one
     region may be issued back to back; a host waits for ``rvalid`` before switching region.
     """
     addr_bits = max(20, (cfg.n_inputs * cfg.rows).bit_length() + 1)

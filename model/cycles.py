@@ -7,7 +7,7 @@ testbench checks it against the core's counters on every sample. Phase costs
 (``docs/architecture.md``, cycle schedule):
 
 - load      n_events + 1 input beats (the END beat closes the sample);
-- integrate per step: 1 setup cycle; if the step has events, + INTEG_FILL_DRAIN (event read,
+- integrate per step: 1 setup cycle; if the step has events, + integ_fill_drain(cfg) (event read,
             row-mask read, walker FIFO and visit register, weight read and accumulate
             pipelines) + for each event max(1, largest number of live synapses any lane has
             for that input);
@@ -15,7 +15,7 @@ testbench checks it against the core's counters on every sample. Phase costs
             pipeline: membrane read, leak, margin, firing lanes; 1 for the two-stage reduce)
             + P cycles to reduce the lanes' candidates + 1 decision cycle;
 - learn     per winner: LEARN_SETUP cycles (winner's registers, adaptation read; adaptation
-            increment) + LEARN_FILL_DRAIN (column-word read, walker, weight
+            increment) + learn_fill_drain(cfg) (column-word read, walker, weight
             address, weight read, StdpUnit, prune compare, write-back) + for each column-bitmap word
             max(1, live synapses in it);
 - clear     restore input times of the loaded events and zero K membranes, 2-cycle read latency;
@@ -31,10 +31,20 @@ import numpy as np
 from .config import Config
 from .network import SampleResult
 
-INTEG_FILL_DRAIN = 15
 LEARN_SETUP = 2
-LEARN_FILL_DRAIN = 20
 SWEEP_FILL = 5
+
+
+def integ_fill_drain(cfg: Config) -> int:
+    """Fill and drain cycles of a step's integration: event read, row-mask read, walker FIFO,
+    visit register, weight read (the block-RAM reads take ``cfg.ram_latency``) and accumulate."""
+    return 7 + 2 * cfg.ram_latency
+
+
+def learn_fill_drain(cfg: Config) -> int:
+    """Fill and drain cycles of a winner's learning pass: column-word read, walker, weight
+    address, weight read, StdpUnit, prune compare, write-back."""
+    return 12 + 2 * cfg.ram_latency
 PHASES = ("load", "integrate", "sweep", "learn", "clear", "emit")
 
 
@@ -62,13 +72,13 @@ class PhaseCycles:
         return {**asdict(self), "total": self.total}
 
 
-def integrate_cycles(event_costs: list[np.ndarray]) -> int:
+def integrate_cycles(cfg: Config, event_costs: list[np.ndarray]) -> int:
     """Integration cycles of the executed steps, given each step's per-event lane maxima."""
     total = 0
     for costs in event_costs:
         total += 1
         if len(costs):
-            total += INTEG_FILL_DRAIN + int(np.maximum(costs, 1).sum())
+            total += integ_fill_drain(cfg) + int(np.maximum(costs, 1).sum())
     return total
 
 
@@ -83,10 +93,11 @@ def sweep_cycles(cfg: Config, spikes: list[tuple[int, int]], steps: int) -> int:
     return steps * (cfg.rows + SWEEP_FILL + cfg.lanes + 1) + extra
 
 
-def learn_cycles(word_pops: list[np.ndarray]) -> int:
-    """Learning cycles: per winner LEARN_SETUP + LEARN_FILL_DRAIN + sum over words of
+def learn_cycles(cfg: Config, word_pops: list[np.ndarray]) -> int:
+    """Learning cycles: per winner LEARN_SETUP + learn_fill_drain + sum over words of
     max(1, live)."""
-    return sum(LEARN_SETUP + LEARN_FILL_DRAIN + int(np.maximum(p, 1).sum()) for p in word_pops)
+    fill = LEARN_SETUP + learn_fill_drain(cfg)
+    return sum(fill + int(np.maximum(p, 1).sum()) for p in word_pops)
 
 
 def clear_cycles(cfg: Config, n_events: int) -> int:
@@ -102,9 +113,9 @@ def sample_cycles(cfg: Config, res: SampleResult) -> PhaseCycles:
     learning updates recorded, i.e. it was run with ``learn=True`` and had winners)."""
     return PhaseCycles(
         load=res.n_events + 1,
-        integrate=integrate_cycles(res.event_costs),
+        integrate=integrate_cycles(cfg, res.event_costs),
         sweep=sweep_cycles(cfg, res.spikes, res.steps),
-        learn=learn_cycles(res.learn_word_pops),
+        learn=learn_cycles(cfg, res.learn_word_pops),
         clear=clear_cycles(cfg, res.n_events),
         emit=len(res.spikes) + 1,
     )

@@ -11,11 +11,12 @@ from synaprune.hw.banked_ram import BankedRam, block_depth
 from synaprune.hw.delay_line import DelayLine
 
 
-@pytest.mark.parametrize(("width", "depth", "bank_depth"),
-                         [(8, 40, 16), (50, 20, None), (3, 100, 32), (16, 7, 8)])
-def test_banked_ram_reads_what_was_written(width: int, depth: int, bank_depth: int | None
-                                           ) -> None:
-    ram = BankedRam(width=width, depth=depth, bank_depth=bank_depth)
+@pytest.mark.parametrize(("width", "depth", "bank_depth", "latency"),
+                         [(8, 40, 16, 4), (50, 20, None, 4), (3, 100, 32, 5), (16, 7, 8, 6),
+                          (8, 70, 16, 6)])
+def test_banked_ram_reads_what_was_written(width: int, depth: int, bank_depth: int | None,
+                                           latency: int) -> None:
+    ram = BankedRam(width=width, depth=depth, bank_depth=bank_depth, latency=latency)
     rng = np.random.default_rng(width * depth)
     words = [int(x) for x in rng.integers(0, 1 << width, depth)]
     got: list[tuple[int, int]] = []
@@ -28,12 +29,12 @@ def test_banked_ram_reads_what_was_written(width: int, depth: int, bank_depth: i
             await ctx.tick()
         ctx.set(ram.write.en, 0)
         order = [int(a) for a in rng.permutation(depth)]
-        for cycle in range(depth + BankedRam.LATENCY - 1):  # one read per cycle, in flight
+        for cycle in range(depth + latency - 1):  # one read per cycle, in flight
             if cycle < depth:
                 ctx.set(ram.read.addr, order[cycle])
             await ctx.tick()
-            if cycle + 1 >= BankedRam.LATENCY:
-                got.append((order[cycle + 1 - BankedRam.LATENCY], ctx.get(ram.read.data)))
+            if cycle + 1 >= latency:
+                got.append((order[cycle + 1 - latency], ctx.get(ram.read.data)))
 
     sim = Simulator(ram)
     sim.add_clock(1e-6)
@@ -44,8 +45,9 @@ def test_banked_ram_reads_what_was_written(width: int, depth: int, bank_depth: i
     assert ram.banks == -(-depth // ram.bank_depth)
 
 
-def test_banked_ram_read_after_write_sees_the_new_word() -> None:
-    ram = BankedRam(width=8, depth=64, bank_depth=16)
+@pytest.mark.parametrize("latency", [4, 5, 6])
+def test_banked_ram_read_after_write_sees_the_new_word(latency: int) -> None:
+    ram = BankedRam(width=8, depth=64, bank_depth=16, latency=latency)
     seen: list[int] = []
 
     async def bench(ctx: SimulatorContext) -> None:
@@ -55,7 +57,7 @@ def test_banked_ram_read_after_write_sees_the_new_word() -> None:
         await ctx.tick()
         ctx.set(ram.write.en, 0)
         ctx.set(ram.read.addr, 37)  # the cycle after the write was presented
-        await ctx.tick().repeat(BankedRam.LATENCY)
+        await ctx.tick().repeat(latency)
         seen.append(ctx.get(ram.read.data))
 
     sim = Simulator(ram)
@@ -97,6 +99,7 @@ def test_delay_line_delays_every_word(delay: int) -> None:
     (BankedRam, {"width": 0, "depth": 4}, ValueError, "width"),
     (BankedRam, {"width": 8, "depth": 4.0}, TypeError, "depth"),
     (BankedRam, {"width": 8, "depth": 64, "bank_depth": 12}, ValueError, "power of two"),
+    (BankedRam, {"width": 8, "depth": 64, "latency": 3}, ValueError, "latency"),
     (DelayLine, {"width": 8, "delay": 1}, ValueError, "delay"),
     (DelayLine, {"width": True, "delay": 4}, TypeError, "width"),
 ])

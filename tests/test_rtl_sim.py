@@ -25,7 +25,7 @@ CONFIG_A = Config(n_neurons=32, lanes=8, time_steps=16, threshold=1500, a_plus=2
                   a_minus=-2000, prune_threshold=120, homeo_inc=64)
 CONFIG_B = Config(n_neurons=24, lanes=3, time_steps=12, threshold=1200, leak_shift=3,
                   k_max=2, k_winners=2, col_word_bits=8, a_plus=1500, a_minus=-1500,
-                  prune_enabled=False, homeo_inc=64, homeo_decay_shift=4)
+                  prune_enabled=False, homeo_inc=64, homeo_decay_shift=4, ram_latency=6)
 
 
 def _check(summary: dict) -> None:
@@ -64,7 +64,7 @@ def test_dense_rows_do_p_events_per_cycle(tmp_path: object) -> None:
     walk = sum(c["integrate"] for c in summary["cycles"])
     steps_overhead = sum(1 for _ in summary["cycles"])  # at least one setup cycle per sample
     assert summary["syn_events"] > 0
-    busy = walk - steps_overhead - cycles.INTEG_FILL_DRAIN * len(summary["cycles"])
+    busy = walk - steps_overhead - cycles.integ_fill_drain(CONFIG_A) * len(summary["cycles"])
     assert summary["syn_events"] >= CONFIG_A.lanes * busy * 0.99
 
 
