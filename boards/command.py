@@ -6,12 +6,22 @@ Four parts, chained by ``lib.stream`` interfaces::
     rx bytes -> FrameParser -> payload buffer + frame descriptor -> Executor
     Executor -> reply header + words -> WordSerializer -> ReplyFramer -> tx bytes
 
+Two of them lend the executor a register while they would be idle: the parser's inter-byte timer
+is the executor's watchdog while a frame executes, and the serializer's shift register assembles
+the executor's payload words before the reply starts.
+
 The parser stores a frame's payload in a buffer and checks its CRC before the executor sees it,
 so a damaged request is never executed. The unit handles one request at a time: bytes that arrive
 while a request executes or its reply is sent are discarded. A frame that stops arriving for
 ``timeout`` cycles is answered with ``Status.TIMEOUT``; a frame longer than the buffer is drained
 and answered with ``Status.TOO_LONG``; every wait on the core is bounded by ``watchdog`` cycles
 without progress (``Status.CORE_TIMEOUT``). So the link never wedges.
+
+The unit has to fit an iCE40 UP5K next to the core, so it is written for size: registers that a
+state machine initialises before they are used are reset-less (an iCE40 flip-flop has one
+reset input, and a domain reset on top of a state's own initialisation costs a LUT per bit),
+and no register has an initial value other than 0 (iCE40 flip-flops power up at 0; other
+values cost inverters).
 """
 
 from __future__ import annotations
@@ -131,16 +141,25 @@ class FrameParser(wiring.Component):
     inside a frame). A frame with status OK has ``length <= max_payload``. After the descriptor is
     taken, ``frame.payload`` keeps it and the parser ignores bytes until ``resume`` is high (the
     executor is idle again), then looks for the next sync byte.
+
+    While it holds a descriptor the parser's timer is otherwise idle, so it serves as the
+    executor's watchdog then (one counter instead of two): it counts the cycles in which ``wait``
+    is high and ``kick`` low, restarts otherwise, and ``waited_out`` is high once it has counted
+    ``watchdog`` cycles (default: ``timeout``).
     """
 
-    def __init__(self, *, max_payload: int, timeout: int) -> None:
+    def __init__(self, *, max_payload: int, timeout: int, watchdog: int | None = None) -> None:
         self.max_payload = _positive_int("max_payload", max_payload)
         self.timeout = _positive_int("timeout", timeout)
+        self.watchdog = timeout if watchdog is None else _positive_int("watchdog", watchdog)
         super().__init__({
             "bytes": In(stream.Signature(8)),
             "buf": In(WritePort.Signature(addr_width=ceil_log2(max_payload), shape=8)),
             "frame": Out(stream.Signature(FRAME_LAYOUT)),
             "resume": In(1),
+            "wait": In(1),
+            "kick": In(1),
+            "waited_out": Out(1),
         })
 
     def elaborate(self, platform: object) -> Module:
@@ -148,15 +167,20 @@ class FrameParser(wiring.Component):
         byte, got = self.bytes.payload, self.bytes.valid
         m.d.comb += self.bytes.ready.eq(1)
 
-        cmd = Signal(8)
-        length = Signal(16)
-        count = Signal(16)  # payload bytes received; 16 bits, as a drained frame may be long
-        crc = Signal(8)
-        status = Signal(Status)
-        timer = Signal(range(self.timeout + 1))
+        # Reset-less: SYNC initialises what needs it (see the module docstring).
+        cmd = Signal(8, reset_less=True)
+        length = Signal(16, reset_less=True)
+        count = Signal(16, reset_less=True)  # payload bytes received (a drained frame is long)
+        crc = Signal(8, reset_less=True)
+        status = Signal(Status, reset_less=True)
+        # The timer counts up from 2**w - limit, so its top bit rises after exactly `limit`
+        # cycles: no comparator. (Not the init value: flip-flops power up at 0.)
+        w = max(self.timeout, self.watchdog).bit_length()
+        timer = Signal(w + 1, reset_less=True)
         expired = Signal()
         m.d.comb += [self.frame.payload.eq(Cat(cmd, length, status)),
-                     expired.eq(~got & (timer == self.timeout))]
+                     expired.eq(~got & timer[w]),
+                     self.buf.addr.eq(count), self.buf.data.eq(byte)]
 
         with m.FSM() as fsm:
             def timed() -> None:
@@ -165,7 +189,8 @@ class FrameParser(wiring.Component):
                     m.next = "EMIT"
 
             with m.State("SYNC"):
-                m.d.sync += [cmd.eq(0), count.eq(0), crc.eq(0), status.eq(Status.OK)]
+                m.d.sync += [cmd.eq(0), length.eq(0), count.eq(0), crc.eq(0),
+                             status.eq(Status.OK)]
                 with m.If(got & (byte == SYNC)):
                     m.next = "CMD"
             with m.State("CMD"):
@@ -191,8 +216,7 @@ class FrameParser(wiring.Component):
             with m.State("PAYLOAD"):
                 # A TOO_LONG payload is drained: counted, not stored.
                 with m.If(got):
-                    m.d.comb += [self.buf.en.eq(status == Status.OK),
-                                 self.buf.addr.eq(count), self.buf.data.eq(byte)]
+                    m.d.comb += self.buf.en.eq(status == Status.OK)
                     m.d.sync += count.eq(count + 1)
                     with m.If(count + 1 == length):
                         m.next = "CRC"
@@ -216,33 +240,49 @@ class FrameParser(wiring.Component):
         m.d.comb += in_frame.eq(~fsm.ongoing("SYNC") & ~fsm.ongoing("EMIT") & ~fsm.ongoing("HOLD"))
         with m.If(got & in_frame):
             m.d.sync += crc.eq(crc8_next(crc, byte))
-        with m.If(got | ~in_frame):
-            m.d.sync += timer.eq(0)
-        with m.Elif(timer != self.timeout):
+        # Holding a descriptor it is the executor's watchdog, otherwise the inter-byte timer.
+        holding = fsm.ongoing("HOLD")
+        restart = Mux(holding, self.kick | ~self.wait, got | ~in_frame)
+        with m.If(restart):
+            m.d.sync += timer.eq(Mux(holding, 2**w - self.watchdog, 2**w - self.timeout))
+        with m.Elif(~timer[w]):
             m.d.sync += timer.eq(timer + 1)
+        m.d.comb += self.waited_out.eq(holding & timer[w])
         return m
 
 
 class WordSerializer(wiring.Component):
-    """Sends each ``words`` beat as ``nbytes`` bytes, least significant first (nbytes >= 1)."""
+    """Sends each ``words`` beat as ``nbytes`` bytes, least significant first (nbytes >= 1).
+
+    While it has nothing to send, its shift register is lent out: each ``fill`` byte shifts in
+    at the top, and ``word`` shows the register (so the executor assembles payload words in it
+    and the unit needs one word register, not two). ``fill`` and ``words`` are not offered in
+    the same cycle.
+    """
 
     def __init__(self, *, max_bytes: int) -> None:
         self.max_bytes = _positive_int("max_bytes", max_bytes)
         super().__init__({
             "words": In(stream.Signature(word_layout(max_bytes))),
             "bytes": Out(stream.Signature(8)),
+            "fill": In(stream.Signature(8)),
+            "word": Out(8 * max_bytes),
         })
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        shreg = Signal(8 * self.max_bytes)
+        shreg = Signal(8 * self.max_bytes, reset_less=True)
         left = Signal(range(self.max_bytes + 1))
         m.d.comb += [self.words.ready.eq(left == 0), self.bytes.valid.eq(left != 0),
-                     self.bytes.payload.eq(shreg[:8])]
+                     self.bytes.payload.eq(shreg[:8]), self.fill.ready.eq(left == 0),
+                     self.word.eq(shreg)]
+        filled = self.fill.valid & self.fill.ready
         with m.If(self.words.valid & self.words.ready):
             m.d.sync += [shreg.eq(self.words.payload.data), left.eq(self.words.payload.nbytes)]
+        with m.Elif(self.bytes.valid & self.bytes.ready | filled):
+            m.d.sync += shreg.eq(Cat(shreg[8:], Mux(filled, self.fill.payload, 0)))
         with m.If(self.bytes.valid & self.bytes.ready):
-            m.d.sync += [shreg.eq(shreg >> 8), left.eq(left - 1)]
+            m.d.sync += left.eq(left - 1)
         return m
 
 
@@ -250,9 +290,10 @@ class ReplyFramer(wiring.Component):
     """Wraps ``header.length`` bytes of ``data`` into a frame: sync, command, length, the data,
     CRC. The framer sends the sync, command and length bytes straight from the offered header
     and takes it with the last length byte; the next header is looked at only after the CRC
-    byte has left."""
+    byte has left. ``header.length`` must not exceed ``max_length``, which sizes the counter."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_length: int = MAX_LENGTH) -> None:
+        self.max_length = _positive_int("max_length", max_length)
         super().__init__({
             "header": In(stream.Signature(REPLY_HEADER_LAYOUT)),
             "data": In(stream.Signature(8)),
@@ -262,8 +303,8 @@ class ReplyFramer(wiring.Component):
     def elaborate(self, platform: object) -> Module:
         m = Module()
         head = self.header.payload
-        left = Signal(16)  # data bytes still to pass
-        crc = Signal(8)
+        left = Signal(range(self.max_length + 1), reset_less=True)  # data bytes still to pass
+        crc = Signal(8, reset_less=True)
         out = self.bytes
         in_crc = Signal()  # the byte on `out` is covered by the CRC
 
@@ -273,12 +314,10 @@ class ReplyFramer(wiring.Component):
             return out.ready
 
         with m.FSM():
-            with m.State("IDLE"):
+            with m.State("SYNC"):
                 m.d.sync += crc.eq(0)
-                with m.If(self.header.valid):
-                    m.next = "SYNC"
-            with m.State("SYNC"), m.If(emit(Const(SYNC, 8), in_crc_=False)):
-                m.next = "CMD"
+                with m.If(self.header.valid), m.If(emit(Const(SYNC, 8), in_crc_=False)):
+                    m.next = "CMD"
             with m.State("CMD"), m.If(emit(head.cmd)):
                 m.next = "LEN0"
             with m.State("LEN0"), m.If(emit(head.length[:8])):
@@ -289,7 +328,7 @@ class ReplyFramer(wiring.Component):
                 m.next = "DATA"
             with m.State("DATA"):
                 with m.If(left == 0), m.If(emit(crc, in_crc_=False)):
-                    m.next = "IDLE"
+                    m.next = "SYNC"
                 with m.Else():
                     m.d.comb += [out.valid.eq(self.data.valid), out.payload.eq(self.data.payload),
                                  in_crc.eq(1), self.data.ready.eq(out.ready)]
@@ -310,6 +349,11 @@ class Executor(wiring.Component):
     exactly that many bytes as ``words``. ``idle`` is high while it waits for a frame.
     ``link_error`` is the OR of the sticky flags of ``LinkFlag`` (cleared by CLEAR).
 
+    The watchdog is outside (``FrameParser``'s timer): ``wait`` is high while a state waits on the
+    core, ``kick`` when the core makes progress, and ``waited_out`` says that the watchdog time
+    has passed without progress. WRITE_MEM and RUN words are assembled in the serializer's
+    register (``WordSerializer.fill`` and ``word``).
+
     Checks, in order: frame status, payload length, arguments (region, lane, address range),
     core idle (host ``ready``; else BUSY). WRITE_REGS loads the registers byte by byte while the
     core is idle. RUN replaces the ``learn`` register bit with its flag, streams the event words
@@ -317,12 +361,17 @@ class Executor(wiring.Component):
     replies with them (the first ``n_neurons`` spikes; a correct core sends no more).
     """
 
-    def __init__(self, *, cfg: Config, max_payload: int, watchdog: int) -> None:
+    def __init__(self, *, cfg: Config, max_payload: int) -> None:
         self._cfg = check_config(cfg)
         self.max_payload = _check_max_payload(cfg, max_payload)
-        self.watchdog = _positive_int("watchdog", watchdog)
         self.max_bytes = max_word_bytes(cfg)
         self.info = BuildInfo.from_config(cfg, max_payload=self.max_payload).pack()
+        # The most data bytes a range of words can hold (what READ_MEM may reply).
+        self._read_bytes = max(region_depth(cfg, r) * word_bytes(cfg, r) for r in HostRegion)
+        # The longest reply payload (status byte and data): bounds `header.length`.
+        self.max_reply = 1 + max(self.max_payload, len(self.info), LinkStatus.FORMAT.size,
+                                 RUN_HEADER.size + cfg.n_neurons * event_bytes(cfg),
+                                 min(self._read_bytes, MAX_LENGTH - 1))
         super().__init__({
             "frame": In(stream.Signature(FRAME_LAYOUT)),
             "buf": In(ReadPort.Signature(addr_width=ceil_log2(self.max_payload), shape=8)),
@@ -331,12 +380,17 @@ class Executor(wiring.Component):
             "host": Out(host_signature(cfg)),
             "to_core": Out(event_signature(cfg)),
             "from_core": In(event_signature(cfg)),
-            "regs": Out(regs_layout(cfg), init=regs_value(cfg, learn=False)),
+            "regs": Out(regs_layout(cfg)),
             "core_error": In(2),
             "pred_label": In(LABEL_BITS),
             "rx_error": In(1),
             "idle": Out(1),
             "link_error": Out(1),
+            "wait": Out(1),
+            "kick": Out(1),
+            "waited_out": In(1),
+            "fill": Out(stream.Signature(8)),
+            "word": In(8 * self.max_bytes),
         })
 
     def elaborate(self, platform: object) -> Module:
@@ -352,43 +406,52 @@ class Executor(wiring.Component):
         plen = self.frame.payload.length[:self.max_payload.bit_length()]
 
         # --- payload bytes in order: buf.data always shows the byte at `ptr` ---
-        # In the reply, `ptr` (rewound by HEADER) counts the bytes of INFO and the spikes of RUN.
-        ptr = Signal(range(max(self.max_payload, cfg.n_neurons, n_info) + 1))
+        # In the reply, `ptr` (rewound by HEADER) addresses the spike memory: the spikes of RUN,
+        # and INFO's constant bytes, which are stored above the spikes (at `info_base`) so that
+        # they need no constant table in logic.
+        info_base = 1 << ceil_log2(cfg.n_neurons)
+        ptr = Signal(range(max(self.max_payload, info_base + n_info) + 1), reset_less=True)
         ptr_inc = Signal.like(ptr)
         ptr_next = Signal.like(ptr)
-        advance, rewind = Signal(), Signal()
-        m.d.comb += [ptr_inc.eq(ptr + 1), ptr_next.eq(Mux(rewind, 0, Mux(advance, ptr_inc, ptr)))]
+        advance, rewind, rewind_info = Signal(), Signal(), Signal()
+        m.d.comb += [ptr_inc.eq(ptr + 1),
+                     ptr_next.eq(Mux(rewind, Mux(rewind_info, info_base, 0),
+                                     Mux(advance, ptr_inc, ptr)))]
         m.d.sync += ptr.eq(ptr_next)
         m.d.comb += self.buf.addr.eq(ptr_next)
         byte = self.buf.data
         at_last = Signal()  # the byte at `ptr` is the last of the payload
         m.d.comb += at_last.eq(ptr_inc == plen)
 
-        status = Signal(Status)  # of the reply
+        # OK once the checks pass; only a watchdog expiry changes it after that.
+        status = Signal(Status, reset_less=True)
         # The memory header is loaded into the host-port registers as it is fetched; `arg_bad`
         # collects the header bits that no valid request sets (region >= 8, a lane, address or
         # count too large for the memory map), so the registers need only the map's widths.
-        region = Signal(3)
-        lane = Signal(len(self.host.lane))
-        addr = Signal(range(max_depth + 1))
-        remaining = Signal(range(max_depth + 1))  # words of a READ_MEM / WRITE_MEM still to go
-        arg_bad = Signal()
-        failed = Signal()  # a read gave up on the core: the rest of its reply is zeros
-        # A WRITE_MEM word or RUN event word is assembled byte by byte in place; the bytes above
-        # a narrow word stay zero (cleared in IDLE).
-        wword = Signal(8 * max(self.max_bytes, eb))
+        # IDLE points them at the counters, for READ_COUNTERS and CLEAR. Reset-less, like the
+        # other registers that IDLE or a later state initialises.
+        region = Signal(3, reset_less=True)
+        lane = Signal(len(self.host.lane), reset_less=True)
+        addr = Signal(range(max_depth + 1), reset_less=True)
+        # words of a READ_MEM / WRITE_MEM still to go
+        remaining = Signal(range(max_depth + 1), reset_less=True)
+        arg_bad = Signal(reset_less=True)
+        # a read gave up on the core: the rest of its reply is zeros
+        failed = Signal(reset_less=True)
+        # A WRITE_MEM word or a RUN event word is shifted into the serializer's register (idle
+        # before the reply), `fills` bytes counted: a WRITE_MEM word is followed by zeros up to
+        # the full register, which leaves it in the low bytes; an event word is read from the
+        # top bytes, so that events reach the core every `eb` + 1 cycles.
+        fills = Signal(range(self.max_bytes), reset_less=True)
+        event = self.word[8 * (self.max_bytes - eb):]
         m.d.comb += [self.host.region.eq(region), self.host.lane.eq(lane),
-                     self.host.addr.eq(addr), self.host.wdata.eq(wword)]
+                     self.host.addr.eq(addr), self.host.wdata.eq(self.word),
+                     self.to_core.payload.kind.eq(EventKind.SPIKE),  # RUN_END sends END
+                     self.to_core.payload.time.eq(event[ib:ib + tb]),
+                     self.to_core.payload.index.eq(event[:ib])]
 
-        # --- watchdog: cycles without progress while a state waits on the core ---
-        wd = Signal(range(self.watchdog + 1))
-        kick, waiting = Signal(), Signal()
-        expired = Signal()
-        m.d.comb += expired.eq(wd == self.watchdog)
-        with m.If(kick | ~waiting):
-            m.d.sync += wd.eq(0)
-        with m.Elif(~expired):
-            m.d.sync += wd.eq(wd + 1)
+        # --- watchdog (outside): cycles without progress while a state waits on the core ---
+        kick, waiting, expired = self.kick, self.wait, self.waited_out
 
         # --- sticky link flags ---
         rx_dropped = Signal()
@@ -408,14 +471,15 @@ class Executor(wiring.Component):
 
         # --- spikes of the running sample ---
         ev_bits = ib + tb
-        m.submodules.spikes = spikes = Memory(shape=ev_bits, depth=cfg.n_neurons, init=[])
+        m.submodules.spikes = spikes = Memory(shape=max(ev_bits, 8), depth=info_base + n_info,
+                                              init=[0] * info_base + list(self.info))
         sp_w = spikes.write_port()
         sp_r = spikes.read_port(transparent_for=(sp_w,))
         m.d.comb += sp_r.addr.eq(ptr_next)
-        n_spikes = Signal(range(cfg.n_neurons + 1))
-        got_end = Signal()
-        last_step = Signal(8)
-        prediction = Signal(16)
+        n_spikes = Signal(range(cfg.n_neurons + 1), reset_less=True)
+        got_end = Signal(reset_less=True)
+        last_step = Signal(8, reset_less=True)
+        prediction = Signal(16, reset_less=True)
         in_run = Signal()
         m.d.comb += self.from_core.ready.eq(1)  # output of a timed-out sample is discarded
         with m.If(self.from_core.valid & in_run):
@@ -441,23 +505,73 @@ class Executor(wiring.Component):
                     m.d.comb += [r_shift.eq(exact_log2(wbytes)), r_mask.eq(wbytes - 1),
                                  r_depth.eq(region_depth(cfg, reg)),
                                  r_laned.eq(region_laned(reg))]
-        nbytes = Signal(len(remaining) + mask_bits)  # data bytes of the words
+        # Data bytes of the words: once the range check passes, no more than `_read_bytes`.
+        nbytes = Signal(range(self._read_bytes + 1))
         m.d.comb += nbytes.eq(remaining << r_shift)
 
+        # --- the checks of CHECK, in the documented order ---
+        len_ok = Signal()  # the length fits the command (WRITE_MEM / READ_MEM: the header fits)
+        needs_core = Signal()  # BUSY unless the core is idle
+        known = Signal(init=1)  # the command byte is one of `Cmd`
+        with m.Switch(cmd):
+            with m.Case(Cmd.PING):
+                m.d.comb += len_ok.eq(1)
+            with m.Case(Cmd.INFO, Cmd.STATUS):
+                m.d.comb += len_ok.eq(plen == 0)
+            with m.Case(Cmd.READ_COUNTERS, Cmd.CLEAR):
+                m.d.comb += [len_ok.eq(plen == 0), needs_core.eq(1)]
+            with m.Case(Cmd.WRITE_REGS):
+                m.d.comb += [len_ok.eq(plen == regs_bytes(cfg)), needs_core.eq(1)]
+            with m.Case(Cmd.WRITE_MEM, Cmd.READ_MEM):
+                m.d.comb += len_ok.eq(plen >= MEM_HEADER_BYTES)
+            with m.Case(Cmd.RUN):
+                m.d.comb += [len_ok.eq((plen != 0) & (((plen - 1) & (eb - 1)) == 0)),
+                             needs_core.eq(1)]
+            with m.Default():
+                m.d.comb += known.eq(0)
+        check = Signal(Status)
+        with m.If(fstatus != Status.OK):
+            m.d.comb += check.eq(fstatus)
+        with m.Elif(~known):
+            m.d.comb += check.eq(Status.UNKNOWN_CMD)
+        with m.Elif(~len_ok):
+            m.d.comb += check.eq(Status.BAD_LENGTH)
+        with m.Elif(needs_core & ~ready):
+            m.d.comb += check.eq(Status.BUSY)
+
+        # --- the checks of MEM_CHECK: arguments before length (see the protocol) ---
+        is_write, is_run = Signal(), Signal()
+        m.d.comb += [is_write.eq(cmd == Cmd.WRITE_MEM), is_run.eq(cmd == Cmd.RUN)]
+        mem_check = Signal(Status)
+        lane_ok = Mux(r_laned, lane < cfg.lanes, lane == 0)
+        with m.If(arg_bad | ~lane_ok | (addr + remaining > r_depth)):
+            m.d.comb += mem_check.eq(Status.BAD_ARG)
+        with m.Elif(Mux(is_write, (plen - MEM_HEADER_BYTES)[:len(plen)] != nbytes,
+                        plen != MEM_HEADER_BYTES)):
+            m.d.comb += mem_check.eq(Status.BAD_LENGTH)
+        with m.Elif(~is_write & (nbytes >= MAX_LENGTH)):
+            m.d.comb += mem_check.eq(Status.BAD_ARG)
+        with m.Elif(~ready):
+            m.d.comb += mem_check.eq(Status.BUSY)
+
         # --- reply length: everything it depends on is held while HEADER waits ---
-        data_len = Signal(16)  # reply bytes after the status byte
+        data_len = Signal(range(self.max_reply))  # the variable part of the reply data
+        fixed_len = Signal(range(n_info + 2))  # the status byte and the fixed part of the data
+        m.d.comb += fixed_len.eq(1)
         with m.If(status == Status.OK), m.Switch(cmd):
             with m.Case(Cmd.PING):
                 m.d.comb += data_len.eq(plen)
             with m.Case(Cmd.INFO):
-                m.d.comb += data_len.eq(n_info)
+                m.d.comb += fixed_len.eq(1 + n_info)
             with m.Case(Cmd.STATUS):
-                m.d.comb += data_len.eq(LinkStatus.FORMAT.size)
+                m.d.comb += fixed_len.eq(1 + LinkStatus.FORMAT.size)
             with m.Case(Cmd.READ_MEM, Cmd.READ_COUNTERS):
                 m.d.comb += data_len.eq(nbytes)
             with m.Case(Cmd.RUN):
-                m.d.comb += data_len.eq(RUN_HEADER.size + n_spikes * eb)
+                m.d.comb += [data_len.eq(n_spikes * eb), fixed_len.eq(1 + RUN_HEADER.size)]
 
+        regs = Signal(regs_layout(cfg), reset_less=True)  # loaded after reset: see the end
+        m.d.comb += self.regs.eq(regs)
         words = self.words
 
         def send(value: Value, nbytes: int | Value) -> Value:
@@ -466,104 +580,46 @@ class Executor(wiring.Component):
                          words.payload.nbytes.eq(nbytes)]
             return words.ready
 
-        def reply(st: Status) -> None:
-            m.d.sync += status.eq(st)
-            m.next = "HEADER"
-
         def give_up() -> None:
-            m.d.sync += core_timeout.eq(1)
-            reply(Status.CORE_TIMEOUT)
-
-        word_index_bits = ceil_log2(len(wword) // 8)
-
-        def fetch_word(state: str, first: int, mask: int | Value, next_state: str) -> None:
-            """Store the payload byte at ``ptr`` in ``wword``; words of ``mask + 1`` bytes start
-            at payload offset ``first``. After a word's last byte, go to ``next_state`` with
-            ``ptr`` still on that byte (``next_state`` advances)."""
-            with m.State(state):
-                k = Signal(word_index_bits, name=f"{state.lower()}_k")
-                m.d.comb += k.eq((ptr[:word_index_bits] - first) & mask)
-                with m.Switch(k):
-                    for j in range(len(wword) // 8):
-                        with m.Case(j):
-                            m.d.sync += wword[8 * j:8 * j + 8].eq(byte)
-                with m.If(k == mask):
-                    m.next = next_state
-                with m.Else():
-                    m.d.comb += advance.eq(1)
+            m.d.sync += [status.eq(Status.CORE_TIMEOUT), core_timeout.eq(1)]
+            m.next = "HEADER"
 
         with m.FSM() as fsm:
             with m.State("IDLE"):
                 m.d.comb += [self.idle.eq(1), self.frame.ready.eq(1), rewind.eq(1)]
-                m.d.sync += [failed.eq(0), arg_bad.eq(0), wword.eq(0)]
+                m.d.sync += [failed.eq(0), arg_bad.eq(0), fills.eq(0), n_spikes.eq(0),
+                             got_end.eq(0), region.eq(HostRegion.COUNTER), lane.eq(0), addr.eq(0),
+                             remaining.eq(region_depth(cfg, HostRegion.COUNTER))]
                 with m.If(self.frame.valid):
                     m.next = "CHECK"
 
             with m.State("CHECK"):
-                with m.If(fstatus != Status.OK):
-                    reply(fstatus)
-                with m.Else(), m.Switch(cmd):
-                    with m.Case(Cmd.PING):
-                        reply(Status.OK)
-                    with m.Case(Cmd.INFO, Cmd.STATUS):
-                        with m.If(plen != 0):
-                            reply(Status.BAD_LENGTH)
-                        with m.Else():
-                            reply(Status.OK)
+                m.d.sync += status.eq(check)
+                m.next = "HEADER"  # PING, INFO, STATUS, READ_COUNTERS and every failed check
+                with m.If(check == Status.OK), m.Switch(cmd):
                     with m.Case(Cmd.WRITE_REGS):
-                        with m.If(plen != regs_bytes(cfg)):
-                            reply(Status.BAD_LENGTH)
-                        with m.Elif(~ready):
-                            reply(Status.BUSY)
-                        with m.Else():
-                            m.next = "FETCH_REGS"
+                        m.next = "FETCH_REGS"
                     with m.Case(Cmd.WRITE_MEM, Cmd.READ_MEM):
-                        with m.If(plen < MEM_HEADER_BYTES):
-                            reply(Status.BAD_LENGTH)
-                        with m.Else():
-                            m.next = "FETCH_MEM"
-                    with m.Case(Cmd.READ_COUNTERS):
-                        with m.If(plen != 0):
-                            reply(Status.BAD_LENGTH)
-                        with m.Elif(~ready):
-                            reply(Status.BUSY)
-                        with m.Else():
-                            m.d.sync += [region.eq(HostRegion.COUNTER), lane.eq(0), addr.eq(0),
-                                         remaining.eq(region_depth(cfg, HostRegion.COUNTER))]
-                            reply(Status.OK)
+                        m.next = "FETCH_MEM"
                     with m.Case(Cmd.CLEAR):
-                        with m.If(plen != 0):
-                            reply(Status.BAD_LENGTH)
-                        with m.Elif(~ready):
-                            reply(Status.BUSY)
-                        with m.Else():
-                            m.d.sync += [region.eq(HostRegion.COUNTER), lane.eq(0), addr.eq(0)]
-                            m.next = "CLEAR"
+                        m.next = "CLEAR"
                     with m.Case(Cmd.RUN):
-                        with m.If((plen == 0) | (((plen - 1) & (eb - 1)) != 0)):
-                            reply(Status.BAD_LENGTH)
-                        with m.Elif(~ready):
-                            reply(Status.BUSY)
-                        with m.Else():
-                            m.next = "RUN_START"
-                    with m.Default():
-                        reply(Status.UNKNOWN_CMD)
+                        m.next = "FETCH_WORD"
 
             # --- WRITE_REGS ---
             with m.State("FETCH_REGS"):
                 m.d.comb += advance.eq(1)
-                regs = Value.cast(self.regs)
-                with m.Switch(ptr):
+                with m.Switch(ptr[:ceil_log2(regs_bytes(cfg))]):
                     for k in range(regs_bytes(cfg)):
                         with m.Case(k):
-                            m.d.sync += regs[8 * k:8 * k + 8].eq(byte)
+                            m.d.sync += Value.cast(regs)[8 * k:8 * k + 8].eq(byte)
                 with m.If(at_last):
-                    reply(Status.OK)
+                    m.next = "HEADER"
 
             # --- WRITE_MEM / READ_MEM ---
             with m.State("FETCH_MEM"):
                 m.d.comb += advance.eq(1)
-                with m.Switch(ptr):
+                with m.Switch(ptr[:ceil_log2(MEM_HEADER_BYTES)]):
                     for target, (offset, size) in zip((region, lane, addr, remaining),
                                                       MEM_HEADER_FIELDS, strict=True):
                         for b in range(size):
@@ -575,38 +631,42 @@ class Executor(wiring.Component):
                 with m.If(ptr == MEM_HEADER_BYTES - 1):
                     m.next = "MEM_CHECK"
             with m.State("MEM_CHECK"):
-                lane_ok = Mux(r_laned, lane < cfg.lanes, lane == 0)
-                range_ok = 1
-                with m.If(arg_bad | ~lane_ok | ~range_ok):
-                    reply(Status.BAD_ARG)
-                with m.Elif(cmd == Cmd.WRITE_MEM):
-                    with m.If((plen - MEM_HEADER_BYTES)[:len(plen)] != nbytes):
-                        reply(Status.BAD_LENGTH)
-                    with m.Elif(~ready):
-                        reply(Status.BUSY)
-                    with m.Elif(remaining == 0):
-                        reply(Status.OK)
-                    with m.Else():
-                        m.next = "WR_FETCH"
-                with m.Else():
-                    with m.If(plen != MEM_HEADER_BYTES):
-                        reply(Status.BAD_LENGTH)
-                    with m.Elif(nbytes >= MAX_LENGTH):
-                        reply(Status.BAD_ARG)
-                    with m.Elif(~ready):
-                        reply(Status.BUSY)
-                    with m.Else():
-                        reply(Status.OK)
-            fetch_word("WR_FETCH", MEM_HEADER_BYTES, r_mask, "WR_STROBE")
-            with m.State("WR_STROBE"):
-                m.d.comb += waiting.eq(1)
-                with m.If(ready):
-                    m.d.comb += [self.host.we.eq(1), kick.eq(1), advance.eq(1)]
-                    m.d.sync += addr.eq(addr + 1)
+                m.d.sync += status.eq(mem_check)
+                m.next = "HEADER"
+                with m.If((mem_check == Status.OK) & is_write & (remaining != 0)):
+                    m.next = "FETCH_WORD"
+
+            # --- payload words: WRITE_MEM data words and RUN event words ---
+            with m.State("FETCH_WORD"):
+                # Fill the word: its `mask` + 1 payload bytes, then (WRITE_MEM) zeros. After the
+                # last fill DELIVER takes over with `ptr` still on the word's last payload byte.
+                mask = Mux(is_run, eb - 1, r_mask)
+                payload_byte = fills <= mask
+                with m.If(is_run & (ptr == 0)):  # the RUN flags byte
+                    m.d.sync += regs.learn.eq(byte[0])
+                    m.d.comb += advance.eq(1)
                     with m.If(at_last):
-                        reply(Status.OK)
-                    with m.Else():
-                        m.next = "WR_FETCH"
+                        m.next = "RUN_END"
+                with m.Else():
+                    m.d.comb += [self.fill.valid.eq(1),
+                                 self.fill.payload.eq(Mux(payload_byte, byte, 0))]
+                    with m.If(self.fill.ready):
+                        m.d.sync += fills.eq(fills + 1)
+                        m.d.comb += advance.eq(payload_byte & (fills != mask))
+                        with m.If(fills == Mux(is_run, eb - 1, self.max_bytes - 1)):
+                            m.d.sync += fills.eq(0)
+                            m.next = "DELIVER"
+            with m.State("DELIVER"):
+                # a word to the host port, or an event to the core
+                m.d.comb += [waiting.eq(1), self.to_core.valid.eq(is_run)]
+                with m.If(Mux(is_run, self.to_core.ready, ready)):
+                    m.d.comb += [self.host.we.eq(~is_run), kick.eq(1), advance.eq(1)]
+                    m.d.sync += addr.eq(addr + 1)  # (RUN does not use it)
+                    m.next = "FETCH_WORD"
+                    with m.If(at_last & is_run):
+                        m.next = "RUN_END"
+                    with m.Elif(at_last):
+                        m.next = "HEADER"
                 with m.Elif(expired):
                     give_up()
 
@@ -644,31 +704,11 @@ class Executor(wiring.Component):
                 m.d.comb += waiting.eq(1)
                 with m.If(ready):
                     m.d.comb += [self.host.we.eq(1), clear_flags.eq(1)]
-                    reply(Status.OK)
+                    m.next = "HEADER"
                 with m.Elif(expired):
                     give_up()
 
             # --- RUN ---
-            with m.State("RUN_START"):
-                m.d.comb += advance.eq(1)
-                m.d.sync += [self.regs.learn.eq(byte[0]), n_spikes.eq(0), got_end.eq(0)]
-                m.next = "RUN_FETCH"
-                with m.If(at_last):
-                    m.next = "RUN_END"
-            fetch_word("RUN_FETCH", 1, eb - 1, "RUN_EVENT")
-            with m.State("RUN_EVENT"):
-                m.d.comb += waiting.eq(1)
-                m.d.comb += [self.to_core.valid.eq(1),
-                             self.to_core.payload.kind.eq(EventKind.SPIKE),
-                             self.to_core.payload.time.eq(wword[ib:ib + tb]),
-                             self.to_core.payload.index.eq(wword[:ib])]
-                with m.If(self.to_core.ready):
-                    m.d.comb += [kick.eq(1), advance.eq(1)]
-                    m.next = "RUN_FETCH"
-                    with m.If(at_last):
-                        m.next = "RUN_END"
-                with m.Elif(expired):
-                    give_up()
             with m.State("RUN_END"):
                 m.d.comb += waiting.eq(1)
                 m.d.comb += [self.to_core.valid.eq(1),
@@ -683,7 +723,7 @@ class Executor(wiring.Component):
             with m.State("RUN_WAIT"):
                 m.d.comb += waiting.eq(1)
                 with m.If(got_end):
-                    reply(Status.OK)
+                    m.next = "HEADER"
                 with m.Elif(expired):
                     give_up()
             with m.State("RUN_HEAD"):
@@ -706,9 +746,9 @@ class Executor(wiring.Component):
 
             # --- reply header, status byte and the other data ---
             with m.State("HEADER"):
-                m.d.comb += [rewind.eq(1), self.header.valid.eq(1),
+                m.d.comb += [rewind.eq(1), rewind_info.eq(cmd == Cmd.INFO), self.header.valid.eq(1),
                              self.header.payload.cmd.eq(cmd | REPLY_FLAG),
-                             self.header.payload.length.eq(data_len + 1)]
+                             self.header.payload.length.eq(data_len + fixed_len)]
                 with m.If(self.header.ready):
                     with m.If((status != Status.OK) & (bad_frames != 0xFF)):
                         m.d.sync += bad_frames.eq(bad_frames + 1)
@@ -730,12 +770,10 @@ class Executor(wiring.Component):
                 m.d.comb += advance.eq(1)
                 with m.If(at_last):
                     m.next = "IDLE"
-            with m.State("INFO_DATA"):
-                info = Const(int.from_bytes(self.info, "little"), 8 * n_info)
-                with m.If(send(info.word_select(ptr[:ceil_log2(n_info)], 8), 1)):
-                    m.d.comb += advance.eq(1)
-                    with m.If(ptr == n_info - 1):
-                        m.next = "IDLE"
+            with m.State("INFO_DATA"), m.If(send(sp_r.data[:8], 1)):
+                m.d.comb += advance.eq(1)
+                with m.If(ptr == info_base + n_info - 1):
+                    m.next = "IDLE"
             with m.State("STATUS_DATA"):
                 err = Signal(8)
                 label = Signal(8)
@@ -743,8 +781,18 @@ class Executor(wiring.Component):
                 with m.If(send(Cat(err, flags, label, bad_frames), 4)):
                     m.next = "IDLE"
 
-        m.d.comb += in_run.eq(Cat(*(fsm.ongoing(s) for s in
-                                    ("RUN_FETCH", "RUN_EVENT", "RUN_END", "RUN_WAIT"))).any())
+        # After reset the registers take the values of the configuration the bitstream was
+        # built from. Loading them in the first cycle (into reset-less flip-flops, last so that
+        # this assignment wins) rather than giving them initial values saves the inverters that
+        # initial ones of 1 cost in iCE40 flip-flops.
+        booted = Signal()
+        m.d.sync += booted.eq(1)
+        with m.If(~booted):
+            m.d.sync += regs.eq(regs_layout(cfg).const(regs_value(cfg, learn=False)))
+
+        m.d.comb += in_run.eq(is_run & Cat(*(fsm.ongoing(s) for s in
+                                             ("FETCH_WORD", "DELIVER", "RUN_END", "RUN_WAIT")))
+                              .any())
         return m
 
 
@@ -783,21 +831,22 @@ class CommandUnit(wiring.Component):
         m = Module()
         m.submodules.buf = buf = Memory(shape=8, depth=self.max_payload, init=[])
         m.submodules.parser = parser = FrameParser(max_payload=self.max_payload,
-                                                   timeout=self.timeout)
-        m.submodules.executor = ex = Executor(cfg=self._cfg, max_payload=self.max_payload,
-                                              watchdog=self.watchdog)
+                                                   timeout=self.timeout, watchdog=self.watchdog)
+        m.submodules.executor = ex = Executor(cfg=self._cfg, max_payload=self.max_payload)
         m.submodules.serializer = ser = WordSerializer(max_bytes=ex.max_bytes)
-        m.submodules.framer = framer = ReplyFramer()
+        m.submodules.framer = framer = ReplyFramer(max_length=ex.max_reply)
 
         connect(m, flipped(self.rx), parser.bytes)
         wp = buf.write_port()
         connect(m, parser.buf, wp)
         connect(m, parser.frame, ex.frame)
-        # The parser writes only while the executor is idle, so transparency changes nothing;
-        # block RAM synthesis emulates it with less logic than a read-before-write port.
+        # The executor uses the data it reads only while the parser holds a frame (and writes
+        # nothing), so transparency changes nothing; block RAM synthesis emulates it with less
+        # logic than a read-before-write port.
         connect(m, ex.buf, buf.read_port(transparent_for=(wp,)))
         connect(m, ex.header, framer.header)
         connect(m, ex.words, ser.words)
+        connect(m, ex.fill, ser.fill)
         connect(m, ser.bytes, framer.data)
         connect(m, framer.bytes, flipped(self.tx))
         connect(m, ex.host, flipped(self.host))
@@ -805,6 +854,10 @@ class CommandUnit(wiring.Component):
         connect(m, flipped(self.from_core), ex.from_core)
         m.d.comb += [
             parser.resume.eq(ex.idle),
+            parser.wait.eq(ex.wait),
+            parser.kick.eq(ex.kick),
+            ex.waited_out.eq(parser.waited_out),
+            ex.word.eq(ser.word),
             ex.rx_error.eq(self.rx_error),
             ex.core_error.eq(self.core_error),
             ex.pred_label.eq(self.pred_label),

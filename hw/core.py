@@ -25,6 +25,8 @@ depths are the constants of ``model.cycles``.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
@@ -380,24 +382,37 @@ class LayerCore(wiring.Component):
 
         # ---------------- host access ----------------
         host = self.host
-        # re in cycle c -> registers and small RAMs: picked at c+1, rdata/rvalid c+2; banked
-        # RAMs (weights, masks): data c+L, rdata/rvalid c+L+1. Reads of one region pipeline.
-        h_valid = delay(host.re & host.ready, "h_valid", L)  # element s-1: cycle c+s
-        h_region = delay(host.region, "h_region", L)
-        h_lane = delay(host.lane, "h_lane", L)
+        # The host's strobes and operands are registered at the boundary, so the command
+        # unit's logic and the core's address multiplexers sit in different cycles. A strobe
+        # taken in cycle c (ready: IDLE) acts in cycle c + 1, when the core is idle or has just
+        # taken an input beat, which uses only the event and input-time RAMs.
+        hq = SimpleNamespace(we=Signal(name="hq_we"), re=Signal(name="hq_re"),
+                             addr=Signal.like(host.addr, name="hq_addr"),
+                             wdata=Signal.like(host.wdata, name="hq_wdata"),
+                             region=Signal(HostRegion, name="hq_region"),
+                             lane=Signal.like(host.lane, name="hq_lane"))
+        m.d.sync += [hq.we.eq(host.we & host.ready), hq.re.eq(host.re & host.ready),
+                     hq.addr.eq(host.addr), hq.wdata.eq(host.wdata), hq.region.eq(host.region),
+                     hq.lane.eq(host.lane)]
+        # re in cycle c, acted on (hq) in c+1 -> registers and small RAMs: picked at c+2,
+        # rdata/rvalid c+3; banked RAMs (weights, masks): data c+1+L, rdata/rvalid c+2+L.
+        # Reads of one region pipeline.
+        h_valid = delay(hq.re, "h_valid", L)  # element s-1: cycle c+1+s
+        h_region = delay(hq.region, "h_region", L)
+        h_lane = delay(hq.lane, "h_lane", L)
 
         def banked_region(region: Value) -> Value:
             return ((region == HostRegion.WEIGHT) | (region == HostRegion.ROW_MASK)
                     | (region == HostRegion.COL_MASK))
 
         h_imm = Signal(len(host.rdata))
-        with m.Switch(host.region):
+        with m.Switch(hq.region):
             with m.Case(HostRegion.LFSR):
                 m.d.sync += h_imm.eq(lfsr)
             with m.Case(HostRegion.LIVE):
                 m.d.sync += h_imm.eq(live)
             with m.Case(HostRegion.COUNTER):
-                m.d.sync += h_imm.eq(Mux(host.addr < len(Counter), counters[host.addr[:4]], 0))
+                m.d.sync += h_imm.eq(Mux(hq.addr < len(Counter), counters[hq.addr[:4]], 0))
         with m.If(h_valid[0]), m.Switch(h_region[0]):
             with m.Case(HostRegion.ADAPT):
                 m.d.sync += host.rdata.eq(Array(x.data for x in a_rd)[h_lane[0]])
@@ -417,9 +432,9 @@ class LayerCore(wiring.Component):
         m.d.comb += host.rvalid.eq(h_done.any())
 
         # Default addresses: the host's (only honoured while idle).
-        m.d.comb += [x.addr.eq(host.addr) for x in w_rd + row_rd + [col_rd]]
-        m.d.comb += [x.addr.eq(host.addr) for x in a_rd]
-        m.d.comb += lab_rd.addr.eq(host.addr)
+        m.d.comb += [x.addr.eq(hq.addr) for x in w_rd + row_rd + [col_rd]]
+        m.d.comb += [x.addr.eq(hq.addr) for x in a_rd]
+        m.d.comb += lab_rd.addr.eq(hq.addr)
 
         # Trace defaults.
         tr = self.probe
@@ -463,17 +478,9 @@ class LayerCore(wiring.Component):
 
         with m.FSM(init="IDLE"):
             with m.State("IDLE"):
-                m.d.comb += [host.ready.eq(1), self.events_in.ready.eq(1)]
-                with m.If(host.we):
-                    self._host_write(m, host, w_wr, row_wr, col_wr, a_wr, lab_wr)
-                    with m.Switch(host.region):
-                        with m.Case(HostRegion.LFSR):
-                            m.d.sync += lfsr.eq(host.wdata)
-                        with m.Case(HostRegion.LIVE):
-                            m.d.sync += live.eq(host.wdata)
-                        with m.Case(HostRegion.COUNTER):
-                            m.d.sync += [c.eq(0) for c in counters] + [error.eq(0)]
-                with m.If(self.events_in.valid):
+                # an input beat waits while a host write acts (it may clear the counters)
+                m.d.comb += [host.ready.eq(1), self.events_in.ready.eq(~hq.we)]
+                with m.If(self.events_in.valid & ~hq.we):
                     take_event()
                     with m.If(self.events_in.payload.kind != EventKind.END):
                         m.next = "LOAD"
@@ -691,12 +698,24 @@ class LayerCore(wiring.Component):
                     count(Counter.EMIT_CYCLES)
                 with m.Else():
                     count(Counter.STALL_CYCLES)
+
+        # host writes (after the FSM: they take precedence in their cycle)
+        with m.If(hq.we):
+            self._host_write(m, hq, w_wr, row_wr, col_wr, a_wr, lab_wr)
+            with m.Switch(hq.region):
+                with m.Case(HostRegion.LFSR):
+                    m.d.sync += lfsr.eq(hq.wdata)
+                with m.Case(HostRegion.LIVE):
+                    m.d.sync += live.eq(hq.wdata)
+                with m.Case(HostRegion.COUNTER):
+                    m.d.sync += [c.eq(0) for c in counters] + [error.eq(0)]
         return m
 
     @staticmethod
     def _host_write(m: Module, host: object, w_wr: list, row_wr: list, col_wr: object,
                     a_wr: list, lab_wr: object) -> None:
-        """Drive the write port that ``host.region``/``host.lane`` select (core idle)."""
+        """Drive the write port that ``host.region``/``host.lane`` select (the registered host
+        strobe of the cycle before)."""
         lane_ports = {HostRegion.WEIGHT: w_wr, HostRegion.ROW_MASK: row_wr,
                       HostRegion.ADAPT: a_wr}
         with m.Switch(host.region):
