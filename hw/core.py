@@ -384,8 +384,7 @@ class LayerCore(wiring.Component):
         host = self.host
         # The host's strobes and operands are registered at the boundary, so the command
         # unit's logic and the core's address multiplexers sit in different cycles. A strobe
-        # taken in cycle c (ready: IDLE) acts in cycle c + 1, when the core is idle or has just
-        # taken an input beat, which uses only the event and input-time RAMs.
+        # taken in cycle c (ready: IDLE) acts in cycle c + 1.
         hq = SimpleNamespace(we=Signal(name="hq_we"), re=Signal(name="hq_re"),
                              addr=Signal.like(host.addr, name="hq_addr"),
                              wdata=Signal.like(host.wdata, name="hq_wdata"),
@@ -478,8 +477,19 @@ class LayerCore(wiring.Component):
 
         with m.FSM(init="IDLE"):
             with m.State("IDLE"):
-                # an input beat waits while a host write acts (it may clear the counters)
                 m.d.comb += [host.ready.eq(1), self.events_in.ready.eq(~hq.we)]
+                # A write strobed in the cycle before acts now; the core is still idle (the host
+                # never strobes a write and offers an input beat in the same cycle), and an
+                # input beat waits for it (it may clear the counters).
+                with m.If(hq.we):
+                    self._host_write(m, hq, w_wr, row_wr, col_wr, a_wr, lab_wr)
+                    with m.Switch(hq.region):
+                        with m.Case(HostRegion.LFSR):
+                            m.d.sync += lfsr.eq(hq.wdata)
+                        with m.Case(HostRegion.LIVE):
+                            m.d.sync += live.eq(hq.wdata)
+                        with m.Case(HostRegion.COUNTER):
+                            m.d.sync += [c.eq(0) for c in counters] + [error.eq(0)]
                 with m.If(self.events_in.valid & ~hq.we):
                     take_event()
                     with m.If(self.events_in.payload.kind != EventKind.END):
@@ -698,17 +708,6 @@ class LayerCore(wiring.Component):
                     count(Counter.EMIT_CYCLES)
                 with m.Else():
                     count(Counter.STALL_CYCLES)
-
-        # host writes (after the FSM: they take precedence in their cycle)
-        with m.If(hq.we):
-            self._host_write(m, hq, w_wr, row_wr, col_wr, a_wr, lab_wr)
-            with m.Switch(hq.region):
-                with m.Case(HostRegion.LFSR):
-                    m.d.sync += lfsr.eq(hq.wdata)
-                with m.Case(HostRegion.LIVE):
-                    m.d.sync += live.eq(hq.wdata)
-                with m.Case(HostRegion.COUNTER):
-                    m.d.sync += [c.eq(0) for c in counters] + [error.eq(0)]
         return m
 
     @staticmethod
