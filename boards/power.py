@@ -378,14 +378,14 @@ def design_facts_estimate(board: str, cfg: Config, device: str | None = None) ->
 
 
 # Logic cells ~ base + per_lane * lanes + per_neuron * neurons, from the measured builds
-# (docs/boards.md, "Measured builds"): per_lane is one NeuronUpdate and its lane muxes (231 LUT4
-# in the UP5K build's per-module statistics); ECP5 per_neuron is the slope between the 25F
-# (128 neurons, 12,197 LUT4) and 85F (400 neurons, 18,449 LUT4) builds; iCE40 per_neuron is the
-# 42 flip-flops of a neuron's membrane, adaptation, spike and label bits (iCE40 has no
-# distributed RAM) plus their read multiplexers; base makes the measured build come out exact.
+# (docs/boards.md, "Measured builds"): per_lane is one NeuronUpdate and its lane datapath (231
+# LUT4 in a UP5K build's per-module statistics); the ECP5 per_neuron is the slope between a 25F
+# (128 neurons) and the 85F (400 neurons) build; on iCE40 the neuron state is block RAM, so
+# per_neuron is only its fired flag and row-word share; base makes the latest measured build
+# (85F: 22,211 cells; UP5K: 5,207 cells) come out exact.
 LOGIC_MODEL: dict[str, tuple[float, float, float]] = {
-    "ice40": (7183.0, 231.0, 60.0),
-    "ecp5": (7253.0, 250.0, 23.0),
+    "ice40": (4816.0, 231.0, 5.0),
+    "ecp5": (11011.0, 250.0, 23.0),
 }
 STDP_MULTIPLIERS = 2  # w * (w_max - w) and rate * spread (hw/rule_units.py StdpUnit)
 PRUNE_CELLS_ESTIMATE = 9  # one weight_bits comparator and an AND (8-bit: measured 9 LUT4)
