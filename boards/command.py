@@ -145,7 +145,8 @@ class FrameParser(wiring.Component):
     While it holds a descriptor the parser's timer is otherwise idle, so it serves as the
     executor's watchdog then (one counter instead of two): it counts the cycles in which ``wait``
     is high and ``kick`` low, restarts otherwise, and ``waited_out`` is high once it has counted
-    ``watchdog`` cycles (default: ``timeout``).
+    ``watchdog`` cycles (default: ``timeout``). It sees ``wait`` and ``kick`` a cycle late, so
+    ``waited_out`` rises ``watchdog`` + 1 cycles after the last progress.
     """
 
     def __init__(self, *, max_payload: int, timeout: int, watchdog: int | None = None) -> None:
@@ -241,13 +242,18 @@ class FrameParser(wiring.Component):
         with m.If(got & in_frame):
             m.d.sync += crc.eq(crc8_next(crc, byte))
         # Holding a descriptor it is the executor's watchdog, otherwise the inter-byte timer.
+        # `kick` and `wait` end the executor's deepest logic (the core's `ready` decides them),
+        # so the watchdog sees them a cycle late, through `progress`; in the cycle after
+        # progress the timer has not restarted yet, so `progress` also masks `waited_out`.
         holding = fsm.ongoing("HOLD")
-        restart = Mux(holding, self.kick | ~self.wait, got | ~in_frame)
+        progress = Signal(reset_less=True)
+        m.d.sync += progress.eq(self.kick | ~self.wait)
+        restart = Mux(holding, progress, got | ~in_frame)
         with m.If(restart):
             m.d.sync += timer.eq(Mux(holding, 2**w - self.watchdog, 2**w - self.timeout))
         with m.Elif(~timer[w]):
             m.d.sync += timer.eq(timer + 1)
-        m.d.comb += self.waited_out.eq(holding & timer[w])
+        m.d.comb += self.waited_out.eq(holding & timer[w] & ~progress)
         return m
 
 
@@ -405,20 +411,26 @@ class Executor(wiring.Component):
         cmd, fstatus = self.frame.payload.cmd, self.frame.payload.status
         plen = self.frame.payload.length[:self.max_payload.bit_length()]
 
-        # --- payload bytes in order: buf.data always shows the byte at `ptr` ---
+        # --- payload bytes in order: while `fresh` is high, buf.data shows the byte at `ptr` ---
         # In the reply, `ptr` (rewound by HEADER) addresses the spike memory: the spikes of RUN,
         # and INFO's constant bytes, which are stored above the spikes (at `info_base`) so that
         # they need no constant table in logic.
+        # The memories are addressed by the `ptr` register itself, not by its next value: the
+        # decision to advance is the deepest logic of the unit, and it would otherwise continue
+        # into the read address (and the spike memory's transparency compare). So the data
+        # lags `ptr` by a cycle, and a state that uses it waits for `fresh` after each step.
         info_base = 1 << ceil_log2(cfg.n_neurons)
         ptr = Signal(range(max(self.max_payload, info_base + n_info) + 1), reset_less=True)
         ptr_inc = Signal.like(ptr)
-        ptr_next = Signal.like(ptr)
         advance, rewind, rewind_info = Signal(), Signal(), Signal()
-        m.d.comb += [ptr_inc.eq(ptr + 1),
-                     ptr_next.eq(Mux(rewind, Mux(rewind_info, info_base, 0),
-                                     Mux(advance, ptr_inc, ptr)))]
-        m.d.sync += ptr.eq(ptr_next)
-        m.d.comb += self.buf.addr.eq(ptr_next)
+        fresh = Signal(reset_less=True)
+        m.d.comb += ptr_inc.eq(ptr + 1)
+        with m.If(rewind):
+            m.d.sync += ptr.eq(Mux(rewind_info, info_base, 0))
+        with m.Elif(advance):
+            m.d.sync += ptr.eq(ptr_inc)
+        m.d.sync += fresh.eq(~advance & ~rewind)
+        m.d.comb += self.buf.addr.eq(ptr)
         byte = self.buf.data
         at_last = Signal()  # the byte at `ptr` is the last of the payload
         m.d.comb += at_last.eq(ptr_inc == plen)
@@ -441,7 +453,8 @@ class Executor(wiring.Component):
         # A WRITE_MEM word or a RUN event word is shifted into the serializer's register (idle
         # before the reply), `fills` bytes counted: a WRITE_MEM word is followed by zeros up to
         # the full register, which leaves it in the low bytes; an event word is read from the
-        # top bytes, so that events reach the core every `eb` + 1 cycles.
+        # top bytes, so that events reach the core every 2 * `eb` + 1 cycles (`eb` fills and
+        # DELIVER, each step of `ptr` followed by a cycle that waits for `fresh`).
         fills = Signal(range(self.max_bytes), reset_less=True)
         event = self.word[8 * (self.max_bytes - eb):]
         m.d.comb += [self.host.region.eq(region), self.host.lane.eq(lane),
@@ -475,7 +488,7 @@ class Executor(wiring.Component):
                                               init=[0] * info_base + list(self.info))
         sp_w = spikes.write_port()
         sp_r = spikes.read_port(transparent_for=(sp_w,))
-        m.d.comb += sp_r.addr.eq(ptr_next)
+        m.d.comb += sp_r.addr.eq(ptr)
         n_spikes = Signal(range(cfg.n_neurons + 1), reset_less=True)
         got_end = Signal(reset_less=True)
         last_step = Signal(8, reset_less=True)
@@ -539,7 +552,7 @@ class Executor(wiring.Component):
         with m.Elif(needs_core & ~ready):
             m.d.comb += check.eq(Status.BUSY)
 
-        # --- the checks of MEM_CHECK: arguments before length (see the protocol) ---
+        # --- the checks of MEM_CHECK: arguments before length (see the protocol); MEM_GO: BUSY ---
         is_write, is_run = Signal(), Signal()
         m.d.comb += [is_write.eq(cmd == Cmd.WRITE_MEM), is_run.eq(cmd == Cmd.RUN)]
         mem_check = Signal(Status)
@@ -551,8 +564,6 @@ class Executor(wiring.Component):
             m.d.comb += mem_check.eq(Status.BAD_LENGTH)
         with m.Elif(~is_write & (nbytes >= MAX_LENGTH)):
             m.d.comb += mem_check.eq(Status.BAD_ARG)
-        with m.Elif(~ready):
-            m.d.comb += mem_check.eq(Status.BUSY)
 
         # --- reply length: everything it depends on is held while HEADER waits ---
         data_len = Signal(range(self.max_reply))  # the variable part of the reply data
@@ -607,7 +618,7 @@ class Executor(wiring.Component):
                         m.next = "FETCH_WORD"
 
             # --- WRITE_REGS ---
-            with m.State("FETCH_REGS"):
+            with m.State("FETCH_REGS"), m.If(fresh):
                 m.d.comb += advance.eq(1)
                 with m.Switch(ptr[:ceil_log2(regs_bytes(cfg))]):
                     for k in range(regs_bytes(cfg)):
@@ -617,7 +628,7 @@ class Executor(wiring.Component):
                     m.next = "HEADER"
 
             # --- WRITE_MEM / READ_MEM ---
-            with m.State("FETCH_MEM"):
+            with m.State("FETCH_MEM"), m.If(fresh):
                 m.d.comb += advance.eq(1)
                 with m.Switch(ptr[:ceil_log2(MEM_HEADER_BYTES)]):
                     for target, (offset, size) in zip((region, lane, addr, remaining),
@@ -632,12 +643,19 @@ class Executor(wiring.Component):
                     m.next = "MEM_CHECK"
             with m.State("MEM_CHECK"):
                 m.d.sync += status.eq(mem_check)
+                m.next = "MEM_GO"
+            with m.State("MEM_GO"):
+                # The last check and the next state look at the registered result of the
+                # others, which are too deep to decide the state in the same cycle.
                 m.next = "HEADER"
-                with m.If((mem_check == Status.OK) & is_write & (remaining != 0)):
-                    m.next = "FETCH_WORD"
+                with m.If(status == Status.OK):
+                    with m.If(~ready):
+                        m.d.sync += status.eq(Status.BUSY)
+                    with m.Elif(is_write & (remaining != 0)):
+                        m.next = "FETCH_WORD"
 
             # --- payload words: WRITE_MEM data words and RUN event words ---
-            with m.State("FETCH_WORD"):
+            with m.State("FETCH_WORD"), m.If(fresh):
                 # Fill the word: its `mask` + 1 payload bytes, then (WRITE_MEM) zeros. After the
                 # last fill DELIVER takes over with `ptr` still on the word's last payload byte.
                 mask = Mux(is_run, eb - 1, r_mask)
@@ -739,7 +757,7 @@ class Executor(wiring.Component):
                     m.next = "RUN_SPIKES"
                     with m.If(n_spikes == 0):
                         m.next = "IDLE"
-            with m.State("RUN_SPIKES"), m.If(send(sp_r.data, eb)):
+            with m.State("RUN_SPIKES"), m.If(fresh), m.If(send(sp_r.data, eb)):
                 m.d.comb += advance.eq(1)
                 with m.If(ptr_inc == n_spikes):
                     m.next = "IDLE"
@@ -766,11 +784,11 @@ class Executor(wiring.Component):
                         m.next = "RD_ISSUE"
                     with m.Case(Cmd.RUN):
                         m.next = "RUN_HEAD"
-            with m.State("ECHO"), m.If(send(byte, 1)):
+            with m.State("ECHO"), m.If(fresh), m.If(send(byte, 1)):
                 m.d.comb += advance.eq(1)
                 with m.If(at_last):
                     m.next = "IDLE"
-            with m.State("INFO_DATA"), m.If(send(sp_r.data[:8], 1)):
+            with m.State("INFO_DATA"), m.If(fresh), m.If(send(sp_r.data[:8], 1)):
                 m.d.comb += advance.eq(1)
                 with m.If(ptr == info_base + n_info - 1):
                     m.next = "IDLE"

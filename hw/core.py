@@ -450,10 +450,24 @@ class LayerCore(wiring.Component):
         m.d.comb += [spk_rd.addr.eq(Mux(emit_next, eptr + 1, eptr)),
                      self.pred_label.eq(pred_label)]
 
+        # ---------------- input register ----------------
+        # Input beats wait in a one-beat register, so the producer's handshake logic and the
+        # core's event checks sit in different cycles; a beat can enter in the cycle the held
+        # one is taken, so a back-to-back stream still flows one beat per cycle.
+        in_valid = Signal()
+        in_beat = Signal.like(self.events_in.payload)
+        in_take = Signal()  # the FSM takes the held beat this cycle
+        m.d.comb += self.events_in.ready.eq(~in_valid | in_take)
+        with m.If(in_take):
+            m.d.sync += in_valid.eq(0)
+        with m.If(self.events_in.valid & self.events_in.ready):
+            m.d.sync += [in_valid.eq(1), in_beat.eq(self.events_in.payload)]
+
         # ---------------- the phase FSM ----------------
         def take_event() -> None:
-            """One input beat (events_in.valid is high, ready is high)."""
-            beat = self.events_in.payload
+            """Take the held input beat (in_valid is high)."""
+            m.d.comb += in_take.eq(1)
+            beat = in_beat
             count(Counter.LOAD_CYCLES)
             with m.If(beat.kind == EventKind.END):
                 for t in range(T + 1):
@@ -477,10 +491,10 @@ class LayerCore(wiring.Component):
 
         with m.FSM(init="IDLE"):
             with m.State("IDLE"):
-                m.d.comb += [host.ready.eq(1), self.events_in.ready.eq(~hq.we)]
-                # A write strobed in the cycle before acts now; the core is still idle (the host
-                # never strobes a write and offers an input beat in the same cycle), and an
-                # input beat waits for it (it may clear the counters).
+                m.d.comb += host.ready.eq(~in_valid)
+                # A write strobed in the cycle before acts now; the core is still idle (ready is
+                # low while an input beat is held), and a beat that arrived with the strobe
+                # waits for it (the write may clear the counters).
                 with m.If(hq.we):
                     self._host_write(m, hq, w_wr, row_wr, col_wr, a_wr, lab_wr)
                     with m.Switch(hq.region):
@@ -490,14 +504,13 @@ class LayerCore(wiring.Component):
                             m.d.sync += live.eq(hq.wdata)
                         with m.Case(HostRegion.COUNTER):
                             m.d.sync += [c.eq(0) for c in counters] + [error.eq(0)]
-                with m.If(self.events_in.valid & ~hq.we):
+                with m.If(in_valid & ~hq.we):
                     take_event()
-                    with m.If(self.events_in.payload.kind != EventKind.END):
+                    with m.If(in_beat.kind != EventKind.END):
                         m.next = "LOAD"
 
             with m.State("LOAD"):
-                m.d.comb += self.events_in.ready.eq(1)
-                with m.If(self.events_in.valid):
+                with m.If(in_valid):
                     take_event()
                 with m.Else():
                     count(Counter.STALL_CYCLES)

@@ -101,8 +101,8 @@ def host_signature(cfg: Config) -> wiring.Signature:
     """Memory-mapped access from the host side (the core is ``In`` of this).
 
     A write (``we``) or read (``re``) strobe is taken in a cycle where ``ready`` is high (core
-    idle), never in the same cycle as an input beat is offered; the core registers strobes and
-    operands and acts on them in the next cycle. Read data
+    idle and no input beat held); the core registers strobes and operands and acts on them in
+    the next cycle. Read data
     comes back with ``rvalid`` 3 cycles after the strobe for registers, adaptation and labels,
     ``cfg.ram_latency`` + 2 cycles after it for weights and masks. Reads of one
     region may be issued back to back; a host waits for ``rvalid`` before switching region.
