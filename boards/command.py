@@ -311,19 +311,28 @@ class ReplyFramer(wiring.Component):
         head = self.header.payload
         left = Signal(range(self.max_length + 1), reset_less=True)  # data bytes still to pass
         crc = Signal(8, reset_less=True)
+        # Bytes leave through a one-byte register, and the CRC folds in the registered byte as
+        # it leaves, so the header and data multiplexers and the CRC network sit in different
+        # cycles. The CRC byte waits until the last data byte has left (and been folded in).
+        q_valid, q_in_crc = Signal(), Signal(reset_less=True)
+        q_byte = Signal(8, reset_less=True)
         out = self.bytes
-        in_crc = Signal()  # the byte on `out` is covered by the CRC
+        m.d.comb += [out.valid.eq(q_valid), out.payload.eq(q_byte)]
+        accept = ~q_valid | out.ready  # the register takes a byte this cycle if offered
+        with m.If(out.ready):
+            m.d.sync += q_valid.eq(0)
 
         def emit(value: Value, *, in_crc_: bool = True) -> Value:
             """Offer one byte; the returned condition is true when it is taken."""
-            m.d.comb += [out.valid.eq(1), out.payload.eq(value), in_crc.eq(in_crc_)]
-            return out.ready
+            with m.If(accept):
+                m.d.sync += [q_valid.eq(1), q_byte.eq(value), q_in_crc.eq(in_crc_)]
+            return accept
 
         with m.FSM():
-            with m.State("SYNC"):
+            with m.State("SYNC"), m.If(self.header.valid), \
+                    m.If(emit(Const(SYNC, 8), in_crc_=False)):
                 m.d.sync += crc.eq(0)
-                with m.If(self.header.valid), m.If(emit(Const(SYNC, 8), in_crc_=False)):
-                    m.next = "CMD"
+                m.next = "CMD"
             with m.State("CMD"), m.If(emit(head.cmd)):
                 m.next = "LEN0"
             with m.State("LEN0"), m.If(emit(head.length[:8])):
@@ -333,15 +342,14 @@ class ReplyFramer(wiring.Component):
                 m.d.sync += left.eq(head.length)
                 m.next = "DATA"
             with m.State("DATA"):
-                with m.If(left == 0), m.If(emit(crc, in_crc_=False)):
+                with m.If(left == 0), m.If(~q_valid), m.If(emit(crc, in_crc_=False)):
                     m.next = "SYNC"
                 with m.Else():
-                    m.d.comb += [out.valid.eq(self.data.valid), out.payload.eq(self.data.payload),
-                                 in_crc.eq(1), self.data.ready.eq(out.ready)]
-                    with m.If(self.data.valid & out.ready):
+                    m.d.comb += self.data.ready.eq(accept)
+                    with m.If(self.data.valid), m.If(emit(self.data.payload)):
                         m.d.sync += left.eq(left - 1)
-        with m.If(out.valid & out.ready & in_crc):
-            m.d.sync += crc.eq(crc8_next(crc, out.payload))
+        with m.If(q_valid & out.ready & q_in_crc):
+            m.d.sync += crc.eq(crc8_next(crc, q_byte))
         return m
 
 
@@ -432,8 +440,10 @@ class Executor(wiring.Component):
         m.d.sync += fresh.eq(~advance & ~rewind)
         m.d.comb += self.buf.addr.eq(ptr)
         byte = self.buf.data
-        at_last = Signal()  # the byte at `ptr` is the last of the payload
-        m.d.comb += at_last.eq(ptr_inc == plen)
+        # the byte at `ptr` is the last of the payload; registered like the data, so valid
+        # whenever `fresh` is (every user waits for it, or follows a state that did)
+        at_last = Signal(reset_less=True)
+        m.d.sync += at_last.eq(ptr_inc == plen)
 
         # OK once the checks pass; only a watchdog expiry changes it after that.
         status = Signal(Status, reset_less=True)
