@@ -172,6 +172,8 @@ class FrameParser(wiring.Component):
         cmd = Signal(8, reset_less=True)
         length = Signal(16, reset_less=True)
         count = Signal(16, reset_less=True)  # payload bytes received (a drained frame is long)
+        count_next = Signal(16, reset_less=True)  # count + 1, kept so the last-byte test is
+        # an equality of registers, not an adder and a compare in series
         crc = Signal(8, reset_less=True)
         status = Signal(Status, reset_less=True)
         # The timer counts up from 2**w - limit, so its top bit rises after exactly `limit`
@@ -190,7 +192,7 @@ class FrameParser(wiring.Component):
                     m.next = "EMIT"
 
             with m.State("SYNC"):
-                m.d.sync += [cmd.eq(0), length.eq(0), count.eq(0), crc.eq(0),
+                m.d.sync += [cmd.eq(0), length.eq(0), count.eq(0), count_next.eq(1), crc.eq(0),
                              status.eq(Status.OK)]
                 with m.If(got & (byte == SYNC)):
                     m.next = "CMD"
@@ -218,8 +220,8 @@ class FrameParser(wiring.Component):
                 # A TOO_LONG payload is drained: counted, not stored.
                 with m.If(got):
                     m.d.comb += self.buf.en.eq(status == Status.OK)
-                    m.d.sync += count.eq(count + 1)
-                    with m.If(count + 1 == length):
+                    m.d.sync += [count.eq(count_next), count_next.eq(count_next + 1)]
+                    with m.If(count_next == length):
                         m.next = "CRC"
                 timed()
             with m.State("CRC"):
@@ -567,12 +569,20 @@ class Executor(wiring.Component):
         m.d.comb += [is_write.eq(cmd == Cmd.WRITE_MEM), is_run.eq(cmd == Cmd.RUN)]
         mem_check = Signal(Status)
         lane_ok = Mux(r_laned, lane < cfg.lanes, lane == 0)
-        with m.If(arg_bad | ~lane_ok | (addr + remaining > r_depth)):
+        # The three conditions are registered every cycle (the range check is an adder and a
+        # compare); MEM_WAIT gives them a cycle to see the whole header.
+        args_bad, len_bad, too_big = Signal(), Signal(), Signal()
+        m.d.sync += [
+            args_bad.eq(arg_bad | ~lane_ok | (addr + remaining > r_depth)),
+            len_bad.eq(Mux(is_write, (plen - MEM_HEADER_BYTES)[:len(plen)] != nbytes,
+                           plen != MEM_HEADER_BYTES)),
+            too_big.eq(~is_write & (nbytes >= MAX_LENGTH)),
+        ]
+        with m.If(args_bad):
             m.d.comb += mem_check.eq(Status.BAD_ARG)
-        with m.Elif(Mux(is_write, (plen - MEM_HEADER_BYTES)[:len(plen)] != nbytes,
-                        plen != MEM_HEADER_BYTES)):
+        with m.Elif(len_bad):
             m.d.comb += mem_check.eq(Status.BAD_LENGTH)
-        with m.Elif(~is_write & (nbytes >= MAX_LENGTH)):
+        with m.Elif(too_big):
             m.d.comb += mem_check.eq(Status.BAD_ARG)
 
         # --- reply length: everything it depends on is held while HEADER waits ---
@@ -650,7 +660,9 @@ class Executor(wiring.Component):
                                 with m.If(byte[keep:] != 0):
                                     m.d.sync += arg_bad.eq(1)
                 with m.If(ptr == MEM_HEADER_BYTES - 1):
-                    m.next = "MEM_CHECK"
+                    m.next = "MEM_WAIT"
+            with m.State("MEM_WAIT"):
+                m.next = "MEM_CHECK"
             with m.State("MEM_CHECK"):
                 m.d.sync += status.eq(mem_check)
                 m.next = "MEM_GO"

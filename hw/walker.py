@@ -45,6 +45,21 @@ def two_or_more(bits: Value) -> Value:
     return tree(0, len(bits))[1]
 
 
+def three_or_more(bits: Value) -> Value:
+    """1 when three or more bits of ``bits`` are set: a tree of (any, two or more, three or
+    more) triples in LUTs. ``three_or_more(rem)`` is ``two_or_more`` of ``rem`` without its
+    lowest set bit, with no carry chain for the lowest bit in front."""
+
+    def tree(lo: int, hi: int) -> tuple[Value, Value, Value]:
+        if hi - lo == 1:
+            return bits[lo], Const(0, 1), Const(0, 1)
+        mid = (lo + hi) // 2
+        (a1, a2, a3), (b1, b2, b3) = tree(lo, mid), tree(mid, hi)
+        return a1 | b1, a2 | b2 | (a1 & b1), a3 | b3 | (a2 & b1) | (a1 & b2)
+
+    return tree(0, len(bits))[2]
+
+
 class LockstepWalker(wiring.Component):
     """Walk ``lanes`` bitmap words of ``width`` bits in lockstep, one set bit per lane per cycle.
 
@@ -111,7 +126,7 @@ class LockstepWalker(wiring.Component):
         m.d.comb += self.idle.eq(~busy & (fifo.level == 0) & ~self.out.valid)
         with m.If(busy):
             m.d.sync += [r.eq(x) for r, x in zip(rem, left, strict=True)]
-            m.d.sync += multi.eq(Cat(*[two_or_more(x) for x in left]))
+            m.d.sync += multi.eq(Cat(*[three_or_more(r) for r in rem]))
         take = (~busy | finishing) & fifo.r_rdy
         m.d.comb += fifo.r_en.eq(take)
         with m.If(take):
