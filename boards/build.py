@@ -219,13 +219,15 @@ def build_bitstream(board: str, *, device: str | None = None, cfg: Config | None
                     say: Callable[[str], None] = print) -> BuildResult:
     """Build the bitstream of ``board`` / ``device`` (defaults: the board's default device and
     layer, the device's target clock, the board's baud rate) into ``build_dir`` (default
-    ``build/<board>``). With ``do_build=False`` only the build files are written (no tools
+    ``build/<board>``; nextpnr seed: ``seed``, else the device's ``DeviceSpec.seed``). With
+    ``do_build=False`` only the build files are written (no tools
     needed beyond Amaranth's own Yosys). Returns the result with the bitstream's path; raises
     ``BuildError`` when a tool fails and ``FileNotFoundError`` when no toolchain is found."""
     spec = board_spec(board)
     dev = device_spec(board, device)
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
         raise ValueError(f"seed must be an int >= 0, not {seed!r}")
+    seed = dev.seed if seed is None else seed
     cfg = cfg if cfg is not None else default_config(spec.name, dev.key)
     out = Path(build_dir) if build_dir is not None else BUILD_ROOT / spec.name
     toolchain = resolve_toolchain(spec.family, native=native) if do_build else None
