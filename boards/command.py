@@ -420,6 +420,10 @@ class Executor(wiring.Component):
         # OK is at most max_payload bytes long, so the checks look at those bits only.
         cmd, fstatus = self.frame.payload.cmd, self.frame.payload.status
         plen = self.frame.payload.length[:self.max_payload.bit_length()]
+        # Once the checks have passed the command is one of `Cmd`, whose codes differ in their
+        # low four bits: the decodes after the checks look at those only (a LUT each).
+        op = cmd[:4]
+        assert len({c & 0xF for c in Cmd}) == len(Cmd), "command codes alias in `op`"
 
         # --- payload bytes in order: while `fresh` is high, buf.data shows the byte at `ptr` ---
         # In the reply, `ptr` (rewound by HEADER) addresses the spike memory: the spikes of RUN,
@@ -442,12 +446,17 @@ class Executor(wiring.Component):
         m.d.sync += fresh.eq(~advance & ~rewind)
         m.d.comb += self.buf.addr.eq(ptr)
         byte = self.buf.data
-        # the byte at `ptr` is the last of the payload; registered like the data, so valid
-        # whenever `fresh` is (every user waits for it, or follows a state that did)
+        # the byte at `ptr` is the last to use: `end` is the index after it (IDLE loads the
+        # payload length, or the memory header's for FETCH_MEM, which MEM_WAIT follows with the
+        # payload length; HEADER loads the end of the reply's bytes: RUN's spikes, INFO's bytes).
+        # Registered like the data, so valid whenever `fresh` is (every user waits for it, or
+        # follows a state that did), and the states decide on a flag, not on a compare.
         at_last = Signal(reset_less=True)
-        m.d.sync += at_last.eq(ptr_inc == plen)
+        end = Signal.like(ptr, reset_less=True)
+        m.d.sync += at_last.eq(ptr_inc == end)
 
-        # OK once the checks pass; only a watchdog expiry changes it after that.
+        # IDLE registers the checks of the offered frame here; OK once they pass, and only a
+        # watchdog expiry changes it after that.
         status = Signal(Status, reset_less=True)
         # The memory header is loaded into the host-port registers as it is fetched; `arg_bad`
         # collects the header bits that no valid request sets (region >= 8, a lane, address or
@@ -505,6 +514,8 @@ class Executor(wiring.Component):
         got_end = Signal(reset_less=True)
         last_step = Signal(8, reset_less=True)
         prediction = Signal(16, reset_less=True)
+        # RUN_FLAGS to RUN_WAIT: a register that the transitions in and out of these states set
+        # and clear, not a decode of the state (it enables the spike memory's write port)
         in_run = Signal()
         m.d.comb += self.from_core.ready.eq(1)  # output of a timed-out sample is discarded
         with m.If(self.from_core.valid & in_run):
@@ -564,9 +575,11 @@ class Executor(wiring.Component):
         with m.Elif(needs_core & ~ready):
             m.d.comb += check.eq(Status.BUSY)
 
-        # --- the checks of MEM_CHECK: arguments before length (see the protocol); MEM_GO: BUSY ---
+        # --- the checks of MEM_CHECK: arguments before length (see the protocol), then BUSY ---
         is_write, is_run = Signal(), Signal()
-        m.d.comb += [is_write.eq(cmd == Cmd.WRITE_MEM), is_run.eq(cmd == Cmd.RUN)]
+        m.d.comb += [is_write.eq(op == Cmd.WRITE_MEM), is_run.eq(op == Cmd.RUN)]
+        # (IDLE looks at the whole command: it loads `end` before the checks)
+        is_mem = (cmd == Cmd.WRITE_MEM) | (cmd == Cmd.READ_MEM)
         mem_check = Signal(Status)
         lane_ok = Mux(r_laned, lane < cfg.lanes, lane == 0)
         # The three conditions are registered every cycle (the range check is an adder and a
@@ -584,12 +597,20 @@ class Executor(wiring.Component):
             m.d.comb += mem_check.eq(Status.BAD_LENGTH)
         with m.Elif(too_big):
             m.d.comb += mem_check.eq(Status.BAD_ARG)
+        with m.Elif(~ready):
+            m.d.comb += mem_check.eq(Status.BUSY)
 
         # --- reply length: everything it depends on is held while HEADER waits ---
+        # The sum is registered, so that the framer's byte and counter multiplexers do not
+        # continue its decodes, shift and adder; HEADER offers the header from its second cycle,
+        # when the register has seen the state's final status.
         data_len = Signal(range(self.max_reply))  # the variable part of the reply data
         fixed_len = Signal(range(n_info + 2))  # the status byte and the fixed part of the data
+        reply_len = Signal(range(self.max_reply + 1), reset_less=True)
+        header_due = Signal()  # HEADER has waited its first cycle
+        m.d.sync += reply_len.eq(data_len + fixed_len)
         m.d.comb += fixed_len.eq(1)
-        with m.If(status == Status.OK), m.Switch(cmd):
+        with m.If(status == Status.OK), m.Switch(op):
             with m.Case(Cmd.PING):
                 m.d.comb += data_len.eq(plen)
             with m.Case(Cmd.INFO):
@@ -612,22 +633,24 @@ class Executor(wiring.Component):
             return words.ready
 
         def give_up() -> None:
-            m.d.sync += [status.eq(Status.CORE_TIMEOUT), core_timeout.eq(1)]
+            m.d.sync += [status.eq(Status.CORE_TIMEOUT), core_timeout.eq(1), in_run.eq(0)]
             m.next = "HEADER"
 
-        with m.FSM() as fsm:
+        with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += [self.idle.eq(1), self.frame.ready.eq(1), rewind.eq(1)]
                 m.d.sync += [failed.eq(0), arg_bad.eq(0), fills.eq(0), n_spikes.eq(0),
                              got_end.eq(0), region.eq(HostRegion.COUNTER), lane.eq(0), addr.eq(0),
-                             remaining.eq(region_depth(cfg, HostRegion.COUNTER))]
+                             remaining.eq(region_depth(cfg, HostRegion.COUNTER)), status.eq(check),
+                             end.eq(Mux(is_mem, MEM_HEADER_BYTES, plen))]
                 with m.If(self.frame.valid):
                     m.next = "CHECK"
 
+            # CHECK decides on the registered checks (`status`): they are too deep to decide
+            # the state in the same cycle.
             with m.State("CHECK"):
-                m.d.sync += status.eq(check)
                 m.next = "HEADER"  # PING, INFO, STATUS, READ_COUNTERS and every failed check
-                with m.If(check == Status.OK), m.Switch(cmd):
+                with m.If(status == Status.OK), m.Switch(op):
                     with m.Case(Cmd.WRITE_REGS):
                         m.next = "FETCH_REGS"
                     with m.Case(Cmd.WRITE_MEM, Cmd.READ_MEM):
@@ -635,7 +658,8 @@ class Executor(wiring.Component):
                     with m.Case(Cmd.CLEAR):
                         m.next = "CLEAR"
                     with m.Case(Cmd.RUN):
-                        m.next = "FETCH_WORD"
+                        m.d.sync += in_run.eq(1)
+                        m.next = "RUN_FLAGS"
 
             # --- WRITE_REGS ---
             with m.State("FETCH_REGS"), m.If(fresh):
@@ -659,43 +683,43 @@ class Executor(wiring.Component):
                                 m.d.sync += target[8 * b:8 * b + keep].eq(byte)
                                 with m.If(byte[keep:] != 0):
                                     m.d.sync += arg_bad.eq(1)
-                with m.If(ptr == MEM_HEADER_BYTES - 1):
+                with m.If(at_last):
                     m.next = "MEM_WAIT"
             with m.State("MEM_WAIT"):
+                m.d.sync += end.eq(plen)
                 m.next = "MEM_CHECK"
             with m.State("MEM_CHECK"):
                 m.d.sync += status.eq(mem_check)
                 m.next = "MEM_GO"
             with m.State("MEM_GO"):
-                # The last check and the next state look at the registered result of the
-                # others, which are too deep to decide the state in the same cycle.
+                # The next state looks at the registered result of the checks, which are too
+                # deep to decide it in the same cycle.
                 m.next = "HEADER"
-                with m.If(status == Status.OK):
-                    with m.If(~ready):
-                        m.d.sync += status.eq(Status.BUSY)
-                    with m.Elif(is_write & (remaining != 0)):
-                        m.next = "FETCH_WORD"
+                with m.If((status == Status.OK) & is_write & (remaining != 0)):
+                    m.next = "FETCH_WORD"
 
             # --- payload words: WRITE_MEM data words and RUN event words ---
+            # The RUN flags byte has a state of its own, so that FETCH_WORD offers a fill byte
+            # whenever `fresh` is high (the serializer's enables follow the offer).
+            with m.State("RUN_FLAGS"), m.If(fresh):
+                m.d.sync += regs.learn.eq(byte[0])
+                m.d.comb += advance.eq(1)
+                m.next = "FETCH_WORD"
+                with m.If(at_last):
+                    m.next = "RUN_END"
             with m.State("FETCH_WORD"), m.If(fresh):
                 # Fill the word: its `mask` + 1 payload bytes, then (WRITE_MEM) zeros. After the
                 # last fill DELIVER takes over with `ptr` still on the word's last payload byte.
                 mask = Mux(is_run, eb - 1, r_mask)
                 payload_byte = fills <= mask
-                with m.If(is_run & (ptr == 0)):  # the RUN flags byte
-                    m.d.sync += regs.learn.eq(byte[0])
-                    m.d.comb += advance.eq(1)
-                    with m.If(at_last):
-                        m.next = "RUN_END"
-                with m.Else():
-                    m.d.comb += [self.fill.valid.eq(1),
-                                 self.fill.payload.eq(Mux(payload_byte, byte, 0))]
-                    with m.If(self.fill.ready):
-                        m.d.sync += fills.eq(fills + 1)
-                        m.d.comb += advance.eq(payload_byte & (fills != mask))
-                        with m.If(fills == Mux(is_run, eb - 1, self.max_bytes - 1)):
-                            m.d.sync += fills.eq(0)
-                            m.next = "DELIVER"
+                m.d.comb += [self.fill.valid.eq(1),
+                             self.fill.payload.eq(Mux(payload_byte, byte, 0))]
+                with m.If(self.fill.ready):
+                    m.d.sync += fills.eq(fills + 1)
+                    m.d.comb += advance.eq(payload_byte & (fills != mask))
+                    with m.If(fills == Mux(is_run, eb - 1, self.max_bytes - 1)):
+                        m.d.sync += fills.eq(0)
+                        m.next = "DELIVER"
             with m.State("DELIVER"):
                 # a word to the host port, or an event to the core
                 m.d.comb += [waiting.eq(1), self.to_core.valid.eq(is_run)]
@@ -763,6 +787,7 @@ class Executor(wiring.Component):
             with m.State("RUN_WAIT"):
                 m.d.comb += waiting.eq(1)
                 with m.If(got_end):
+                    m.d.sync += in_run.eq(0)
                     m.next = "HEADER"
                 with m.Elif(expired):
                     give_up()
@@ -781,21 +806,26 @@ class Executor(wiring.Component):
                         m.next = "IDLE"
             with m.State("RUN_SPIKES"), m.If(fresh), m.If(send(sp_r.data, eb)):
                 m.d.comb += advance.eq(1)
-                with m.If(ptr_inc == n_spikes):
+                with m.If(at_last):
                     m.next = "IDLE"
 
             # --- reply header, status byte and the other data ---
             with m.State("HEADER"):
-                m.d.comb += [rewind.eq(1), rewind_info.eq(cmd == Cmd.INFO), self.header.valid.eq(1),
+                m.d.comb += [rewind.eq(1), rewind_info.eq(op == Cmd.INFO),
+                             self.header.valid.eq(header_due),
                              self.header.payload.cmd.eq(cmd | REPLY_FLAG),
-                             self.header.payload.length.eq(data_len + fixed_len)]
+                             self.header.payload.length.eq(reply_len)]
+                m.d.sync += [header_due.eq(1),
+                             end.eq(Mux(is_run, n_spikes,
+                                        Mux(op == Cmd.INFO, info_base + n_info, plen)))]
                 with m.If(self.header.ready):
                     with m.If((status != Status.OK) & (bad_frames != 0xFF)):
                         m.d.sync += bad_frames.eq(bad_frames + 1)
+                    m.d.sync += header_due.eq(0)
                     m.next = "STATUS_BYTE"
             with m.State("STATUS_BYTE"), m.If(send(status, 1)):
                 m.next = "IDLE"
-                with m.If(status == Status.OK), m.Switch(cmd):
+                with m.If(status == Status.OK), m.Switch(op):
                     with m.Case(Cmd.PING), m.If(plen != 0):
                         m.next = "ECHO"
                     with m.Case(Cmd.INFO):
@@ -812,7 +842,7 @@ class Executor(wiring.Component):
                     m.next = "IDLE"
             with m.State("INFO_DATA"), m.If(fresh), m.If(send(sp_r.data[:8], 1)):
                 m.d.comb += advance.eq(1)
-                with m.If(ptr == info_base + n_info - 1):
+                with m.If(at_last):
                     m.next = "IDLE"
             with m.State("STATUS_DATA"):
                 err = Signal(8)
@@ -830,9 +860,6 @@ class Executor(wiring.Component):
         with m.If(~booted):
             m.d.sync += regs.eq(regs_layout(cfg).const(regs_value(cfg, learn=False)))
 
-        m.d.comb += in_run.eq(is_run & Cat(*(fsm.ongoing(s) for s in
-                                             ("FETCH_WORD", "DELIVER", "RUN_END", "RUN_WAIT")))
-                              .any())
         return m
 
 

@@ -121,9 +121,9 @@ BOARDS: dict[str, BoardSpec] = {
             "45F": DeviceSpec("45F", PARTS["LFE5U-45F"], _ulx3s("45F"), "digits", 256, 16,
                               100.0),
             # the block RAMs fill the whole die: addresses and words cross it in cycles of
-            # their own (ram_latency 6)
+            # their own, the bank multiplexer in two levels (ram_latency 7)
             "85F": DeviceSpec("85F", PARTS["LFE5U-85F"], _ulx3s("85F"), "mnist", 400, 8, 100.0,
-                              config={"ram_latency": 6}),
+                              config={"ram_latency": 7}),
         }),
     "icebreaker": BoardSpec(
         name="icebreaker", title="1BitSquared iCEBreaker (iCE40 UP5K)", family="ice40",

@@ -9,18 +9,23 @@ write enable are registered on the way in, so the address decode and the fan-out
 are a cycle of their own too.
 
 Ports ``read`` (addr, data) and ``write`` (addr, data, en) have the member names of
-``lib.memory``'s ports. Timing contract, with ``latency`` L in 4..6 (whatever the depth): a read
+``lib.memory``'s ports. Timing contract, with ``latency`` L in 4..7 (whatever the depth): a read
 address presented in cycle c gives its word on ``read.data`` in cycle c + L. Stages: input
 registers (two when L >= 5: one next to the logic that computes the address, one next to the
-banks), the bank read, the register next to each bank, the bank multiplexer, and when L = 6 one
-more register after it (so the word can travel to its user in a cycle of its own). A write
+banks), the bank read, the register next to each bank, the bank multiplexer, and when L >= 6 one
+more register after it (so the word can travel to its user in a cycle of its own); L = 7 splits
+the bank multiplexer in two registered levels (groups of ``GROUP`` banks, then the groups), so
+that no cycle spans the distance from the farthest bank of a die-wide memory to its user. A write
 presented in cycle c is done by the end of cycle c + L - 3; a read presented one cycle later or
 after sees it (reads and writes pass through the same input registers, so their order is kept).
+A read presented in the same cycle as a write to the same address may return any word: block
+RAMs leave such a collision undefined, and keeping the old word would cost a comparator and a
+bypass per bank (the board build tells Yosys so, ``LayerCore.banked_ram_names``).
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Module, Shape, Signal
+from amaranth.hdl import Array, Module, Shape, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -44,6 +49,8 @@ class BankedRam(wiring.Component):
     """``depth`` words of ``width`` bits in banks of ``block_depth(width)`` words (or
     ``bank_depth`` when given), with one read and one write port. Contents start at zero."""
 
+    GROUP = 4  # banks per first-level multiplexer at latency 7 (a 4:1 mux is one ECP5 slice)
+
     def __init__(self, *, width: int, depth: int, bank_depth: int | None = None,
                  latency: int = 4) -> None:
         for name, value in (("width", width), ("depth", depth)):
@@ -51,8 +58,8 @@ class BankedRam(wiring.Component):
                 raise TypeError(f"BankedRam: {name} must be an int, not {type(value).__name__}")
             if value < 1:
                 raise ValueError(f"BankedRam: {name} must be >= 1, not {value}")
-        if not isinstance(latency, int) or not 4 <= latency <= 6:
-            raise ValueError(f"BankedRam: latency must be 4, 5 or 6, not {latency!r}")
+        if not isinstance(latency, int) or not 4 <= latency <= 7:
+            raise ValueError(f"BankedRam: latency must be in 4..7, not {latency!r}")
         self.latency = latency
         if bank_depth is None:
             bank_depth = block_depth(width)
@@ -90,13 +97,33 @@ class BankedRam(wiring.Component):
             q = Signal(self.width, name=f"bank_q{b}")
             m.d.sync += q.eq(rd.data)
             bank_q.append(q)
-        sel2, sel3 = Signal(range(self.banks)), Signal(range(self.banks))
-        m.d.sync += [sel2.eq(rd_addr[low:]), sel3.eq(sel2)]
-        # the bank multiplexer, registered (and once more for latency 6)
+        # the bank number of the read, alongside the bank read and the register after it
+        sel = delay(m, rd_addr[low:], 2)
+        if self.latency == 7:
+            # first level: a registered multiplexer per group of GROUP banks
+            groups = []
+            for g in range(0, self.banks, self.GROUP):
+                q = Signal(self.width, name=f"group_q{g // self.GROUP}")
+                members = bank_q[g:g + self.GROUP]
+                m.d.sync += q.eq(Array(members)[sel[-1] % self.GROUP] if len(members) > 1
+                                 else members[0])
+                groups.append(q)
+            bank_q, sel = groups, delay(m, sel[-1] // self.GROUP, 1)
+        # the bank (or group) multiplexer, registered (and once more for latency >= 6)
         word = Signal(self.width)
-        m.d.sync += word.eq(Array(bank_q)[sel3] if self.banks > 1 else bank_q[0])
-        if self.latency == 6:
+        m.d.sync += word.eq(Array(bank_q)[sel[-1]] if len(bank_q) > 1 else bank_q[0])
+        if self.latency >= 6:
             m.d.sync += self.read.data.eq(word)
         else:
             m.d.comb += self.read.data.eq(word)
         return m
+
+
+def delay(m: Module, value: Value, stages: int) -> list[Signal]:
+    """``value`` registered ``stages`` times; element s-1 is its copy s cycles later."""
+    out = []
+    for _ in range(stages):
+        reg = Signal(Value.cast(value).shape())
+        m.d.sync += reg.eq(value if not out else out[-1])
+        out.append(reg)
+    return out

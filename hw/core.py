@@ -52,6 +52,14 @@ class LayerCore(wiring.Component):
     DISTRIBUTED_RAMS = ("spk", "labels", "row_walker.fifo.storage", "col_walker.fifo.storage",
                         "wb_line.buf")
 
+    @staticmethod
+    def banked_ram_names(lanes: int) -> tuple[str, ...]:
+        """Submodule names of the core's BankedRams: weights and row masks per lane, column
+        masks. No read of theirs meets a write of the same address in the same cycle (a
+        learning pass visits each synapse once; the host does one access at a time), so the
+        build lets Yosys drop the logic that keeps a colliding read's old word."""
+        return (*[f"w{p}" for p in range(lanes)], *[f"row{p}" for p in range(lanes)], "col")
+
     def __init__(self, *, n_inputs: int, n_neurons: int, lanes: int, time_steps: int,
                  k_max: int = 1, col_word_bits: int = 16, weight_bits: int = 8,
                  membrane_bits: int = 16, adapt_bits: int = 12, stdp_frac_bits: int = 12,
@@ -118,9 +126,10 @@ class LayerCore(wiring.Component):
             m.submodules[name] = ram
             return ram
 
-        w_mem = [banked(f"w{p}", cfg.weight_bits, n_in * K) for p in range(P)]
-        row_mem = [banked(f"row{p}", K, n_in) for p in range(P)]
-        col_mem = banked("col", B, N * G)
+        names = self.banked_ram_names(P)
+        w_mem = [banked(names[p], cfg.weight_bits, n_in * K) for p in range(P)]
+        row_mem = [banked(names[P + p], K, n_in) for p in range(P)]
+        col_mem = banked(names[-1], B, N * G)
         v_mem = [mem(f"v{p}", shape=unsigned(cfg.membrane_bits), depth=K, init=[])
                  for p in range(P)]
         a_mem = [mem(f"a{p}", shape=unsigned(cfg.adapt_bits), depth=K, init=[])
@@ -138,11 +147,23 @@ class LayerCore(wiring.Component):
         row_rd, row_wr = [x.read for x in row_mem], [x.write for x in row_mem]
         col_rd, col_wr = col_mem.read, col_mem.write
         v_rd = [x.read_port() for x in v_mem]
-        v_wr = [x.write_port() for x in v_mem]
         a_rd = [x.read_port() for x in a_mem]
-        a_wr = [x.write_port() for x in a_mem]
-        spk_rd, spk_wr = spk_mem.read_port(), spk_mem.write_port()
-        lab_rd, lab_wr = lab_mem.read_port(), lab_mem.write_port()
+        spk_rd, lab_rd = spk_mem.read_port(), lab_mem.read_port()
+
+        def registered_write(memory: Memory, name: str) -> SimpleNamespace:
+            """A write port whose address, data and enable are registered: the multiplexers
+            that choose what to write and the fan-out to every cell of a distributed RAM sit
+            in different cycles. A write requested in cycle c is done at the end of c + 1."""
+            port = memory.write_port()
+            req = SimpleNamespace(addr=Signal.like(port.addr, name=f"{name}_wa"),
+                                  data=Signal(port.data.shape(), name=f"{name}_wd"),
+                                  en=Signal(name=f"{name}_we"))
+            m.d.sync += [port.addr.eq(req.addr), port.data.eq(req.data), port.en.eq(req.en)]
+            return req
+
+        v_wr = [registered_write(x, f"v{p}") for p, x in enumerate(v_mem)]
+        a_wr = [registered_write(x, f"a{p}") for p, x in enumerate(a_mem)]
+        spk_wr, lab_wr = registered_write(spk_mem, "spk"), registered_write(lab_mem, "labels")
 
         # Register after the event and input-time RAM reads (ECP5 DP16KD clock-to-out,
         # REFERENCE.md 3); the banked RAMs register inside (latency L).
@@ -178,8 +199,17 @@ class LayerCore(wiring.Component):
         counters = Array(Signal(cfg.counter_bits, name=f"cnt_{c.name.lower()}")
                          for c in Counter)
 
+        # The FSM's states request increments; they are added a cycle later from registers, so
+        # the counters' adders and enables do not hang off FSM decodes. The host reads and
+        # clears counters only while the core is idle, after the last request has landed.
+        inc_req = [Signal(range(P + 1) if c == Counter.SYN_EVENTS else 1,
+                          name=f"inc_{c.name.lower()}") for c in Counter]
+        for c, req in zip(Counter, inc_req, strict=True):
+            inc_q = Signal.like(req, name=f"{req.name}_q")
+            m.d.sync += [inc_q.eq(req), counters[c].eq(counters[c] + inc_q)]
+
         def count(c: Counter, amount: object = 1) -> None:
-            m.d.sync += counters[c].eq(counters[c] + amount)
+            m.d.comb += inc_req[c].eq(amount)
 
         def delay(value: object, name: str, stages: int) -> list[Signal]:
             """``value`` registered ``stages`` times; element s-1 is its copy s cycles later."""
@@ -209,24 +239,32 @@ class LayerCore(wiring.Component):
         ]
         m.d.comb += [row_walker.entries.payload.words[p].eq(row_q[p]) for p in range(P)]
         # Accumulate pipeline, stage s = cycles after the walker's visit: 0: weight address;
-        # L - 1: membrane read; L: weight and membrane in, sum, saturate, write back. A visit
-        # at stage L - 1 that reads the row being written at stage L takes the written value
-        # (acc_fwd, acc_last) instead of the RAM's stale word.
+        # L - 1: membrane read; L: weight and membrane in, sum, saturate, write request (done
+        # at the end of stage L + 1, registered_write). The word a visit reads at stage L - 1
+        # misses the writes of the two visits ahead of it, so a visit whose row one of them
+        # wrote takes that sum instead of the RAM's stale word: acc_fwd from the visit one
+        # ahead (acc_last), acc_fwd2 from the one two ahead (acc_last2).
         walk = row_walker.out
         acc_valid = delay(walk.valid, "acc_valid", L)  # element s-1: stage s
         acc_hit = delay(Cat(*[walk.hit[p] for p in range(P)]), "acc_hit", L)
-        acc_k = [delay(walk.bit[p], f"acc_k{p}_", L) for p in range(P)]
-        acc_fwd = Signal(P)
+        acc_k = [delay(walk.bit[p], f"acc_k{p}_", L + 1) for p in range(P)]
+        acc_fwd, acc_fwd2, acc_wrote = Signal(P), Signal(P), Signal(P)
         acc_last = [Signal(cfg.membrane_bits, name=f"acc_last{p}") for p in range(P)]
+        acc_last2 = [Signal(cfg.membrane_bits, name=f"acc_last2_{p}") for p in range(P)]
         acc_sum = []
         for p in range(P):
             # v_max = 2^membrane_bits - 1: the carry out is the saturation flag
-            total = Mux(acc_fwd[p], acc_last[p], v_rd[p].data) + w_q[p]
+            base = Mux(acc_fwd[p], acc_last[p], Mux(acc_fwd2[p], acc_last2[p], v_rd[p].data))
+            total = base + w_q[p]
             acc_sum.append(Mux(total[cfg.membrane_bits], cfg.v_max, total[:cfg.membrane_bits]))
         acc_write = Cat(*[acc_valid[L - 1] & acc_hit[L - 1][p] for p in range(P)])
         m.d.sync += [acc_last[p].eq(acc_sum[p]) for p in range(P)]
+        m.d.sync += [acc_last2[p].eq(acc_last[p]) for p in range(P)]
+        m.d.sync += acc_wrote.eq(acc_write)  # stage L + 1: the visit wrote
         m.d.sync += acc_fwd.eq(Cat(*[acc_write[p] & (acc_k[p][L - 1] == acc_k[p][L - 2])
                                      for p in range(P)]))
+        m.d.sync += acc_fwd2.eq(Cat(*[acc_wrote[p] & (acc_k[p][L] == acc_k[p][L - 2])
+                                      for p in range(P)]))
         integ_idle = ((fptr == fend) & (fs_valid == 0) & row_walker.idle
                       & ~Cat(*acc_valid).any())
 
@@ -245,6 +283,12 @@ class LayerCore(wiring.Component):
         sw_row = [Signal(row_bits, name=f"sw_row{s}") for s in range(1, sw_last + 1)]
         sw_elig = [Signal(P, name=f"sw_elig{s}") for s in range(1, sw_last + 1)]
         sw_stall = Signal()
+        in_sweep = Signal()  # the FSM is in SWEEP: the membrane and adaptation read rows
+        # Per-lane copies of sweep_k and in_sweep: each lane's memories take their row address
+        # from registers of their own, next to them, not from one register across the die
+        # (each copy has its own feedback, so Yosys does not merge them).
+        sweep_kl = [Signal(range(K + 1), name=f"sweep_k_l{p}") for p in range(P)]
+        in_sweep_l = [Signal(name=f"in_sweep_l{p}") for p in range(P)]
         pend = Signal(P)
         pending = Signal()  # extra cycles of a row that fires more than one lane
         nu = []
@@ -273,10 +317,10 @@ class LayerCore(wiring.Component):
         x_v = [Signal.like(nu[p].v_out, name=f"x_v{p}") for p in range(P)]
         x_a = [Signal.like(nu[p].adapt_out, name=f"x_a{p}") for p in range(P)]
         x_m = [Signal.like(nu[p].margin, name=f"x_m{p}") for p in range(P)]
-        cross, cross_multi = Signal(P), Signal()
+        cross = Signal(P)
         cross_pre = Cat(*[sw_elig[-2][p] & (nu[p].margin >= 0) for p in range(P)])
         with m.If(~sw_stall):
-            m.d.sync += [cross.eq(cross_pre), cross_multi.eq(two_or_more(cross_pre))]
+            m.d.sync += cross.eq(cross_pre)
             m.d.sync += [x.eq(nu[p].v_out) for p, x in enumerate(x_v)]
             m.d.sync += [x.eq(nu[p].adapt_out) for p, x in enumerate(x_a)]
             m.d.sync += [x.eq(nu[p].margin) for p, x in enumerate(x_m)]
@@ -284,12 +328,26 @@ class LayerCore(wiring.Component):
         spike_low = spikes_now & -spikes_now
         spike_rest = spikes_now & ~spike_low
         spike_lane = one_hot_index(spike_low, P) if P > 1 else Const(0, 1)
-        # stall = spike_rest != 0, i.e. two or more spikes left; from LUTs, not the carry chain
-        pend_multi = Signal()  # pend has two or more bits
-        m.d.comb += sw_stall.eq(sw_valid[-1] & Mux(pending, pend_multi, cross_multi))
+        # The stall (the last stage holds a row with two or more spikes left) is a register,
+        # decided a cycle ahead, because it enables every register of the row pipeline: in a
+        # stall cycle, whether spike_rest has two or more bits; otherwise whether the row
+        # entering the last stage has two or more firing lanes (LUT trees, no carry chain).
+        sw_stall_next = Mux(sw_stall, two_or_more(spike_rest),
+                            sw_valid[-2] & two_or_more(cross_pre))
+
+        # A row's fired flags are set the cycle after it fires (fire_set, fire_row registered),
+        # so the decode of the row into flag enables starts from registers; the flags of a row
+        # are next read in a later step.
+        fire_set, fire_row = Signal(P), Signal(row_bits)
+        m.d.sync += fire_set.eq(0)
+        for p in range(P):
+            with m.If(fire_set[p]):
+                m.d.sync += fired[p].bit_select(fire_row, 1).eq(1)
 
         def start_sweep() -> None:
-            m.d.sync += [sweep_k.eq(0), pending.eq(0), sw_valid.eq(0)]
+            m.d.sync += [sweep_k.eq(0), pending.eq(0), sw_valid.eq(0), sw_stall.eq(0),
+                         in_sweep.eq(1)]
+            m.d.sync += [x.eq(0) for x in sweep_kl] + [x.eq(1) for x in in_sweep_l]
 
         # ---------------- learning datapath ----------------
         w_addr_bits = (n_in * K).bit_length()
@@ -372,6 +430,12 @@ class LayerCore(wiring.Component):
         keep_acc = Signal(B)  # the live bits of the column word so far
         do_update = wb_valid & at_wb.hit
         pruned_now = do_update & pruned_q
+        keep_now = Mux(at_wb.seen & ~pruned_now, bit_oh, 0)
+        in_learn = Signal()  # LEARN_START .. CLEAR_START: learning drives the banked RAMs
+        learn_inc = Signal()  # LEARN_INC: the winner's adaptation is written
+        l_lane = Signal(P)  # the winner's lane, one-hot
+        l_kmask = Signal(K)  # ~(1 << l_k): clears the winner's bit of a row-mask word
+        col_addr = Signal.like(col_base)  # col_base + gptr, counted
         learn_idle = ((gptr == G) & (cs_valid == 0) & col_walker.idle & ~cv_valid
                       & ~Cat(*ls_valid).any())
 
@@ -379,6 +443,7 @@ class LayerCore(wiring.Component):
         cptr = Signal(ev_bits + 1)
         cmax = Signal(ev_bits + 1)
         cq_valid = Signal(2)
+        in_clear = Signal()  # the FSM is in CLEAR
 
         # ---------------- host access ----------------
         host = self.host
@@ -393,6 +458,12 @@ class LayerCore(wiring.Component):
         m.d.sync += [hq.we.eq(host.we & host.ready), hq.re.eq(host.re & host.ready),
                      hq.addr.eq(host.addr), hq.wdata.eq(host.wdata), hq.region.eq(host.region),
                      hq.lane.eq(host.lane)]
+        # the write strobe decoded per region and lane at the boundary: a memory's write enable
+        # is then one gate from registers
+        hq_wr = {r: Signal(name=f"hq_wr_{r.name.lower()}") for r in HostRegion}
+        hq_lane = Signal(P)  # one-hot lane
+        m.d.sync += [x.eq(host.we & host.ready & (host.region == r)) for r, x in hq_wr.items()]
+        m.d.sync += hq_lane.eq(1 << host.lane)
         # re in cycle c, acted on (hq) in c+1 -> registers and small RAMs: picked at c+2,
         # rdata/rvalid c+3; banked RAMs (weights, masks): data c+1+L, rdata/rvalid c+2+L.
         # Reads of one region pipeline.
@@ -430,9 +501,37 @@ class LayerCore(wiring.Component):
                            h_valid[L - 1] & banked_region(h_region[L - 1])), "h_done", 1)[0]
         m.d.comb += host.rvalid.eq(h_done.any())
 
-        # Default addresses: the host's (only honoured while idle).
-        m.d.comb += [x.addr.eq(hq.addr) for x in w_rd + row_rd + [col_rd]]
-        m.d.comb += [x.addr.eq(hq.addr) for x in a_rd]
+        # The banked RAMs' ports choose between the learning pipeline (in_learn: from
+        # LEARN_START to CLEAR_START), the host (hq.re, hq_wr: only while idle) and the
+        # integration pipeline with registered selects, not with FSM state decodes: an address
+        # or a word is chosen even when nothing is read or written, and only the enables carry
+        # the conditions.
+        for p in range(P):
+            m.d.comb += [
+                w_rd[p].addr.eq(Mux(in_learn, w_addr,
+                                    Mux(hq.re, hq.addr, walk.tag.base + walk.bit[p]))),
+                row_rd[p].addr.eq(Mux(in_learn, row_input, Mux(hq.re, hq.addr, ev_q))),
+                w_wr[p].addr.eq(Mux(in_learn, at_wb.waddr, hq.addr)),
+                w_wr[p].data.eq(Mux(in_learn, w_new_q, hq.wdata)),
+                w_wr[p].en.eq(Mux(in_learn, do_update & l_lane[p],
+                                  hq_wr[HostRegion.WEIGHT] & hq_lane[p])),
+                row_wr[p].addr.eq(Mux(in_learn, wb_input, hq.addr)),
+                row_wr[p].data.eq(Mux(in_learn, row_q[p] & l_kmask, hq.wdata)),
+                row_wr[p].en.eq(Mux(in_learn, pruned_now & l_lane[p],
+                                    hq_wr[HostRegion.ROW_MASK] & hq_lane[p])),
+            ]
+        m.d.comb += [
+            col_rd.addr.eq(Mux(in_learn, col_addr, hq.addr)),
+            col_wr.addr.eq(Mux(in_learn, col_base + at_wb.g, hq.addr)),
+            col_wr.data.eq(Mux(in_learn, keep_acc | keep_now, hq.wdata)),
+            col_wr.en.eq(Mux(in_learn, wb_valid & at_wb.last, hq_wr[HostRegion.COL_MASK])),
+        ]
+        # membrane and adaptation rows: the sweep's, the accumulate's (membrane), the
+        # winner's (adaptation, LEARN_START) or the host's, chosen by registered flags too
+        for p in range(P):
+            m.d.comb += [v_rd[p].addr.eq(Mux(in_sweep_l[p], sweep_kl[p], acc_k[p][L - 2])),
+                         a_rd[p].addr.eq(Mux(in_sweep_l[p], sweep_kl[p],
+                                             Mux(in_learn, win_k[lw], hq.addr)))]
         m.d.comb += lab_rd.addr.eq(hq.addr)
 
         # Trace defaults.
@@ -450,18 +549,66 @@ class LayerCore(wiring.Component):
         m.d.comb += [spk_rd.addr.eq(Mux(emit_next, eptr + 1, eptr)),
                      self.pred_label.eq(pred_label)]
 
-        # ---------------- input register ----------------
-        # Input beats wait in a one-beat register, so the producer's handshake logic and the
-        # core's event checks sit in different cycles; a beat can enter in the cycle the held
-        # one is taken, so a back-to-back stream still flows one beat per cycle.
-        in_valid = Signal()
+        # ---------------- input skid buffer ----------------
+        # Input beats wait in a two-beat skid buffer: the held beat (in_beat, which the FSM
+        # takes) and a spare (sk_beat). events_in.ready is a register (the spare is free), so
+        # the producer's handshake logic never continues the core's FSM decodes, and a
+        # back-to-back stream still flows one beat per cycle.
+        in_valid, sk_valid = Signal(), Signal()
         in_beat = Signal.like(self.events_in.payload)
+        sk_beat = Signal.like(self.events_in.payload)
         in_take = Signal()  # the FSM takes the held beat this cycle
-        m.d.comb += self.events_in.ready.eq(~in_valid | in_take)
-        with m.If(in_take):
-            m.d.sync += in_valid.eq(0)
-        with m.If(self.events_in.valid & self.events_in.ready):
-            m.d.sync += [in_valid.eq(1), in_beat.eq(self.events_in.payload)]
+        accept = self.events_in.valid & ~sk_valid
+        m.d.comb += self.events_in.ready.eq(~sk_valid)
+        with m.If(~in_valid | in_take):  # the held beat moves on: the spare or a new one
+            m.d.sync += [in_valid.eq(sk_valid | accept),
+                         in_beat.eq(Mux(sk_valid, sk_beat, self.events_in.payload)),
+                         sk_valid.eq(0)]
+        with m.Elif(accept):
+            m.d.sync += [sk_valid.eq(1), sk_beat.eq(self.events_in.payload)]
+
+        # ---------------- write requests of the distributed RAMs ----------------
+        # Chosen by registered flags (in_sweep, in_clear, in_learn with learn_inc, the host's
+        # strobes while idle), not by FSM decodes; registered_write registers them.
+        sw_write = in_sweep & sw_valid[-1] & ~pending  # the row at the last stage writes back
+        sw_write_l = [x & sw_valid[-1] & ~pending for x in in_sweep_l]  # the same, per lane
+        sw_spike = in_sweep & sw_valid[-1] & (spikes_now != 0)
+        clear_v = in_clear & (cptr != cmax) & (cptr < K)  # CLEAR zeroes the membranes
+        for p in range(P):
+            inc = a_rd[p].data + regs.homeo_inc  # LEARN_INC: the winner's adaptation + inc
+            inc_sat = Mux(inc[cfg.adapt_bits], cfg.adapt_max, inc[:cfg.adapt_bits])
+            m.d.comb += [
+                v_wr[p].addr.eq(Mux(in_sweep_l[p], sw_row_last,
+                                    Mux(in_clear, cptr, acc_k[p][L - 1]))),
+                v_wr[p].data.eq(Mux(in_sweep_l[p], x_v[p], Mux(in_clear, 0, acc_sum[p]))),
+                v_wr[p].en.eq(Mux(in_sweep_l[p], sw_write_l[p],
+                                  Mux(in_clear, clear_v, acc_write[p]))),
+                a_wr[p].addr.eq(Mux(in_sweep_l[p], sw_row_last, Mux(in_learn, l_k, hq.addr))),
+                a_wr[p].data.eq(Mux(in_sweep_l[p], x_a[p], Mux(in_learn, inc_sat, hq.wdata))),
+                a_wr[p].en.eq(Mux(in_sweep_l[p], sw_write_l[p],
+                                  Mux(in_learn, learn_inc & l_lane[p],
+                                      hq_wr[HostRegion.ADAPT] & hq_lane[p]))),
+            ]
+        m.d.comb += [spk_wr.addr.eq(n_spk), spk_wr.data.time.eq(step),
+                     spk_wr.data.neuron.eq(sw_row_last * P + spike_lane), spk_wr.en.eq(sw_spike),
+                     lab_wr.addr.eq(hq.addr), lab_wr.data.eq(hq.wdata),
+                     lab_wr.en.eq(hq_wr[HostRegion.LABEL])]
+        # the last sweep stage's lane bests, fired flags and trace
+        with m.If(sw_write):
+            m.d.comb += tr.sweep_valid.eq(1)
+            m.d.sync += [fire_set.eq(cross), fire_row.eq(sw_row_last)]
+            for p in range(P):
+                with m.If(elig[p] & (~lb_valid[p] | (x_m[p] > lb_d[p]))):
+                    m.d.sync += [lb_valid[p].eq(1), lb_d[p].eq(x_m[p]), lb_k[p].eq(sw_row_last)]
+
+        # ---------------- the host's registers ----------------
+        # written while idle (a strobe is only taken then), from the decoded strobes
+        with m.If(hq_wr[HostRegion.LFSR]):
+            m.d.sync += lfsr.eq(hq.wdata)
+        with m.If(hq_wr[HostRegion.LIVE]):
+            m.d.sync += live.eq(hq.wdata)
+        with m.If(hq_wr[HostRegion.COUNTER]):
+            m.d.sync += [c.eq(0) for c in counters] + [error.eq(0)]
 
         # ---------------- the phase FSM ----------------
         def take_event() -> None:
@@ -491,19 +638,11 @@ class LayerCore(wiring.Component):
 
         with m.FSM(init="IDLE"):
             with m.State("IDLE"):
-                m.d.comb += host.ready.eq(~in_valid)
+                m.d.comb += host.ready.eq(~in_valid & ~sk_valid)
                 # A write strobed in the cycle before acts now; the core is still idle (ready is
                 # low while an input beat is held), and a beat that arrived with the strobe
                 # waits for it (the write may clear the counters).
-                with m.If(hq.we):
-                    self._host_write(m, hq, w_wr, row_wr, col_wr, a_wr, lab_wr)
-                    with m.Switch(hq.region):
-                        with m.Case(HostRegion.LFSR):
-                            m.d.sync += lfsr.eq(hq.wdata)
-                        with m.Case(HostRegion.LIVE):
-                            m.d.sync += live.eq(hq.wdata)
-                        with m.Case(HostRegion.COUNTER):
-                            m.d.sync += [c.eq(0) for c in counters] + [error.eq(0)]
+                # (the write itself: see in_learn, the write requests and the host's registers)
                 with m.If(in_valid & ~hq.we):
                     take_event()
                     with m.If(in_beat.kind != EventKind.END):
@@ -531,17 +670,10 @@ class LayerCore(wiring.Component):
                 m.d.comb += ev_rd.addr.eq(fptr)
                 with m.If(fetch_issue):
                     m.d.sync += fptr.eq(fptr + 1)
-                m.d.comb += [x.addr.eq(ev_q) for x in row_rd]
-                # walk: one weight read per lane per live synapse
-                for p in range(P):
-                    m.d.comb += w_rd[p].addr.eq(walk.tag.base + walk.bit[p])
+                # walk: one weight read per lane per live synapse (addresses: see in_learn)
                 count(Counter.SYN_EVENTS, sum(walk.hit[p] for p in range(P)))
-                # accumulate: membrane read at stage L - 1, sum and write-back at stage L
-                for p in range(P):
-                    m.d.comb += v_rd[p].addr.eq(acc_k[p][L - 2])
-                    with m.If(acc_write[p]):
-                        m.d.comb += [v_wr[p].addr.eq(acc_k[p][L - 1]), v_wr[p].data.eq(acc_sum[p]),
-                                     v_wr[p].en.eq(1)]
+                # accumulate: membrane read at stage L - 1, sum and write request at stage L
+                # (see the write requests)
                 with m.If(integ_idle):
                     start_sweep()
                     m.next = "SWEEP"
@@ -549,37 +681,24 @@ class LayerCore(wiring.Component):
             with m.State("SWEEP"):
                 count(Counter.SWEEP_CYCLES)
                 issue = sweep_k != K
-                m.d.comb += [x.addr.eq(sweep_k) for x in v_rd + a_rd]
                 m.d.comb += [x.en.eq(~sw_stall) for x in v_rd + a_rd]
                 with m.If(~sw_stall):
                     m.d.sync += [sw_valid.eq(Cat(issue, sw_valid[:-1])), sw_row[0].eq(sweep_k),
-                                 sw_elig[0].eq(Cat(*[~(fired[p].bit_select(sweep_k, 1))
+                                 sw_elig[0].eq(Cat(*[~(fired[p].bit_select(sweep_kl[p], 1))
                                                      for p in range(P)]))]
                     m.d.sync += [sw_row[s].eq(sw_row[s - 1]) for s in range(1, sw_last)]
                     m.d.sync += [sw_elig[s].eq(sw_elig[s - 1]) for s in range(1, sw_last)]
                     with m.If(issue):
                         m.d.sync += sweep_k.eq(sweep_k + 1)
-                # last stage: fire, write back, lane bests
-                with m.If(sw_valid[-1] & ~pending):
-                    m.d.comb += tr.sweep_valid.eq(1)
-                    for p in range(P):
-                        m.d.comb += [v_wr[p].addr.eq(sw_row_last), v_wr[p].data.eq(x_v[p]),
-                                     v_wr[p].en.eq(1), a_wr[p].addr.eq(sw_row_last),
-                                     a_wr[p].data.eq(x_a[p]), a_wr[p].en.eq(1)]
-                        with m.If(cross[p]):
-                            m.d.sync += fired[p].bit_select(sw_row_last, 1).eq(1)
-                        with m.If(elig[p] & (~lb_valid[p] | (x_m[p] > lb_d[p]))):
-                            m.d.sync += [lb_valid[p].eq(1), lb_d[p].eq(x_m[p]),
-                                         lb_k[p].eq(sw_row_last)]
-                with m.If(sw_valid[-1] & (spikes_now != 0)):
-                    m.d.comb += [spk_wr.addr.eq(n_spk), spk_wr.data.time.eq(step),
-                                 spk_wr.data.neuron.eq(sw_row_last * P + spike_lane),
-                                 spk_wr.en.eq(1)]
+                        m.d.sync += [x.eq(x + 1) for x in sweep_kl]
+                # last stage: fire, write back, lane bests (see sw_write)
+                with m.If(sw_spike):
                     m.d.sync += n_spk.eq(n_spk + 1)
                 m.d.sync += [pend.eq(spike_rest), pending.eq(sw_stall),
-                             pend_multi.eq(two_or_more(spike_rest))]
+                             sw_stall.eq(sw_stall_next)]
                 with m.If(sw_valid[-1] & ~sw_stall & (sw_row_last == K - 1)):
-                    m.d.sync += [red.eq(0), best_valid.eq(0), c_valid.eq(0)]
+                    m.d.sync += [red.eq(0), best_valid.eq(0), c_valid.eq(0), in_sweep.eq(0)]
+                    m.d.sync += [x.eq(0) for x in in_sweep_l]
                     m.next = "REDUCE"
 
             with m.State("REDUCE"):
@@ -611,6 +730,7 @@ class LayerCore(wiring.Component):
                 with m.If((wins_after == regs.k_winners) | (step == T - 1)):
                     m.d.sync += lw.eq(0)
                     with m.If(regs.learn & (wins_after != 0)):
+                        m.d.sync += in_learn.eq(1)
                         m.next = "LEARN_START"
                     with m.Else():
                         m.next = "CLEAR_START"
@@ -624,55 +744,41 @@ class LayerCore(wiring.Component):
                 k_now, p_now = win_k[lw], win_p[lw]
                 m.d.sync += [l_k.eq(k_now), l_p.eq(p_now), l_t.eq(win_t[lw]),
                              col_base.eq((k_now * P + p_now) * G), gptr.eq(0), g_wbase.eq(k_now),
-                             keep_acc.eq(0)]
-                m.d.comb += [a_rd[p].addr.eq(k_now) for p in range(P)]
+                             keep_acc.eq(0), l_lane.eq(1 << p_now), l_kmask.eq(~(1 << k_now)),
+                             col_addr.eq((k_now * P + p_now) * G), learn_inc.eq(1)]
                 m.next = "LEARN_INC"
 
             with m.State("LEARN_INC"):
-                # adaptation += inc (saturating) in the winner's lane
+                # adaptation += inc (saturating) in the winner's lane (learn_inc)
                 count(Counter.LEARN_CYCLES)
-                for p in range(P):
-                    inc = a_rd[p].data + regs.homeo_inc
-                    with m.If(l_p == p):
-                        m.d.comb += [a_wr[p].addr.eq(l_k), a_wr[p].en.eq(1),
-                                     a_wr[p].data.eq(Mux(inc[cfg.adapt_bits], cfg.adapt_max,
-                                                         inc[:cfg.adapt_bits]))]
+                m.d.sync += learn_inc.eq(0)
                 m.next = "LEARN"
 
             with m.State("LEARN"):
                 count(Counter.LEARN_CYCLES)
                 m.d.sync += cs_valid.eq(Cat(col_issue, cs_valid[:-1]))
-                m.d.comb += col_rd.addr.eq(col_base + gptr)
                 with m.If(col_issue):
-                    m.d.sync += [gptr.eq(gptr + 1), g_wbase.eq(g_wbase + B * K)]
-                # stage 0: read weight, input time and row-mask word of the synapse
-                for p in range(P):
-                    m.d.comb += [w_rd[p].addr.eq(w_addr), row_rd[p].addr.eq(row_input)]
+                    m.d.sync += [gptr.eq(gptr + 1), g_wbase.eq(g_wbase + B * K),
+                                 col_addr.eq(col_addr + 1)]
+                # stage 0: read weight, input time and row-mask word of the synapse (the banked
+                # RAMs' ports: see in_learn)
                 m.d.comb += tin_rd.addr.eq(c_input)
                 with m.If(c_hit):
                     count(Counter.SYN_UPDATES)
-                # write-back stage: weight, row-mask word, column word (after its last bit)
+                # write-back stage: weight, row-mask word, column word after its last bit (the
+                # banked RAMs' ports: see in_learn)
                 m.d.comb += tr.learn_valid.eq(do_update)
-                for p in range(P):
-                    with m.If(do_update & (l_p == p)):
-                        m.d.comb += [w_wr[p].addr.eq(at_wb.waddr), w_wr[p].data.eq(w_new_q),
-                                     w_wr[p].en.eq(1)]
-                        with m.If(pruned_q):
-                            m.d.comb += [row_wr[p].addr.eq(wb_input), row_wr[p].en.eq(1),
-                                         row_wr[p].data.eq(row_q[p] & ~(1 << l_k))]
-                keep_now = Mux(at_wb.seen & ~pruned_now, bit_oh, 0)
                 with m.If(pruned_now):
                     count(Counter.PRUNED)
                     m.d.sync += live.eq(live - 1)
                 with m.If(wb_valid & at_wb.last):
-                    m.d.comb += [col_wr.addr.eq(col_base + at_wb.g),
-                                 col_wr.data.eq(keep_acc | keep_now), col_wr.en.eq(1)]
                     m.d.sync += keep_acc.eq(0)
                 with m.Elif(wb_valid):
                     m.d.sync += keep_acc.eq(keep_acc | keep_now)
                 with m.If(learn_idle):
                     m.d.sync += lw.eq(lw + 1)
                     with m.If(lw + 1 == n_win):
+                        m.d.sync += in_learn.eq(0)
                         m.next = "CLEAR_START"
                     with m.Else():
                         m.next = "LEARN_START"
@@ -680,7 +786,8 @@ class LayerCore(wiring.Component):
             with m.State("CLEAR_START"):
                 count(Counter.CLEAR_CYCLES)
                 m.d.sync += [cptr.eq(0), cmax.eq(Mux(n_ev > K, n_ev, K)), cq_valid.eq(0)]
-                m.d.sync += [f.eq(0) for f in fired] + [has_events.eq(0), eptr.eq(0)]
+                m.d.sync += [f.eq(0) for f in fired] + [has_events.eq(0), eptr.eq(0),
+                                                         in_clear.eq(1)]
                 m.next = "CLEAR"
 
             with m.State("CLEAR"):
@@ -689,16 +796,13 @@ class LayerCore(wiring.Component):
                 issue = cptr != cmax
                 m.d.sync += cq_valid.eq(Cat(issue & (cptr < n_ev), cq_valid[0]))
                 m.d.comb += ev_rd.addr.eq(cptr)
-                with m.If(issue):
+                with m.If(issue):  # membranes of rows < K are zeroed (clear_v)
                     m.d.sync += cptr.eq(cptr + 1)
-                    with m.If(cptr < K):
-                        for p in range(P):
-                            m.d.comb += [v_wr[p].addr.eq(cptr), v_wr[p].data.eq(0),
-                                         v_wr[p].en.eq(1)]
                 with m.If(cq_valid[1]):
                     m.d.comb += [tin_wr.addr.eq(ev_q), tin_wr.data.eq(T), tin_wr.en.eq(1)]
                 with m.If(~issue & (cq_valid == 0)):
-                    m.d.sync += [n_win.eq(0), last_tp1.eq(0), last_t.eq(0), n_ev.eq(0)]
+                    m.d.sync += [n_win.eq(0), last_tp1.eq(0), last_t.eq(0), n_ev.eq(0),
+                                 in_clear.eq(0)]
                     m.next = "EMIT"
 
             with m.State("EMIT"):
@@ -722,22 +826,3 @@ class LayerCore(wiring.Component):
                 with m.Else():
                     count(Counter.STALL_CYCLES)
         return m
-
-    @staticmethod
-    def _host_write(m: Module, host: object, w_wr: list, row_wr: list, col_wr: object,
-                    a_wr: list, lab_wr: object) -> None:
-        """Drive the write port that ``host.region``/``host.lane`` select (the registered host
-        strobe of the cycle before)."""
-        lane_ports = {HostRegion.WEIGHT: w_wr, HostRegion.ROW_MASK: row_wr,
-                      HostRegion.ADAPT: a_wr}
-        with m.Switch(host.region):
-            for region, ports in lane_ports.items():
-                with m.Case(region):
-                    for p, port in enumerate(ports):
-                        with m.If(host.lane == p):
-                            m.d.comb += [port.addr.eq(host.addr), port.data.eq(host.wdata),
-                                         port.en.eq(1)]
-            for region, port in ((HostRegion.COL_MASK, col_wr), (HostRegion.LABEL, lab_wr)):
-                with m.Case(region):
-                    m.d.comb += [port.addr.eq(host.addr), port.data.eq(host.wdata),
-                                 port.en.eq(1)]

@@ -116,23 +116,24 @@ class LockstepWalker(wiring.Component):
                 self.out.bit[p].eq(one_hot_index(low, self.width)),
             ]
             left.append(rem[p] & ~low)
-        # The entry finishes when no lane has a bit left after this visit. multi[p] (lane p
-        # has two or more bits left) is kept in a register, computed with the next rem, so
-        # that the finish decision, whose fan-out is every rem bit and the FIFO's read, is two
-        # LUT levels from registers.
-        multi = Signal(self.lanes)
-        finishing = busy & ~multi.any()
+        # The entry finishes when no lane has a bit left after this visit. Whether some lane
+        # has two or more bits left (multi) is kept in a register, computed with the next rem,
+        # so that the finish decision, whose fan-out is every rem bit and the FIFO's read, is
+        # one LUT from registers.
+        multi = Signal()
+        finishing = busy & ~multi
         m.d.sync += [self.out.valid.eq(busy), self.out.last.eq(finishing), self.out.tag.eq(tag)]
         m.d.comb += self.idle.eq(~busy & (fifo.level == 0) & ~self.out.valid)
         with m.If(busy):
             m.d.sync += [r.eq(x) for r, x in zip(rem, left, strict=True)]
-            m.d.sync += multi.eq(Cat(*[three_or_more(r) for r in rem]))
+            m.d.sync += multi.eq(Cat(*[three_or_more(r) for r in rem]).any())
         take = (~busy | finishing) & fifo.r_rdy
         m.d.comb += fifo.r_en.eq(take)
         with m.If(take):
             m.d.sync += [busy.eq(1), tag.eq(head.tag)]
             m.d.sync += [rem[p].eq(head.words[p]) for p in range(self.lanes)]
-            m.d.sync += multi.eq(Cat(*[two_or_more(head.words[p]) for p in range(self.lanes)]))
+            m.d.sync += multi.eq(Cat(*[two_or_more(head.words[p])
+                                       for p in range(self.lanes)]).any())
         with m.Elif(finishing):
             m.d.sync += busy.eq(0)
         return m

@@ -46,7 +46,7 @@ class Config:
     adapt_bits: int = 12  # homeostatic threshold adaptation, unsigned, saturating
     stdp_frac_bits: int = 12  # F: fraction bits of a_plus / a_minus
     counter_bits: int = 32  # hardware performance counters (wrap around); read as 32-bit words
-    # cycles from address to data of the block-RAM memories (4..6); 5 and 6 add registers that
+    # cycles from address to data of the block-RAM memories (4..7); 5 to 7 add registers that
     # let the addresses and the read words cross a large die (ECP5 85F) in cycles of their own
     ram_latency: int = 4
     # --- input encoding ---
@@ -149,7 +149,7 @@ class Config:
              "must be in 2..membrane_bits")
         need(4 <= self.stdp_frac_bits <= 16, "stdp_frac_bits", "must be in 4..16")
         need(16 <= self.counter_bits <= 32, "counter_bits", "must be in 16..32")
-        need(4 <= self.ram_latency <= 6, "ram_latency", "must be in 4..6")
+        need(4 <= self.ram_latency <= 7, "ram_latency", "must be in 4..7")
         need(self.stdp_shift <= 31, "stdp_frac_bits", "stdp_frac_bits + weight_bits must be <= 31")
         need(len(self.image_shape) == 2 and all(s >= 1 for s in self.image_shape), "image_shape",
              "must be two positive ints")

@@ -13,7 +13,7 @@ from synaprune.hw.delay_line import DelayLine
 
 @pytest.mark.parametrize(("width", "depth", "bank_depth", "latency"),
                          [(8, 40, 16, 4), (50, 20, None, 4), (3, 100, 32, 5), (16, 7, 8, 6),
-                          (8, 70, 16, 6)])
+                          (8, 70, 16, 6), (8, 150, 16, 7), (4, 40, 16, 7)])
 def test_banked_ram_reads_what_was_written(width: int, depth: int, bank_depth: int | None,
                                            latency: int) -> None:
     ram = BankedRam(width=width, depth=depth, bank_depth=bank_depth, latency=latency)
@@ -45,7 +45,7 @@ def test_banked_ram_reads_what_was_written(width: int, depth: int, bank_depth: i
     assert ram.banks == -(-depth // ram.bank_depth)
 
 
-@pytest.mark.parametrize("latency", [4, 5, 6])
+@pytest.mark.parametrize("latency", [4, 5, 6, 7])
 def test_banked_ram_read_after_write_sees_the_new_word(latency: int) -> None:
     ram = BankedRam(width=8, depth=64, bank_depth=16, latency=latency)
     seen: list[int] = []
@@ -100,6 +100,7 @@ def test_delay_line_delays_every_word(delay: int) -> None:
     (BankedRam, {"width": 8, "depth": 4.0}, TypeError, "depth"),
     (BankedRam, {"width": 8, "depth": 64, "bank_depth": 12}, ValueError, "power of two"),
     (BankedRam, {"width": 8, "depth": 64, "latency": 3}, ValueError, "latency"),
+    (BankedRam, {"width": 8, "depth": 64, "latency": 8}, ValueError, "latency"),
     (DelayLine, {"width": 8, "delay": 1}, ValueError, "delay"),
     (DelayLine, {"width": True, "delay": 4}, TypeError, "width"),
 ])

@@ -25,7 +25,7 @@ CONFIG_A = Config(n_neurons=32, lanes=8, time_steps=16, threshold=1500, a_plus=2
                   a_minus=-2000, prune_threshold=120, homeo_inc=64)
 CONFIG_B = Config(n_neurons=24, lanes=3, time_steps=12, threshold=1200, leak_shift=3,
                   k_max=2, k_winners=2, col_word_bits=8, a_plus=1500, a_minus=-1500,
-                  prune_enabled=False, homeo_inc=64, homeo_decay_shift=4, ram_latency=6)
+                  prune_enabled=False, homeo_inc=64, homeo_decay_shift=4, ram_latency=7)
 
 
 def _check(summary: dict) -> None:
