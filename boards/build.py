@@ -265,11 +265,6 @@ def build_bitstream(board: str, *, device: str | None = None, cfg: Config | None
                          for name in LayerCore.banked_ram_names(top.cfg.lanes))
         after_read.append(f"setparam -set COLLISION_X_MASK 1 {reads}")
     if spec.family == "ecp5" and core_path:
-        # Each BankedRam keeps its own input registers: flattened, Yosys would merge the lanes'
-        # identical address and word registers into one that drives every bank of the die.
-        banked = " ".join(f"{core_path}.{name}"
-                          for name in LayerCore.banked_ram_names(top.cfg.lanes))
-        after_read.append(f"setattr -mod -set keep_hierarchy 1 {banked}")
         # block RAM is the scarce resource on the ECP5 parts (the 85F layer fills it)
         names = " ".join(f"{core_path}.{path}".rsplit(".", 1)[0] + "/" + path.rsplit(".")[-1]
                          for path in LayerCore.DISTRIBUTED_RAMS)

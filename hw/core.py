@@ -284,11 +284,14 @@ class LayerCore(wiring.Component):
         sw_elig = [Signal(P, name=f"sw_elig{s}") for s in range(1, sw_last + 1)]
         sw_stall = Signal()
         in_sweep = Signal()  # the FSM is in SWEEP: the membrane and adaptation read rows
-        # Per-lane copies of sweep_k and in_sweep: each lane's memories take their row address
-        # from registers of their own, next to them, not from one register across the die
-        # (each copy has its own feedback, so Yosys does not merge them).
-        sweep_kl = [Signal(range(K + 1), name=f"sweep_k_l{p}") for p in range(P)]
-        in_sweep_l = [Signal(name=f"in_sweep_l{p}") for p in range(P)]
+        # Per-lane copies of sweep_k and in_sweep (with more than one lane): each lane's
+        # memories take their row address from registers of their own, next to them, not from
+        # one register across the die (each copy has its own feedback, so Yosys does not merge
+        # them).
+        copies = P > 1
+        sweep_kl = [Signal(range(K + 1), name=f"sweep_k_l{p}") for p in range(P)] if copies \
+            else [sweep_k]
+        in_sweep_l = [Signal(name=f"in_sweep_l{p}") for p in range(P)] if copies else [in_sweep]
         pend = Signal(P)
         pending = Signal()  # extra cycles of a row that fires more than one lane
         nu = []
@@ -347,7 +350,8 @@ class LayerCore(wiring.Component):
         def start_sweep() -> None:
             m.d.sync += [sweep_k.eq(0), pending.eq(0), sw_valid.eq(0), sw_stall.eq(0),
                          in_sweep.eq(1)]
-            m.d.sync += [x.eq(0) for x in sweep_kl] + [x.eq(1) for x in in_sweep_l]
+            if copies:
+                m.d.sync += [x.eq(0) for x in sweep_kl] + [x.eq(1) for x in in_sweep_l]
 
         # ---------------- learning datapath ----------------
         w_addr_bits = (n_in * K).bit_length()
@@ -690,7 +694,8 @@ class LayerCore(wiring.Component):
                     m.d.sync += [sw_elig[s].eq(sw_elig[s - 1]) for s in range(1, sw_last)]
                     with m.If(issue):
                         m.d.sync += sweep_k.eq(sweep_k + 1)
-                        m.d.sync += [x.eq(x + 1) for x in sweep_kl]
+                        if copies:
+                            m.d.sync += [x.eq(x + 1) for x in sweep_kl]
                 # last stage: fire, write back, lane bests (see sw_write)
                 with m.If(sw_spike):
                     m.d.sync += n_spk.eq(n_spk + 1)
@@ -698,7 +703,8 @@ class LayerCore(wiring.Component):
                              sw_stall.eq(sw_stall_next)]
                 with m.If(sw_valid[-1] & ~sw_stall & (sw_row_last == K - 1)):
                     m.d.sync += [red.eq(0), best_valid.eq(0), c_valid.eq(0), in_sweep.eq(0)]
-                    m.d.sync += [x.eq(0) for x in in_sweep_l]
+                    if copies:
+                        m.d.sync += [x.eq(0) for x in in_sweep_l]
                     m.next = "REDUCE"
 
             with m.State("REDUCE"):
