@@ -25,10 +25,12 @@ bypass per bank (the board build tells Yosys so, ``LayerCore.banked_ram_names``)
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Module, Shape, Signal, Value
+from amaranth.hdl import Array, Module, Shape, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
+
+from .delay_line import register_chain
 
 # DP16KD depth for a data width (the widest aspect ratio a word still fits in: 16K x 1 ... 1K x
 # 18; wider words use several x18 blocks side by side).
@@ -98,7 +100,7 @@ class BankedRam(wiring.Component):
             m.d.sync += q.eq(rd.data)
             bank_q.append(q)
         # the bank number of the read, alongside the bank read and the register after it
-        sel = delay(m, rd_addr[low:], 2)
+        sel = register_chain(m, rd_addr[low:], 2, name="sel")
         if self.latency == 7:
             # first level: a registered multiplexer per group of GROUP banks
             groups = []
@@ -108,7 +110,7 @@ class BankedRam(wiring.Component):
                 m.d.sync += q.eq(Array(members)[sel[-1] % self.GROUP] if len(members) > 1
                                  else members[0])
                 groups.append(q)
-            bank_q, sel = groups, delay(m, sel[-1] // self.GROUP, 1)
+            bank_q, sel = groups, register_chain(m, sel[-1] // self.GROUP, 1, name="group_sel")
         # the bank (or group) multiplexer, registered (and once more for latency >= 6)
         word = Signal(self.width)
         m.d.sync += word.eq(Array(bank_q)[sel[-1]] if len(bank_q) > 1 else bank_q[0])
@@ -118,12 +120,3 @@ class BankedRam(wiring.Component):
             m.d.comb += self.read.data.eq(word)
         return m
 
-
-def delay(m: Module, value: Value, stages: int) -> list[Signal]:
-    """``value`` registered ``stages`` times; element s-1 is its copy s cycles later."""
-    out = []
-    for _ in range(stages):
-        reg = Signal(Value.cast(value).shape())
-        m.d.sync += reg.eq(value if not out else out[-1])
-        out.append(reg)
-    return out

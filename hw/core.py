@@ -36,7 +36,7 @@ from ..model.config import Config
 from ..model.lfsr import TOGGLE_MASK
 from . import layouts
 from .banked_ram import BankedRam
-from .delay_line import DelayLine
+from .delay_line import DelayLine, register_chain
 from .layouts import Counter, EventKind, HostRegion
 from .rule_units import NeuronUpdate, PruneUnit, StdpUnit
 from .walker import LockstepWalker, one_hot_index, two_or_more
@@ -213,12 +213,7 @@ class LayerCore(wiring.Component):
 
         def delay(value: object, name: str, stages: int) -> list[Signal]:
             """``value`` registered ``stages`` times; element s-1 is its copy s cycles later."""
-            regs_ = []
-            for s in range(1, stages + 1):
-                reg = Signal(Value.cast(value).shape(), name=f"{name}{s}")
-                m.d.sync += reg.eq(value if s == 1 else regs_[-1])
-                regs_.append(reg)
-            return regs_
+            return register_chain(m, value, stages, name=name)
 
         # ---------------- integration datapath ----------------
         # Fetch pipeline, stage s = cycles after the event address: 2: event index (ev_q), the
