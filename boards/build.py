@@ -250,6 +250,8 @@ def build_bitstream(board: str, *, device: str | None = None, cfg: Config | None
         nextpnr_opts += ["--router", "router2"]
     if seed is not None:
         nextpnr_opts += ["--seed", str(seed)]
+    if dev.placer is not None:
+        nextpnr_opts += ["--placer", dev.placer]
     overrides: dict[str, Any] = {
         "nextpnr_opts": " ".join(nextpnr_opts),
         "script_after_synth": f"tee -q -o {STAT_JSON} stat -json",
@@ -269,6 +271,12 @@ def build_bitstream(board: str, *, device: str | None = None, cfg: Config | None
         names = " ".join(f"{core_path}.{path}".rsplit(".", 1)[0] + "/" + path.rsplit(".")[-1]
                          for path in LayerCore.DISTRIBUTED_RAMS)
         after_read.append(f'setattr -set ram_style "distributed" {names}')
+        # the lanes' BankedRams see the same addresses, and a BankedRam's copies of its inputs
+        # next to each group of banks are equal: merged, one register would drive block RAMs
+        # all over the die (the 85F's critical path before, docs/boards.md)
+        regs = " ".join(f"{core_path}.{name}/t:$dff"
+                        for name in LayerCore.banked_ram_names(top.cfg.lanes))
+        after_read.append(f"setattr -set keep 1 {regs}")
     if after_read:
         overrides["script_after_read"] = "\n".join(after_read)
 
@@ -290,7 +298,7 @@ def build_bitstream(board: str, *, device: str | None = None, cfg: Config | None
         "requested_mhz": clk_mhz if clk_mhz is not None else dev.target_mhz,
         "clk_in_mhz": top.clock.f_in_mhz,
         "pll": None if top.clock.pll is None else vars(top.clock.pll),
-        "baud": top.baud, "seed": seed, "prune_module": prune_path,
+        "baud": top.baud, "seed": seed, "placer": dev.placer, "prune_module": prune_path,
         "nextpnr_report": NEXTPNR_REPORT, "stat_json": STAT_JSON, "elaborate_s": elaborate_s,
         "toolchain": None if toolchain is None else toolchain.kind,
     }

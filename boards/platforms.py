@@ -75,6 +75,7 @@ class DeviceSpec:
     target_mhz: float  # clock the PLL makes for the core
     config: dict[str, Any] = field(default_factory=dict)  # other fields the part needs
     seed: int | None = None  # nextpnr placement seed of a default build (None: nextpnr's own)
+    placer: str | None = None  # nextpnr placer ("heap", "static", "sa"; None: nextpnr's default)
 
 
 @dataclass(frozen=True)
@@ -122,8 +123,10 @@ BOARDS: dict[str, BoardSpec] = {
                               100.0),
             # the block RAMs fill the whole die: addresses and words cross it in cycles of
             # their own, the bank multiplexer in two levels (ram_latency 7)
+            # nextpnr's analytic "static" placer: with every block RAM in use, router2 did not
+            # converge on the heap placer's placements of this core (docs/boards.md)
             "85F": DeviceSpec("85F", PARTS["LFE5U-85F"], _ulx3s("85F"), "mnist", 400, 8, 100.0,
-                              config={"ram_latency": 7}),
+                              config={"ram_latency": 7}, placer="static"),
         }),
     "icebreaker": BoardSpec(
         name="icebreaker", title="1BitSquared iCEBreaker (iCE40 UP5K)", family="ice40",

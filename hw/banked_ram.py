@@ -25,7 +25,7 @@ bypass per bank (the board build tells Yosys so, ``LayerCore.banked_ram_names``)
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Module, Shape, Signal
+from amaranth.hdl import Array, Module, Shape, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -80,43 +80,65 @@ class BankedRam(wiring.Component):
     def elaborate(self, platform: object) -> Module:
         m = Module()
         low = max(0, (self.bank_depth - 1).bit_length())
-        # the inputs, registered once or twice
+        # the inputs, registered once (next to the user's logic) ...
         inputs = (self.read.addr, self.write.addr, self.write.data, self.write.en)
-        for stage in range(1 + (self.latency >= 5)):
-            regs = [Signal.like(x, name=f"in{stage}_{n}") for n, x in enumerate(inputs)]
-            m.d.sync += [r.eq(x) for r, x in zip(regs, inputs, strict=True)]
-            inputs = tuple(regs)
-        rd_addr, wr_addr, wr_data, wr_en = inputs
+
+        # Every register here is reset-less: a word in flight is harmless after a reset (a
+        # write in flight was requested before it), and the reset net then reaches none of the
+        # thousands of registers around the block RAMs.
+        def registered(values: tuple[Value, ...], name: str) -> tuple[Signal, ...]:
+            regs = tuple(Signal(x.shape(), name=f"{name}_{n}", reset_less=True)
+                         for n, x in enumerate(values))
+            m.d.sync += [r.eq(x) for r, x in zip(regs, values, strict=True)]
+            return regs
+
+        inputs = registered(inputs, "in0")
+        # ... and for L >= 5 once more next to the banks: at L = 7 one copy per group of GROUP
+        # banks, so no register drives block RAMs spread over the whole die (the board build
+        # keeps Yosys from merging the copies back into one, LayerCore.banked_ram_names)
+        copies = -(-self.banks // self.GROUP) if self.latency == 7 else 1
+        near = ([registered(inputs, f"in1g{g}") for g in range(copies)] if self.latency >= 5
+                else [inputs])
         # stage 2: every bank reads (registered inside the RAM); stage 3: the register next to it
         bank_q = []
         for b in range(self.banks):
+            rd_addr, wr_addr, wr_data, wr_en = near[b // self.GROUP if copies > 1 else 0]
             depth = min(self.bank_depth, self.depth - b * self.bank_depth)
             bank = Memory(shape=Shape(self.width), depth=depth, init=[])
             m.submodules[f"bank{b}"] = bank
             rd, wr = bank.read_port(), bank.write_port()
             m.d.comb += [rd.addr.eq(rd_addr[:low]), wr.addr.eq(wr_addr[:low]),
                          wr.data.eq(wr_data), wr.en.eq(wr_en & (wr_addr[low:] == b))]
-            q = Signal(self.width, name=f"bank_q{b}")
+            q = Signal(self.width, name=f"bank_q{b}", reset_less=True)
             m.d.sync += q.eq(rd.data)
             bank_q.append(q)
         # the bank number of the read, alongside the bank read and the register after it
-        sel = register_chain(m, rd_addr[low:], 2, name="sel")
+        bank_no = near[0][0][low:]
         if self.latency == 7:
-            # first level: a registered multiplexer per group of GROUP banks
+            # first level: a registered multiplexer per group of GROUP banks, selected from the
+            # group's own copy of the address
             groups = []
-            for g in range(0, self.banks, self.GROUP):
-                q = Signal(self.width, name=f"group_q{g // self.GROUP}")
-                members = bank_q[g:g + self.GROUP]
-                m.d.sync += q.eq(Array(members)[sel[-1] % self.GROUP] if len(members) > 1
-                                 else members[0])
+            for g in range(copies):
+                q = Signal(self.width, name=f"group_q{g}", reset_less=True)
+                members = bank_q[g * self.GROUP:(g + 1) * self.GROUP]
+                if len(members) > 1:
+                    pick = register_chain(m, near[g][0][low:] % self.GROUP, 2,
+                                          name=f"sel_g{g}", reset_less=True)
+                    m.d.sync += q.eq(Array(members)[pick[-1]])
+                else:
+                    m.d.sync += q.eq(members[0])
                 groups.append(q)
-            bank_q, sel = groups, register_chain(m, sel[-1] // self.GROUP, 1, name="group_sel")
+            bank_q, sel = groups, register_chain(m, bank_no // self.GROUP, 3,
+                                                 name="group_sel", reset_less=True)
+        else:
+            sel = register_chain(m, bank_no, 2, name="sel", reset_less=True)
         # the bank (or group) multiplexer, registered (and once more for latency >= 6)
-        word = Signal(self.width)
+        word = Signal(self.width, reset_less=True)
         m.d.sync += word.eq(Array(bank_q)[sel[-1]] if len(bank_q) > 1 else bank_q[0])
         if self.latency >= 6:
-            m.d.sync += self.read.data.eq(word)
-        else:
-            m.d.comb += self.read.data.eq(word)
+            out = Signal(self.width, name="word_q", reset_less=True)
+            m.d.sync += out.eq(word)
+            word = out
+        m.d.comb += self.read.data.eq(word)
         return m
 

@@ -25,6 +25,8 @@ depths are the constants of ``model.cycles``.
 
 from __future__ import annotations
 
+import operator
+from functools import reduce
 from types import SimpleNamespace
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
@@ -343,10 +345,11 @@ class LayerCore(wiring.Component):
                 m.d.sync += fired[p].bit_select(fire_row, 1).eq(1)
 
         def start_sweep() -> None:
-            m.d.sync += [sweep_k.eq(0), pending.eq(0), sw_valid.eq(0), sw_stall.eq(0),
-                         in_sweep.eq(1)]
+            # (the row counters start at 0 in INTEG_START: their enables then need no part of
+            # the decision to leave INTEG, which waits on the whole integration pipeline)
+            m.d.sync += [pending.eq(0), sw_valid.eq(0), sw_stall.eq(0), in_sweep.eq(1)]
             if copies:
-                m.d.sync += [x.eq(0) for x in sweep_kl] + [x.eq(1) for x in in_sweep_l]
+                m.d.sync += [x.eq(1) for x in in_sweep_l]
 
         # ---------------- learning datapath ----------------
         w_addr_bits = (n_in * K).bit_length()
@@ -464,7 +467,7 @@ class LayerCore(wiring.Component):
         m.d.sync += [x.eq(host.we & host.ready & (host.region == r)) for r, x in hq_wr.items()]
         m.d.sync += hq_lane.eq(1 << host.lane)
         # re in cycle c, acted on (hq) in c+1 -> registers and small RAMs: picked at c+2,
-        # rdata/rvalid c+3; banked RAMs (weights, masks): data c+1+L, rdata/rvalid c+2+L.
+        # rdata/rvalid c+4; banked RAMs (weights, masks): data c+1+L, rdata/rvalid c+3+L.
         # Reads of one region pipeline.
         h_valid = delay(hq.re, "h_valid", L)  # element s-1: cycle c+1+s
         h_region = delay(hq.region, "h_region", L)
@@ -474,30 +477,46 @@ class LayerCore(wiring.Component):
             return ((region == HostRegion.WEIGHT) | (region == HostRegion.ROW_MASK)
                     | (region == HostRegion.COL_MASK))
 
-        h_imm = Signal(len(host.rdata))
-        with m.Switch(hq.region):
-            with m.Case(HostRegion.LFSR):
-                m.d.sync += h_imm.eq(lfsr)
-            with m.Case(HostRegion.LIVE):
-                m.d.sync += h_imm.eq(live)
-            with m.Case(HostRegion.COUNTER):
-                m.d.sync += h_imm.eq(Mux(hq.addr < len(Counter), counters[hq.addr[:4]], 0))
-        with m.If(h_valid[0]), m.Switch(h_region[0]):
-            with m.Case(HostRegion.ADAPT):
-                m.d.sync += host.rdata.eq(Array(x.data for x in a_rd)[h_lane[0]])
-            with m.Case(HostRegion.LABEL):
-                m.d.sync += host.rdata.eq(lab_rd.data)
-            with m.Case(HostRegion.LFSR, HostRegion.LIVE, HostRegion.COUNTER):
-                m.d.sync += host.rdata.eq(h_imm)
-        with m.If(h_valid[L - 1]), m.Switch(h_region[L - 1]):
-            with m.Case(HostRegion.WEIGHT):
-                m.d.sync += host.rdata.eq(Array(w_q)[h_lane[L - 1]])
-            with m.Case(HostRegion.ROW_MASK):
-                m.d.sync += host.rdata.eq(Array(row_q)[h_lane[L - 1]])
-            with m.Case(HostRegion.COL_MASK):
-                m.d.sync += host.rdata.eq(col_q)
+        # Registers picked at c+2: the LFSR or the live count, and one counter of each group of
+        # four (the group is picked in the next stage: no 12:1 multiplexer of counters spread
+        # over the die in one cycle).
+        h_imm = Signal(len(host.rdata), reset_less=True)
+        m.d.sync += h_imm.eq(Mux(hq.region == HostRegion.LFSR, lfsr, live))
+        h_cnt = [Signal(cfg.counter_bits, name=f"h_cnt{g}", reset_less=True)
+                 for g in range(-(-len(Counter) // 4))]
+        for g, reg in enumerate(h_cnt):
+            group = list(counters)[4 * g:4 * g + 4]
+            m.d.sync += reg.eq(Array(group)[hq.addr[:2]] if len(group) > 1 else group[0])
+        h_cnt_group = Signal(2, reset_less=True)
+        h_cnt_ok = Signal(reset_less=True)  # the address names a counter
+        m.d.sync += [h_cnt_group.eq(hq.addr[2:4]), h_cnt_ok.eq(hq.addr < len(Counter))]
+        # Read data in two registered stages: each lane's word, zero unless its lane and
+        # region are read (next to the lane), then the OR of the lanes' and the shared words.
+        # No multiplexer over the lanes, which are spread over the die, sits in one cycle;
+        # regions never overlap in flight (the host waits for rvalid before switching).
+        def reading(stage: int, *regions: HostRegion) -> Value:
+            return h_valid[stage] & Cat(*[h_region[stage] == r for r in regions]).any()
+
+        def pick(cond: Value, word: Value) -> Value:
+            return Mux(cond, word, 0)
+
+        h_words = []
+        for p in range(P):
+            word = Signal(len(host.rdata), name=f"h_word{p}", reset_less=True)
+            m.d.sync += word.eq(
+                pick(reading(0, HostRegion.ADAPT) & (h_lane[0] == p), a_rd[p].data)
+                | pick(reading(L - 1, HostRegion.WEIGHT) & (h_lane[L - 1] == p), w_q[p])
+                | pick(reading(L - 1, HostRegion.ROW_MASK) & (h_lane[L - 1] == p), row_q[p]))
+            h_words.append(word)
+        shared = Signal(len(host.rdata), name="h_shared", reset_less=True)
+        m.d.sync += shared.eq(
+            pick(reading(0, HostRegion.LABEL), lab_rd.data)
+            | pick(reading(0, HostRegion.LFSR, HostRegion.LIVE), h_imm)
+            | pick(reading(0, HostRegion.COUNTER) & h_cnt_ok, Array(h_cnt)[h_cnt_group])
+            | pick(reading(L - 1, HostRegion.COL_MASK), col_q))
+        m.d.sync += host.rdata.eq(reduce(operator.or_, [*h_words, shared]))
         h_done = delay(Cat(h_valid[0] & ~banked_region(h_region[0]),
-                           h_valid[L - 1] & banked_region(h_region[L - 1])), "h_done", 1)[0]
+                           h_valid[L - 1] & banked_region(h_region[L - 1])), "h_done", 2)[-1]
         m.d.comb += host.rvalid.eq(h_done.any())
 
         # The banked RAMs' ports choose between the learning pipeline (in_learn: from
@@ -542,10 +561,14 @@ class LayerCore(wiring.Component):
 
         out = self.events_out
         eptr = Signal(range(N + 1))
+        eptr1 = Signal(range(N + 2))  # eptr + 1, counted alongside
+        emit_more = Signal()  # eptr != n_spk (n_spk holds still in EMIT)
         pred_label = Signal(layouts.LABEL_BITS)
         emit_next = Signal()  # EMIT sends a spike this cycle: read the next one
-        # the spike RAM's read register holds spike eptr (read one cycle ahead)
-        m.d.comb += [spk_rd.addr.eq(Mux(emit_next, eptr + 1, eptr)),
+        # the spike RAM's read register holds spike eptr (read one cycle ahead); the address
+        # multiplexer chooses between two registers, with no adder or compare in front of the
+        # 400-word distributed-RAM read
+        m.d.comb += [spk_rd.addr.eq(Mux(emit_next, eptr1, eptr)),
                      self.pred_label.eq(pred_label)]
 
         # ---------------- input skid buffer ----------------
@@ -655,6 +678,7 @@ class LayerCore(wiring.Component):
 
             with m.State("INTEG_START"):
                 count(Counter.INTEGRATE_CYCLES)
+                m.d.sync += [x.eq(0) for x in ([sweep_k, *sweep_kl] if copies else sweep_kl)]
                 m.d.sync += [fptr.eq(Array(first)[step]), fend.eq(Array(first)[step + 1])]
                 with m.If(~has_events.bit_select(step, 1)):  # first[step] == first[step + 1]
                     start_sweep()
@@ -788,7 +812,7 @@ class LayerCore(wiring.Component):
                 count(Counter.CLEAR_CYCLES)
                 m.d.sync += [cptr.eq(0), cmax.eq(Mux(n_ev > K, n_ev, K)), cq_valid.eq(0)]
                 m.d.sync += [f.eq(0) for f in fired] + [has_events.eq(0), eptr.eq(0),
-                                                         in_clear.eq(1)]
+                                                         eptr1.eq(1), in_clear.eq(1)]
                 m.next = "CLEAR"
 
             with m.State("CLEAR"):
@@ -803,18 +827,19 @@ class LayerCore(wiring.Component):
                     m.d.comb += [tin_wr.addr.eq(ev_q), tin_wr.data.eq(T), tin_wr.en.eq(1)]
                 with m.If(~issue & (cq_valid == 0)):
                     m.d.sync += [n_win.eq(0), last_tp1.eq(0), last_t.eq(0), n_ev.eq(0),
-                                 in_clear.eq(0)]
+                                 in_clear.eq(0), emit_more.eq(n_spk != 0)]
                     m.next = "EMIT"
 
             with m.State("EMIT"):
                 m.d.comb += lab_rd.addr.eq(pred)
-                with m.If(eptr != n_spk):
+                with m.If(emit_more):
                     m.d.comb += [out.valid.eq(1), out.payload.kind.eq(EventKind.SPIKE),
                                  out.payload.time.eq(spk_rd.data.time),
                                  out.payload.index.eq(spk_rd.data.neuron)]
                     with m.If(out.ready):
                         m.d.comb += emit_next.eq(1)
-                        m.d.sync += eptr.eq(eptr + 1)
+                        m.d.sync += [eptr.eq(eptr1), eptr1.eq(eptr1 + 1),
+                                     emit_more.eq(eptr1 != n_spk)]
                 with m.Else():
                     m.d.comb += [out.valid.eq(1), out.payload.kind.eq(EventKind.END),
                                  out.payload.time.eq(last_step), out.payload.index.eq(pred)]

@@ -18,14 +18,15 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 
-def register_chain(m: Module, value: Value, stages: int, *, name: str = "delay"
-                   ) -> list[Signal]:
+def register_chain(m: Module, value: Value, stages: int, *, name: str = "delay",
+                   reset_less: bool = False) -> list[Signal]:
     """``value`` registered ``stages`` times in ``m``'s sync domain; element s-1 is its copy s
     cycles later (registers named ``name1``, ``name2``, ...). For short delays and for values
-    that must be reset, where a ``DelayLine`` RAM does not pay."""
+    that must be reset, where a ``DelayLine`` RAM does not pay; ``reset_less`` for data that
+    the domain's reset need not reach."""
     out: list[Signal] = []
     for s in range(1, stages + 1):
-        reg = Signal(Value.cast(value).shape(), name=f"{name}{s}")
+        reg = Signal(Value.cast(value).shape(), name=f"{name}{s}", reset_less=reset_less)
         m.d.sync += reg.eq(value if not out else out[-1])
         out.append(reg)
     return out

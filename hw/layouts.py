@@ -103,8 +103,8 @@ def host_signature(cfg: Config) -> wiring.Signature:
     A write (``we``) or read (``re``) strobe is taken in a cycle where ``ready`` is high (core
     idle and no input beat held); the core registers strobes and operands and acts on them in
     the next cycle. Read data
-    comes back with ``rvalid`` 3 cycles after the strobe for registers, adaptation and labels,
-    ``cfg.ram_latency`` + 2 cycles after it for weights and masks. Reads of one
+    comes back with ``rvalid`` 4 cycles after the strobe for registers, adaptation and labels,
+    ``cfg.ram_latency`` + 3 cycles after it for weights and masks. Reads of one
     region may be issued back to back; a host waits for ``rvalid`` before switching region.
     """
     addr_bits = max(20, (cfg.n_inputs * cfg.rows).bit_length() + 1)

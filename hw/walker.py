@@ -106,7 +106,8 @@ class LockstepWalker(wiring.Component):
         head = data.View(self.entry_layout, fifo.r_data)
         busy = Signal()
         tag = Signal.like(self.out.tag)
-        rem = [Signal(self.width, name=f"rem{p}") for p in range(self.lanes)]
+        # (reset-less: the words matter only while busy, which is reset)
+        rem = [Signal(self.width, name=f"rem{p}", reset_less=True) for p in range(self.lanes)]
         left = []
         for p in range(self.lanes):
             low = Signal(self.width, name=f"low{p}")

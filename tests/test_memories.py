@@ -13,7 +13,8 @@ from synaprune.hw.delay_line import DelayLine
 
 @pytest.mark.parametrize(("width", "depth", "bank_depth", "latency"),
                          [(8, 40, 16, 4), (50, 20, None, 4), (3, 100, 32, 5), (16, 7, 8, 6),
-                          (8, 70, 16, 6), (8, 150, 16, 7), (4, 40, 16, 7)])
+                          (8, 70, 16, 6), (8, 150, 16, 7), (4, 40, 16, 7),
+                          (8, 80, 16, 7)])
 def test_banked_ram_reads_what_was_written(width: int, depth: int, bank_depth: int | None,
                                            latency: int) -> None:
     ram = BankedRam(width=width, depth=depth, bank_depth=bank_depth, latency=latency)
