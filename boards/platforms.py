@@ -214,6 +214,7 @@ class MemoryUse:
     depth: int
     width: int
     sync_read: bool  # all read ports registered (block RAM candidate)
+    read_ports: int = 1  # a block has one read port: each more is a copy of the memory
 
     @property
     def bits(self) -> int:
@@ -232,7 +233,7 @@ def memory_inventory(top: Any, platform: Platform | None = None) -> list[MemoryU
         if isinstance(frag, MemoryInstance):
             sync = all(port._domain != "comb" for port in frag._read_ports)
             found.append(MemoryUse(path, frag._data.depth, Shape.cast(frag._data.shape).width,
-                                   sync))
+                                   sync, len(frag._read_ports)))
         for sub, name, _src in frag.subfragments:
             walk(sub, f"{path}.{name}" if name else path)
 
@@ -280,6 +281,7 @@ def estimate_block_rams(cfg: Config, family: str) -> tuple[int, list[tuple[Memor
     rows = []
     for mem in memory_inventory(LayerCore.from_config(cfg)):
         small = mem.bits < _SMALL_MEMORY_BITS[family] or mem.path in distributed
-        n = 0 if (not mem.sync_read or small) else blocks_for(mem.depth, mem.width, family)
+        n = 0 if (not mem.sync_read or small) else \
+            blocks_for(mem.depth, mem.width, family) * mem.read_ports
         rows.append((mem, n))
     return sum(n for _, n in rows), rows

@@ -150,7 +150,9 @@ class LayerCore(wiring.Component):
         col_rd, col_wr = col_mem.read, col_mem.write
         v_rd = [x.read_port() for x in v_mem]
         a_rd = [x.read_port() for x in a_mem]
-        spk_rd, lab_rd = spk_mem.read_port(), lab_mem.read_port()
+        # two read ports on the spike list: spikes eptr and eptr + 1 (see EMIT)
+        spk_rd = [spk_mem.read_port(), spk_mem.read_port()]
+        lab_rd = lab_mem.read_port()
 
         def registered_write(memory: Memory, name: str) -> SimpleNamespace:
             """A write port whose address, data and enable are registered: the multiplexers
@@ -564,11 +566,15 @@ class LayerCore(wiring.Component):
         eptr1 = Signal(range(N + 2))  # eptr + 1, counted alongside
         emit_more = Signal()  # eptr != n_spk (n_spk holds still in EMIT)
         pred_label = Signal(layouts.LABEL_BITS)
-        emit_next = Signal()  # EMIT sends a spike this cycle: read the next one
-        # the spike RAM's read register holds spike eptr (read one cycle ahead); the address
-        # multiplexer chooses between two registers, with no adder or compare in front of the
-        # 400-word distributed-RAM read
-        m.d.comb += [spk_rd.addr.eq(Mux(emit_next, eptr1, eptr)),
+        emit_next = Signal()  # EMIT sends a spike this cycle
+        # The spike list is read at eptr and at eptr + 1, both from registers, every cycle: the
+        # word of spike eptr is then the second port's when EMIT sent a spike in the cycle
+        # before (emit_q), else the first's. No logic sits in front of the 400-word
+        # distributed-RAM read, and the multiplexer after it has a registered select.
+        emit_q = Signal()
+        m.d.sync += emit_q.eq(emit_next)
+        spk_word = data.View(spike_layout, Mux(emit_q, spk_rd[1].data, spk_rd[0].data))
+        m.d.comb += [spk_rd[0].addr.eq(eptr), spk_rd[1].addr.eq(eptr1),
                      self.pred_label.eq(pred_label)]
 
         # ---------------- input skid buffer ----------------
@@ -834,8 +840,8 @@ class LayerCore(wiring.Component):
                 m.d.comb += lab_rd.addr.eq(pred)
                 with m.If(emit_more):
                     m.d.comb += [out.valid.eq(1), out.payload.kind.eq(EventKind.SPIKE),
-                                 out.payload.time.eq(spk_rd.data.time),
-                                 out.payload.index.eq(spk_rd.data.neuron)]
+                                 out.payload.time.eq(spk_word.time),
+                                 out.payload.index.eq(spk_word.neuron)]
                     with m.If(out.ready):
                         m.d.comb += emit_next.eq(1)
                         m.d.sync += [eptr.eq(eptr1), eptr1.eq(eptr1 + 1),
