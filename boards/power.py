@@ -382,10 +382,10 @@ def design_facts_estimate(board: str, cfg: Config, device: str | None = None) ->
 # LUT4 in a UP5K build's per-module statistics); the ECP5 per_neuron is the slope between a 25F
 # (128 neurons) and the 85F (400 neurons) build; on iCE40 the neuron state is block RAM, so
 # per_neuron is only its fired flag and row-word share; base makes the latest measured build
-# (85F: 22,211 cells; UP5K: 5,099 cells) come out exact.
+# (85F: 20,039 cells; UP5K: 5,164 cells) come out exact.
 LOGIC_MODEL: dict[str, tuple[float, float, float]] = {
-    "ice40": (4708.0, 231.0, 5.0),
-    "ecp5": (11011.0, 250.0, 23.0),
+    "ice40": (4773.0, 231.0, 5.0),
+    "ecp5": (8839.0, 250.0, 23.0),
 }
 STDP_MULTIPLIERS = 2  # w * (w_max - w) and rate * spread (hw/rule_units.py StdpUnit)
 PRUNE_CELLS_ESTIMATE = 9  # one weight_bits comparator and an AND (8-bit: measured 9 LUT4)
