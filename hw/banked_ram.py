@@ -14,8 +14,10 @@ address presented in cycle c gives its word on ``read.data`` in cycle c + L. Sta
 registers (two when L >= 5: one next to the logic that computes the address, one next to the
 banks), the bank read, the register next to each bank, the bank multiplexer, and when L >= 6 one
 more register after it (so the word can travel to its user in a cycle of its own); L = 7 splits
-the bank multiplexer in two registered levels (groups of ``GROUP`` banks, then the groups), so
-that no cycle spans the distance from the farthest bank of a die-wide memory to its user. A write
+the bank multiplexer in two registered levels (groups of ``GROUP`` banks, then the groups) and
+gives each group its own copy of the input registers next to the banks, so that no cycle spans
+the distance from the farthest bank of a die-wide memory to its user. All registers are
+reset-less. A write
 presented in cycle c is done by the end of cycle c + L - 3; a read presented one cycle later or
 after sees it (reads and writes pass through the same input registers, so their order is kept).
 A read presented in the same cycle as a write to the same address may return any word: block

@@ -70,7 +70,9 @@ def sample_times(cfg: Config, n: int, seed: int) -> np.ndarray:
 class ModelCore:
     """The golden model behind the core-side ports of ``unit`` (a ``CommandUnit``)."""
 
-    READ_LATENCY = 3
+    # the real core's register reads (its block-RAM reads take ram_latency + 3); the unit waits
+    # for rvalid whatever the latency
+    READ_LATENCY = 4
 
     def __init__(self, cfg: Config, unit: CommandUnit) -> None:
         self.cfg, self.unit = cfg, unit
