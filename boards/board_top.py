@@ -1,10 +1,16 @@
 """The top level of a board: PLL, reset, the UART link with the core, and status LEDs.
 
-``BoardTop`` makes the ``sync`` clock domain from the board oscillator through the part's PLL
-(``boards.pll``), holds it in reset until the PLL locks (through a reset synchronizer), and
-instantiates the link (``boards.link.LinkTop``: UART + command unit + ``LayerCore``) on the
+``BoardTop`` makes the core clock from the board oscillator through the part's PLL
+(``boards.pll``), holds the design in reset until the PLL locks (through reset synchronizers),
+and instantiates the link (``boards.link.LinkTop``: UART + command unit + ``LayerCore``) on the
 board's FTDI UART pins. The link's ``status`` bits drive the first LEDs; a spare LED shows PLL
 lock. When the target clock equals the oscillator the PLL is left out.
+
+On ECP5 with a PLL (``BoardTop.split_clock``) the UART link runs in ``sync`` on the oscillator
+and the core in ``core`` on the PLL's clock, behind ``boards.core_bridge.CoreBridge``: the
+command unit's decoding then has the oscillator's period, and only the core has to meet the
+PLL clock. The core's synchronized reset reaches its thousands of flip-flops through a global
+buffer (``DCCA``). On iCE40 (no room for the bridge on the UP5K) everything runs in ``sync``.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from amaranth.hdl import ClockDomain, Const, Module, Signal, Value
+from amaranth.hdl import ClockDomain, Const, Instance, Module, Signal, Value
 from amaranth.lib import io, wiring
 from amaranth.lib.cdc import ResetSynchronizer
 
@@ -68,7 +74,8 @@ class BoardTop(wiring.Component):
     at ``clk_mhz`` (default: the device's target) with the UART at ``baud``.
 
     ``link_factory(cfg=..., clk_freq=..., baud=...)`` builds the link component (ports
-    ``rx: In(1)``, ``tx: Out(1)``, ``status: Out(n)``); the default is ``boards.link.LinkTop``.
+    ``rx: In(1)``, ``tx: Out(1)``, ``status: Out(n)``), with ``core_domain="core"`` too when
+    ``split_clock``; the default is ``boards.link.LinkTop``.
     """
 
     def __init__(self, *, board: str, device: str | None = None, cfg: Config | None = None,
@@ -83,13 +90,29 @@ class BoardTop(wiring.Component):
         if baud is not None and (not isinstance(baud, int) or isinstance(baud, bool)):
             raise TypeError(f"baud must be an int or None, not {type(baud).__name__}")
         self.baud = self.board.baud if baud is None else baud
-        if self.baud <= 0 or self.baud * 4 > self.clock.clk_freq_hz:
-            raise ValueError(f"baud {self.baud} must be > 0 and at most a quarter of the core "
-                             f"clock ({self.clock.clk_freq_hz} Hz)")
+        if self.baud <= 0 or self.baud * 4 > self.link_clk_freq_hz:
+            raise ValueError(f"baud {self.baud} must be > 0 and at most a quarter of the link "
+                             f"clock ({self.link_clk_freq_hz} Hz)")
         if link_factory is not None and not callable(link_factory):
             raise TypeError("link_factory must be callable")
         self.link_factory = link_factory
         super().__init__({})
+
+    @property
+    def split_clock(self) -> bool:
+        """The link on the oscillator and the core on the PLL's clock (ECP5 with a PLL)."""
+        return self.board.family == "ecp5" and self.clock.pll is not None
+
+    @property
+    def link_clk_freq_hz(self) -> int:
+        """The clock of the UART link (``sync``)."""
+        return round(self.clock.f_in_mhz * 1e6) if self.split_clock else self.clock.clk_freq_hz
+
+    def make_link(self) -> wiring.Component:
+        """The link component, as the board top instantiates it."""
+        factory = self.link_factory or default_link_factory()
+        extra = {"core_domain": "core"} if self.split_clock else {}
+        return factory(cfg=self.cfg, clk_freq=self.link_clk_freq_hz, baud=self.baud, **extra)
 
     def elaborate(self, platform: Any) -> Module:
         if platform is None:
@@ -101,7 +124,11 @@ class BoardTop(wiring.Component):
         # nextpnr derives the core clock's constraint from the PLL's dividers and the board
         # oscillator's constraint (a constraint on this net would not survive synthesis).
         clk_core = Signal(name="clk_core")
-        m.d.comb += cd_sync.clk.eq(clk_core)
+        if self.split_clock:
+            m.domains.core = cd_core = ClockDomain("core")
+            m.d.comb += cd_core.clk.eq(clk_core)
+        else:
+            m.d.comb += cd_sync.clk.eq(clk_core)
         locked = Signal()
 
         if clk.pll is None:
@@ -113,16 +140,23 @@ class BoardTop(wiring.Component):
                 platform.default_clk, dir="-"))
             m.submodules.pll = pll = Ecp5Pll(params=clk.pll)
             m.d.comb += [pll.clk_in.eq(clk_buf.i), clk_core.eq(pll.clk_out),
-                         locked.eq(pll.locked)]
+                         locked.eq(pll.locked), cd_sync.clk.eq(clk_buf.i)]
         else:
             pad = platform.request(platform.default_clk, dir="-")
             m.submodules.pll = pll = Ice40Pll(params=clk.pll, pad=pad)
             m.d.comb += [clk_core.eq(pll.clk_out), locked.eq(pll.locked)]
         m.submodules.reset_sync = ResetSynchronizer(~locked, domain="sync")
+        if self.split_clock:
+            # The core's synchronizer drives a domain of its own, whose reset goes through a
+            # global buffer to the core's: on fabric routing the reset of flip-flops spread over
+            # the 85F arrived up to 9.9 ns after the synchronizer (docs/boards.md).
+            m.domains.reset_gen = cd_gen = ClockDomain("reset_gen")
+            m.d.comb += cd_gen.clk.eq(clk_core)
+            m.submodules.core_reset_sync = ResetSynchronizer(~locked, domain="reset_gen")
+            m.submodules.reset_buf = Instance("DCCA", i_CLKI=cd_gen.rst, i_CE=Const(1),
+                                              o_CLKO=cd_core.rst)
 
-        factory = self.link_factory or default_link_factory()
-        m.submodules[LINK_NAME] = link = factory(cfg=self.cfg, clk_freq=clk.clk_freq_hz,
-                                           baud=self.baud)
+        m.submodules[LINK_NAME] = link = self.make_link()
 
         subsignals = [io_.name for io_ in platform.lookup("uart", 0).ios]
         uart = platform.request("uart", 0, dir={name: "-" for name in subsignals})

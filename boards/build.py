@@ -36,7 +36,7 @@ from typing import Any
 
 from ..hw.core import LayerCore
 from ..model.config import Config
-from .board_top import LINK_NAME, BoardTop, LinkFactory, default_link_factory
+from .board_top import LINK_NAME, BoardTop, LinkFactory
 from .platforms import board_spec, default_config, device_spec, make_platform
 
 BUILD_ROOT = Path("build")
@@ -239,8 +239,7 @@ def build_bitstream(board: str, *, device: str | None = None, cfg: Config | None
     say(f"board {spec.name} ({dev.part.name}), layer {cfg.n_inputs} inputs x {cfg.n_neurons} "
         f"neurons on {cfg.lanes} lanes, clock {top.clock.f_out_mhz:g} MHz "
         f"(from {top.clock.f_in_mhz:g} MHz), UART {top.baud} baud")
-    factory = top.link_factory or default_link_factory()
-    link = factory(cfg=top.cfg, clk_freq=top.clock.clk_freq_hz, baud=top.baud)
+    link = top.make_link()
     prefix = f"{TOP_NAME}.{LINK_NAME}"
     prune_path = find_prune_path(link, prefix=prefix) if keep_prune_hierarchy else None
     core_path = find_module_path(link, LayerCore, prefix=prefix)
@@ -271,11 +270,14 @@ def build_bitstream(board: str, *, device: str | None = None, cfg: Config | None
         names = " ".join(f"{core_path}.{path}".rsplit(".", 1)[0] + "/" + path.rsplit(".")[-1]
                          for path in LayerCore.DISTRIBUTED_RAMS)
         after_read.append(f'setattr -set ram_style "distributed" {names}')
-        # the lanes' BankedRams see the same addresses, and a BankedRam's copies of its inputs
-        # next to each group of banks are equal: merged, one register would drive block RAMs
-        # all over the die (the 85F's critical path before, docs/boards.md)
-        regs = " ".join(f"{core_path}.{name}/t:$dff"
-                        for name in LayerCore.banked_ram_names(top.cfg.lanes))
+        # the lanes' BankedRams see the same addresses, a BankedRam's copies of its inputs
+        # next to each group of banks are equal, and so are the lanes' copies of the neuron
+        # knobs: merged, one register would drive logic all over the die (the 85F's critical
+        # path before, docs/boards.md)
+        regs = " ".join([f"{core_path}.{name}/t:$dff"
+                         for name in LayerCore.per_lane_copy_owners(top.cfg.lanes)]
+                        + [f"{core_path}/w:{prefix}* %ci1:+$dff[Q]"
+                           for prefix in LayerCore.LANE_COPIES])
         after_read.append(f"setattr -set keep 1 {regs}")
     if after_read:
         overrides["script_after_read"] = "\n".join(after_read)
@@ -298,7 +300,8 @@ def build_bitstream(board: str, *, device: str | None = None, cfg: Config | None
         "requested_mhz": clk_mhz if clk_mhz is not None else dev.target_mhz,
         "clk_in_mhz": top.clock.f_in_mhz,
         "pll": None if top.clock.pll is None else vars(top.clock.pll),
-        "baud": top.baud, "seed": seed, "placer": dev.placer, "prune_module": prune_path,
+        "link_mhz": top.link_clk_freq_hz / 1e6, "baud": top.baud, "seed": seed,
+        "placer": dev.placer, "prune_module": prune_path,
         "nextpnr_report": NEXTPNR_REPORT, "stat_json": STAT_JSON, "elaborate_s": elaborate_s,
         "toolchain": None if toolchain is None else toolchain.kind,
     }

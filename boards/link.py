@@ -8,17 +8,21 @@ This is what a board top (``boards.board_top``) instantiates on its UART pins an
 Ports: ``rx`` (In(1), the line from the host, idle high), ``tx`` (Out(1), to the host) and
 ``status`` (Out(LINK_STATUS_LAYOUT): ``busy``, ``error``, ``heartbeat`` for LEDs; bit 0 is
 ``busy``).
+
+With ``core_domain`` set, the core runs in that clock domain and ``boards.core_bridge.CoreBridge``
+carries its ports to the link, which stays in ``sync``; the commands and replies are the same.
 """
 
 from __future__ import annotations
 
-from amaranth import Module, Signal
+from amaranth import DomainRenamer, Module, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out, connect
 
 from ..hw.core import LayerCore
 from ..model.config import Config
 from .command import CommandUnit, check_config
+from .core_bridge import CoreBridge
 from .protocol import DEFAULT_RUN_TIMEOUT_S, DEFAULT_TIMEOUT_S
 from .uart import UartRx, UartTx, baud_divisor
 
@@ -43,12 +47,19 @@ class LinkTop(wiring.Component):
     - ``run_timeout_s``: how long a command waits for the core without progress (default 1 s).
     - ``max_payload``: request payload buffer in bytes (default: room for a RUN with every
       input spiking, see ``protocol.default_max_payload``).
+    - ``core_domain``: the clock domain of the core (default None: ``sync``, the link's); the
+      domain's clock is the caller's to make.
     """
 
     def __init__(self, *, cfg: Config, clk_freq: float, baud: int,
                  timeout_s: float = DEFAULT_TIMEOUT_S, run_timeout_s: float = DEFAULT_RUN_TIMEOUT_S,
-                 max_payload: int | None = None) -> None:
+                 max_payload: int | None = None, core_domain: str | None = None) -> None:
         self.cfg = check_config(cfg)
+        if core_domain is not None and (not isinstance(core_domain, str)
+                                        or core_domain in ("", "sync", "comb")):
+            raise ValueError(f"core_domain must be None or a clock domain other than sync, "
+                             f"not {core_domain!r}")
+        self.core_domain = core_domain
         for name, value in (("clk_freq", clk_freq), ("baud", baud), ("timeout_s", timeout_s),
                             ("run_timeout_s", run_timeout_s)):
             if not isinstance(value, int | float) or isinstance(value, bool):
@@ -79,20 +90,35 @@ class LinkTop(wiring.Component):
         m.submodules.unit = unit = CommandUnit(cfg=self.cfg, timeout=self.timeout,
                                                watchdog=self.watchdog,
                                                max_payload=self.max_payload)
-        m.submodules.core = core = LayerCore.from_config(self.cfg)
+        core = LayerCore.from_config(self.cfg)
+        if self.core_domain is None:
+            m.submodules.core = side = core
+            ports = (core.host, core.events_in, core.events_out, core.regs, core.error,
+                     core.pred_label)
+        else:
+            m.submodules.core = DomainRenamer({"sync": self.core_domain})(core)
+            m.submodules.bridge = side = CoreBridge(cfg=self.cfg, core_domain=self.core_domain)
+            connect(m, side.core_host, core.host)
+            connect(m, side.core_to_core, core.events_in)
+            connect(m, core.events_out, side.core_from_core)
+            m.d.comb += [core.regs.eq(side.core_regs), side.core_error.eq(core.error),
+                         side.core_pred_label.eq(core.pred_label)]
+            ports = (side.host, side.to_core, side.from_core, side.regs, side.error,
+                     side.pred_label)
+        host, events_in, events_out, regs, error, pred_label = ports
 
         connect(m, urx.data, unit.rx)
         connect(m, unit.tx, utx.data)
-        connect(m, unit.host, core.host)
-        connect(m, unit.to_core, core.events_in)
-        connect(m, core.events_out, unit.from_core)
+        connect(m, unit.host, host)
+        connect(m, unit.to_core, events_in)
+        connect(m, events_out, unit.from_core)
         m.d.comb += [
             urx.rx.eq(self.rx),
             self.tx.eq(utx.tx),
             unit.rx_error.eq(urx.framing_error | urx.overrun),
-            core.regs.eq(unit.regs),
-            unit.core_error.eq(core.error),
-            unit.pred_label.eq(core.pred_label),
+            regs.eq(unit.regs),
+            unit.core_error.eq(error),
+            unit.pred_label.eq(pred_label),
         ]
 
         half_second = max(1, round(self.clk_freq / 2))
@@ -104,7 +130,7 @@ class LinkTop(wiring.Component):
             m.d.sync += beat.eq(beat + 1)
         m.d.comb += [
             self.status.busy.eq(unit.busy),
-            self.status.error.eq(unit.link_error | (core.error != 0)),
+            self.status.error.eq(unit.link_error | (error != 0)),
             self.status.heartbeat.eq(heartbeat),
         ]
         return m

@@ -130,17 +130,21 @@ class SimTransport(UartSimTransport):
     """``LinkTop`` built from ``cfg`` in the simulator, at ``clk_freq`` (default 1 MHz) and
     ``divisor`` cycles per bit (default 4). The link's inter-byte timeout (``timeout_s``,
     default 20 byte times) and core watchdog (``run_timeout_s``) are in simulated seconds;
-    ``default_timeout`` is the host's reply timeout."""
+    ``default_timeout`` is the host's reply timeout. ``core_clk_freq``: run the core in a clock
+    domain of its own at that frequency, behind ``CoreBridge`` (default: the link's clock)."""
 
     def __init__(self, cfg: Config, *, clk_freq: float = 1e6, divisor: int = 4,
                  timeout_s: float | None = None, run_timeout_s: float = 0.2,
                  default_timeout: float = 0.2, max_payload: int | None = None,
-                 vcd_file: str | None = None) -> None:
+                 vcd_file: str | None = None, core_clk_freq: float | None = None) -> None:
         byte_time = 10 * divisor / clk_freq
         timeout_s = 20 * byte_time if timeout_s is None else timeout_s
         baud = round(clk_freq / divisor)
         self.top = LinkTop(cfg=cfg, clk_freq=clk_freq, baud=baud, timeout_s=timeout_s,
-                           run_timeout_s=run_timeout_s, max_payload=max_payload)
+                           run_timeout_s=run_timeout_s, max_payload=max_payload,
+                           core_domain=None if core_clk_freq is None else "core")
         super().__init__(self.top, rx=self.top.rx, tx=self.top.tx, clk_freq=clk_freq,
                          divisor=self.top.divisor, link_timeout=timeout_s,
                          default_timeout=default_timeout, vcd_file=vcd_file)
+        if core_clk_freq is not None:
+            self._sim.add_clock(1 / core_clk_freq, domain="core")

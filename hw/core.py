@@ -62,6 +62,18 @@ class LayerCore(wiring.Component):
         build lets Yosys drop the logic that keeps a colliding read's old word."""
         return (*[f"w{p}" for p in range(lanes)], *[f"row{p}" for p in range(lanes)], "col")
 
+    @staticmethod
+    def per_lane_copy_owners(lanes: int) -> tuple[str, ...]:
+        """Submodule names whose flip-flops include copies of one value made on purpose, one
+        per lane or per group of banks, so that no register drives logic all over the die: the
+        BankedRams (input registers) and the NeuronUpdates (knobs). The board build keeps
+        Yosys from merging such copies back into one."""
+        return (*LayerCore.banked_ram_names(lanes), *[f"neuron{p}" for p in range(lanes)])
+
+    # Name prefixes of the core's own per-lane register copies (``<prefix><lane>``), kept
+    # apart by the board build too: copies with the same next-state logic are equal to Yosys.
+    LANE_COPIES = ("in_sweep_l", "in_clear_l", "sw_stall_l", "sweep_k_l", "a_oaddr_l")
+
     def __init__(self, *, n_inputs: int, n_neurons: int, lanes: int, time_steps: int,
                  k_max: int = 1, col_word_bits: int = 16, weight_bits: int = 8,
                  membrane_bits: int = 16, adapt_bits: int = 12, stdp_frac_bits: int = 12,
@@ -149,7 +161,16 @@ class LayerCore(wiring.Component):
         row_rd, row_wr = [x.read for x in row_mem], [x.write for x in row_mem]
         col_rd, col_wr = col_mem.read, col_mem.write
         v_rd = [x.read_port() for x in v_mem]
+        # the accumulate's membrane read: the same port as the sweep's (the address chosen by
+        # in_sweep), or die-wide a port of its own, so that neither address has a multiplexer
+        # in front of the RAM's cells
+        v_acc = [x.read_port() for x in v_mem] if cfg.die_wide else v_rd
         a_rd = [x.read_port() for x in a_mem]
+        # The adaptation row a lane reads outside the sweep, a register per lane: the winner's
+        # row, loaded when lw moves to it (LEARN_START reads it), and in IDLE the host's
+        # address, loaded with hq (so it equals hq.addr when a host read acts). The memory's
+        # address is then one multiplexer from registers next to it.
+        a_oaddr = [Signal.like(a_rd[p].addr, name=f"a_oaddr_l{p}") for p in range(P)]
         # two read ports on the spike list: spikes eptr and eptr + 1 (see EMIT)
         spk_rd = [spk_mem.read_port(), spk_mem.read_port()]
         lab_rd = lab_mem.read_port()
@@ -224,14 +245,16 @@ class LayerCore(wiring.Component):
         # row-mask address; 2 + L: the row-mask words into the walker with base = i * K.
         ev_tag = data.StructLayout({"base": unsigned((n_in * K).bit_length())})
         m.submodules.row_walker = row_walker = LockstepWalker(
-            lanes=P, width=K, tag_layout=ev_tag, depth=fetch_depth)
+            lanes=P, width=K, tag_layout=ev_tag, depth=fetch_depth,
+            pipelined=cfg.die_wide)
         fptr, fend = Signal(ev_bits), Signal(ev_bits)
         fs_valid = Signal(fetch_stages)  # fetch pipeline occupancy, bit s: stage s + 1
         fs_base = delay(ev_q * K, "fs_base", L)  # element L-1: stage 2 + L
-        inflight = sum(fs_valid[s] for s in range(fetch_stages))
+        # entries the fetch may still issue: fetch_depth less those in its pipeline or queued
+        # in the walker, counted down at each issue and up at each walker take
+        fetch_room = Signal(range(fetch_depth + 1), init=fetch_depth)
         fetch_issue = Signal()
-        m.d.comb += fetch_issue.eq((fptr != fend) & (inflight + row_walker.level
-                                                     < fetch_depth))
+        m.d.comb += fetch_issue.eq((fptr != fend) & (fetch_room != 0))
         m.d.comb += [
             row_walker.entries.valid.eq(fs_valid[-1]),
             row_walker.entries.payload.tag.base.eq(fs_base[-1]),
@@ -253,7 +276,7 @@ class LayerCore(wiring.Component):
         acc_sum = []
         for p in range(P):
             # v_max = 2^membrane_bits - 1: the carry out is the saturation flag
-            base = Mux(acc_fwd[p], acc_last[p], Mux(acc_fwd2[p], acc_last2[p], v_rd[p].data))
+            base = Mux(acc_fwd[p], acc_last[p], Mux(acc_fwd2[p], acc_last2[p], v_acc[p].data))
             total = base + w_q[p]
             acc_sum.append(Mux(total[cfg.membrane_bits], cfg.v_max, total[:cfg.membrane_bits]))
         acc_write = Cat(*[acc_valid[L - 1] & acc_hit[L - 1][p] for p in range(P)])
@@ -264,19 +287,23 @@ class LayerCore(wiring.Component):
                                      for p in range(P)]))
         m.d.sync += acc_fwd2.eq(Cat(*[acc_wrote[p] & (acc_k[p][L] == acc_k[p][L - 2])
                                       for p in range(P)]))
-        integ_idle = ((fptr == fend) & (fs_valid == 0) & row_walker.idle
-                      & ~Cat(*acc_valid).any())
+        # The integration pipeline has drained: registered (the FSM leaves INTEG on a flag,
+        # not on the OR over every stage), zeroed in INTEG_START, so it says "idle" from the
+        # cycle after the pipeline was (nothing is issued once fptr reaches fend).
+        integ_idle = Signal()
+        m.d.sync += integ_idle.eq((fptr == fend) & (fs_valid == 0) & row_walker.idle
+                                  & ~Cat(*acc_valid).any())
 
         # ---------------- sweep datapath ----------------
         # Row pipeline: stage 0 issues row sweep_k (membrane/adaptation read, eligibility),
         # stage 1 has the read values (the RAMs' read registers, held by a stall), NeuronUpdate
-        # adds LATENCY stages, one more registers its outputs with the firing lanes and whether
-        # there are two or more of them (so the stall
-        # is a register, not the margin compare); the last stage (sw_last) fires, writes back
+        # adds its latency in stages, one more registers its outputs with the firing lanes and
+        # whether there are two or more of them (so the stall is a register, not the margin
+        # compare); the last stage (sw_last) fires, writes back
         # and updates the lane bests. A row that fires s > 1 lanes holds the last stage s
         # cycles and stalls the whole pipeline meanwhile. Rows are distinct within a step and
         # the pipeline drains before the next step, so no forwarding is needed.
-        sw_last = 2 + NeuronUpdate.LATENCY
+        sw_last = 2 + NeuronUpdate.timing(cfg.die_wide)[0]
         sweep_k = Signal(range(K + 1))  # next row to issue
         sw_valid = Signal(sw_last)
         sw_row = [Signal(row_bits, name=f"sw_row{s}") for s in range(1, sw_last + 1)]
@@ -285,23 +312,30 @@ class LayerCore(wiring.Component):
         in_sweep = Signal()  # the FSM is in SWEEP: the membrane and adaptation read rows
         # Per-lane copies of sweep_k and in_sweep (with more than one lane): each lane's
         # memories take their row address from registers of their own, next to them, not from
-        # one register across the die (each copy has its own feedback, so Yosys does not merge
-        # them).
+        # one register across the die (the board build keeps Yosys from merging them,
+        # LANE_COPIES).
         copies = P > 1
         sweep_kl = [Signal(range(K + 1), name=f"sweep_k_l{p}") for p in range(P)] if copies \
             else [sweep_k]
         in_sweep_l = [Signal(name=f"in_sweep_l{p}") for p in range(P)] if copies else [in_sweep]
+        # and of the stall, which enables the lane's row-pipeline registers and memory reads
+        sw_stall_l = [Signal(name=f"sw_stall_l{p}") for p in range(P)] if copies else [sw_stall]
+        # per-lane copies of in_clear: each lane's fired flags are zeroed during CLEAR from a
+        # register next to them (one register would drive every lane's flags across the die)
+        in_clear_l = [Signal(name=f"in_clear_l{p}") for p in range(P)]
         pend = Signal(P)
         pending = Signal()  # extra cycles of a row that fires more than one lane
         nu = []
         for p in range(P):
-            unit = NeuronUpdate(membrane_bits=cfg.membrane_bits, adapt_bits=cfg.adapt_bits)
+            unit = NeuronUpdate(membrane_bits=cfg.membrane_bits, adapt_bits=cfg.adapt_bits,
+                                die_wide=cfg.die_wide)
             m.submodules[f"neuron{p}"] = unit
             nu.append(unit)
             m.d.comb += [unit.v.eq(v_rd[p].data), unit.adapt.eq(a_rd[p].data),
                          unit.threshold.eq(regs.threshold), unit.leak_shift.eq(regs.leak_shift),
                          unit.decay_en.eq(regs.learn & (step == 0)),
-                         unit.decay_shift.eq(regs.homeo_decay_shift), unit.en.eq(~sw_stall)]
+                         unit.decay_shift.eq(regs.homeo_decay_shift),
+                         unit.en.eq(~sw_stall_l[p])]
         margin_shape = signed(cfg.membrane_bits + 2)
         lb_valid = Signal(P)
         lb_d = Array(Signal(margin_shape, name=f"lb_d{p}") for p in range(P))
@@ -323,9 +357,10 @@ class LayerCore(wiring.Component):
         cross_pre = Cat(*[sw_elig[-2][p] & (nu[p].margin >= 0) for p in range(P)])
         with m.If(~sw_stall):
             m.d.sync += cross.eq(cross_pre)
-            m.d.sync += [x.eq(nu[p].v_out) for p, x in enumerate(x_v)]
-            m.d.sync += [x.eq(nu[p].adapt_out) for p, x in enumerate(x_a)]
-            m.d.sync += [x.eq(nu[p].margin) for p, x in enumerate(x_m)]
+        for p in range(P):
+            with m.If(~sw_stall_l[p]):
+                m.d.sync += [x_v[p].eq(nu[p].v_out), x_a[p].eq(nu[p].adapt_out),
+                             x_m[p].eq(nu[p].margin)]
         spikes_now = Mux(pending, pend, cross)
         spike_low = spikes_now & -spikes_now
         spike_rest = spikes_now & ~spike_low
@@ -334,8 +369,9 @@ class LayerCore(wiring.Component):
         # decided a cycle ahead, because it enables every register of the row pipeline: in a
         # stall cycle, whether spike_rest has two or more bits; otherwise whether the row
         # entering the last stage has two or more firing lanes (LUT trees, no carry chain).
-        sw_stall_next = Mux(sw_stall, two_or_more(spike_rest),
-                            sw_valid[-2] & two_or_more(cross_pre))
+        stall_more, stall_new = Signal(), Signal()  # the next stall, when stalled / not
+        m.d.comb += [stall_more.eq(two_or_more(spike_rest)),
+                     stall_new.eq(sw_valid[-2] & two_or_more(cross_pre))]
 
         # A row's fired flags are set the cycle after it fires (fire_set, fire_row registered),
         # so the decode of the row into flag enables starts from registers; the flags of a row
@@ -345,12 +381,16 @@ class LayerCore(wiring.Component):
         for p in range(P):
             with m.If(fire_set[p]):
                 m.d.sync += fired[p].bit_select(fire_row, 1).eq(1)
+            with m.If(in_clear_l[p]):  # CLEAR (no row fires then)
+                m.d.sync += fired[p].eq(0)
 
         def start_sweep() -> None:
             # (the row counters start at 0 in INTEG_START: their enables then need no part of
             # the decision to leave INTEG, which waits on the whole integration pipeline)
             m.d.sync += [pending.eq(0), sw_valid.eq(0), sw_stall.eq(0), in_sweep.eq(1)]
             if copies:
+                # (the stall copies are 0 here: a sweep ends with no stall, nothing sets them
+                # outside SWEEP)
                 m.d.sync += [x.eq(1) for x in in_sweep_l]
 
         # ---------------- learning datapath ----------------
@@ -358,7 +398,8 @@ class LayerCore(wiring.Component):
         col_tag = data.StructLayout({"g": unsigned(max(1, (G - 1).bit_length())),
                                      "w_base": unsigned(w_addr_bits)})
         m.submodules.col_walker = col_walker = LockstepWalker(
-            lanes=1, width=B, tag_layout=col_tag, depth=fetch_depth)
+            lanes=1, width=B, tag_layout=col_tag, depth=fetch_depth,
+            pipelined=cfg.die_wide)
         lw = Signal(range(cfg.k_max + 1))  # winner being learned
         l_k, l_p, l_t = Signal(row_bits), Signal(lane_bits), Signal(cfg.time_bits)
         col_base = Signal((N * G).bit_length())
@@ -368,9 +409,9 @@ class LayerCore(wiring.Component):
         cs_valid = Signal(L)
         cs_g = delay(gptr[:col_tag.members["g"].width], "cs_g", L)
         cs_wbase = delay(g_wbase, "cs_wbase", L)
+        col_room = Signal(range(fetch_depth + 1), init=fetch_depth)  # as fetch_room
         col_issue = Signal()
-        m.d.comb += col_issue.eq((gptr != G) & (sum(cs_valid[s] for s in range(L))
-                                                + col_walker.level < fetch_depth))
+        m.d.comb += col_issue.eq((gptr != G) & (col_room != 0))
         m.d.comb += [
             col_walker.entries.valid.eq(cs_valid[-1]),
             col_walker.entries.payload.tag.g.eq(cs_g[-1]),
@@ -440,8 +481,9 @@ class LayerCore(wiring.Component):
         l_lane = Signal(P)  # the winner's lane, one-hot
         l_kmask = Signal(K)  # ~(1 << l_k): clears the winner's bit of a row-mask word
         col_addr = Signal.like(col_base)  # col_base + gptr, counted
-        learn_idle = ((gptr == G) & (cs_valid == 0) & col_walker.idle & ~cv_valid
-                      & ~Cat(*ls_valid).any())
+        learn_idle = Signal()  # the learning pass has drained: registered like integ_idle
+        m.d.sync += learn_idle.eq((gptr == G) & (cs_valid == 0) & col_walker.idle & ~cv_valid
+                                  & ~Cat(*ls_valid).any())
 
         # ---------------- clear datapath ----------------
         cptr = Signal(ev_bits + 1)
@@ -546,13 +588,27 @@ class LayerCore(wiring.Component):
             col_wr.data.eq(Mux(in_learn, keep_acc | keep_now, hq.wdata)),
             col_wr.en.eq(Mux(in_learn, wb_valid & at_wb.last, hq_wr[HostRegion.COL_MASK])),
         ]
+        # The lanes' sweep reads hold while stalled (the stall copies are low outside SWEEP), and
+        # each lane counts its own row copy in SWEEP (in_sweep_l), with no FSM decode.
+        for p in range(P):
+            m.d.comb += [v_rd[p].en.eq(~sw_stall_l[p]), a_rd[p].en.eq(~sw_stall_l[p])]
+            if copies:
+                with m.If(in_sweep_l[p]):  # as sw_stall and sweep_k in SWEEP
+                    m.d.sync += sw_stall_l[p].eq(Mux(sw_stall_l[p], stall_more, stall_new))
+                    with m.If(~sw_stall_l[p] & (sweep_kl[p] != K)):
+                        m.d.sync += sweep_kl[p].eq(sweep_kl[p] + 1)
         # membrane and adaptation rows: the sweep's, the accumulate's (membrane), the
         # winner's (adaptation, LEARN_START) or the host's, chosen by registered flags too
         for p in range(P):
-            m.d.comb += [v_rd[p].addr.eq(Mux(in_sweep_l[p], sweep_kl[p], acc_k[p][L - 2])),
-                         a_rd[p].addr.eq(Mux(in_sweep_l[p], sweep_kl[p],
-                                             Mux(in_learn, win_k[lw], hq.addr)))]
-        m.d.comb += lab_rd.addr.eq(hq.addr)
+            if cfg.die_wide:
+                m.d.comb += [v_rd[p].addr.eq(sweep_kl[p]), v_acc[p].addr.eq(acc_k[p][L - 2])]
+            else:
+                m.d.comb += v_rd[p].addr.eq(Mux(in_sweep_l[p], sweep_kl[p], acc_k[p][L - 2]))
+            m.d.comb += a_rd[p].addr.eq(Mux(in_sweep_l[p], sweep_kl[p], a_oaddr[p]))
+        # the predicted neuron's label from CLEAR_START to the end of EMIT (read before EMIT
+        # needs it), else the host's address: a registered select, no FSM decode
+        label_pred = Signal()
+        m.d.comb += lab_rd.addr.eq(Mux(label_pred, pred, hq.addr))
 
         # Trace defaults.
         tr = self.probe
@@ -626,7 +682,10 @@ class LayerCore(wiring.Component):
             m.d.comb += tr.sweep_valid.eq(1)
             m.d.sync += [fire_set.eq(cross), fire_row.eq(sw_row_last)]
             for p in range(P):
-                with m.If(elig[p] & (~lb_valid[p] | (x_m[p] > lb_d[p]))):
+                # x_m > lb_d as the sign of lb_d - x_m: a carry chain, where the compare was
+                # mapped to a LUT tree
+                better = (lb_d[p] - x_m[p])[-1]
+                with m.If(elig[p] & (~lb_valid[p] | better)):
                     m.d.sync += [lb_valid[p].eq(1), lb_d[p].eq(x_m[p]), lb_k[p].eq(sw_row_last)]
 
         # ---------------- the host's registers ----------------
@@ -635,6 +694,12 @@ class LayerCore(wiring.Component):
             m.d.sync += lfsr.eq(hq.wdata)
         with m.If(hq_wr[HostRegion.LIVE]):
             m.d.sync += live.eq(hq.wdata)
+        # one live synapse less a cycle after each pruning (the flag registered: the 32-bit
+        # decrement's enable then leaves a flip-flop); LEARN ends later, on learn_idle
+        pruned_late = Signal()
+        m.d.sync += pruned_late.eq(pruned_now)
+        with m.If(pruned_late):
+            m.d.sync += live.eq(live - 1)
         with m.If(hq_wr[HostRegion.COUNTER]):
             m.d.sync += [c.eq(0) for c in counters] + [error.eq(0)]
 
@@ -667,6 +732,7 @@ class LayerCore(wiring.Component):
         with m.FSM(init="IDLE"):
             with m.State("IDLE"):
                 m.d.comb += host.ready.eq(~in_valid & ~sk_valid)
+                m.d.sync += [x.eq(host.addr) for x in a_oaddr]
                 # A write strobed in the cycle before acts now; the core is still idle (ready is
                 # low while an input beat is held), and a beat that arrived with the strobe
                 # waits for it (the write may clear the counters).
@@ -684,6 +750,7 @@ class LayerCore(wiring.Component):
 
             with m.State("INTEG_START"):
                 count(Counter.INTEGRATE_CYCLES)
+                m.d.sync += integ_idle.eq(0)  # (fptr and fend are loaded now)
                 m.d.sync += [x.eq(0) for x in ([sweep_k, *sweep_kl] if copies else sweep_kl)]
                 m.d.sync += [fptr.eq(Array(first)[step]), fend.eq(Array(first)[step + 1])]
                 with m.If(~has_events.bit_select(step, 1)):  # first[step] == first[step + 1]
@@ -699,6 +766,10 @@ class LayerCore(wiring.Component):
                 m.d.comb += ev_rd.addr.eq(fptr)
                 with m.If(fetch_issue):
                     m.d.sync += fptr.eq(fptr + 1)
+                with m.If(fetch_issue & ~row_walker.taken):
+                    m.d.sync += fetch_room.eq(fetch_room - 1)
+                with m.Elif(~fetch_issue & row_walker.taken):
+                    m.d.sync += fetch_room.eq(fetch_room + 1)
                 # walk: one weight read per lane per live synapse (addresses: see in_learn)
                 count(Counter.SYN_EVENTS, sum(walk.hit[p] for p in range(P)))
                 # accumulate: membrane read at stage L - 1, sum and write request at stage L
@@ -710,7 +781,6 @@ class LayerCore(wiring.Component):
             with m.State("SWEEP"):
                 count(Counter.SWEEP_CYCLES)
                 issue = sweep_k != K
-                m.d.comb += [x.en.eq(~sw_stall) for x in v_rd + a_rd]
                 with m.If(~sw_stall):
                     m.d.sync += [sw_valid.eq(Cat(issue, sw_valid[:-1])), sw_row[0].eq(sweep_k),
                                  sw_elig[0].eq(Cat(*[~(fired[p].bit_select(sweep_kl[p], 1))
@@ -719,13 +789,11 @@ class LayerCore(wiring.Component):
                     m.d.sync += [sw_elig[s].eq(sw_elig[s - 1]) for s in range(1, sw_last)]
                     with m.If(issue):
                         m.d.sync += sweep_k.eq(sweep_k + 1)
-                        if copies:
-                            m.d.sync += [x.eq(x + 1) for x in sweep_kl]
                 # last stage: fire, write back, lane bests (see sw_write)
                 with m.If(sw_spike):
                     m.d.sync += n_spk.eq(n_spk + 1)
                 m.d.sync += [pend.eq(spike_rest), pending.eq(sw_stall),
-                             sw_stall.eq(sw_stall_next)]
+                             sw_stall.eq(Mux(sw_stall, stall_more, stall_new))]
                 with m.If(sw_valid[-1] & ~sw_stall & (sw_row_last == K - 1)):
                     m.d.sync += [red.eq(0), best_valid.eq(0), c_valid.eq(0), in_sweep.eq(0)]
                     if copies:
@@ -738,8 +806,11 @@ class LayerCore(wiring.Component):
                 r = red[:lane_bits] if P > 1 else Const(0, 1)
                 m.d.sync += [c_valid.eq(lb_valid.bit_select(r, 1) & (red != P)),
                              c_d.eq(lb_d[r]), c_k.eq(lb_k[r]), c_p.eq(r)]
-                better = c_valid & (
-                    ~best_valid | (c_d > best_d) | ((c_d == best_d) & (c_k < best_k)))
+                # c_d > best_d, or equal and c_k < best_k: one signed compare of (d, ~k) keys,
+                # as the sign of a subtraction (a carry chain)
+                key_c = Cat(~c_k, c_d).as_signed()
+                key_best = Cat(~best_k, best_d).as_signed()
+                better = c_valid & (~best_valid | (key_best - key_c)[-1])
                 with m.If(better):
                     m.d.sync += [best_valid.eq(1), best_d.eq(c_d), best_k.eq(c_k),
                                  best_p.eq(c_p)]
@@ -761,6 +832,8 @@ class LayerCore(wiring.Component):
                 with m.If((wins_after == regs.k_winners) | (step == T - 1)):
                     m.d.sync += lw.eq(0)
                     with m.If(regs.learn & (wins_after != 0)):
+                        # the first winner: this step's (win_k[0] is written now) or an earlier
+                        m.d.sync += [x.eq(Mux(n_win == 0, best_k, win_k[0])) for x in a_oaddr]
                         m.d.sync += in_learn.eq(1)
                         m.next = "LEARN_START"
                     with m.Else():
@@ -791,6 +864,10 @@ class LayerCore(wiring.Component):
                 with m.If(col_issue):
                     m.d.sync += [gptr.eq(gptr + 1), g_wbase.eq(g_wbase + B * K),
                                  col_addr.eq(col_addr + 1)]
+                with m.If(col_issue & ~col_walker.taken):
+                    m.d.sync += col_room.eq(col_room - 1)
+                with m.Elif(~col_issue & col_walker.taken):
+                    m.d.sync += col_room.eq(col_room + 1)
                 # stage 0: read weight, input time and row-mask word of the synapse (the banked
                 # RAMs' ports: see in_learn)
                 m.d.comb += tin_rd.addr.eq(c_input)
@@ -801,7 +878,6 @@ class LayerCore(wiring.Component):
                 m.d.comb += tr.learn_valid.eq(do_update)
                 with m.If(pruned_now):
                     count(Counter.PRUNED)
-                    m.d.sync += live.eq(live - 1)
                 with m.If(wb_valid & at_wb.last):
                     m.d.sync += keep_acc.eq(0)
                 with m.Elif(wb_valid):
@@ -812,18 +888,19 @@ class LayerCore(wiring.Component):
                         m.d.sync += in_learn.eq(0)
                         m.next = "CLEAR_START"
                     with m.Else():
+                        m.d.sync += [x.eq(win_k[lw + 1]) for x in a_oaddr]
                         m.next = "LEARN_START"
 
             with m.State("CLEAR_START"):
                 count(Counter.CLEAR_CYCLES)
                 m.d.sync += [cptr.eq(0), cmax.eq(Mux(n_ev > K, n_ev, K)), cq_valid.eq(0)]
-                m.d.sync += [f.eq(0) for f in fired] + [has_events.eq(0), eptr.eq(0),
-                                                         eptr1.eq(1), in_clear.eq(1)]
+                m.d.sync += [has_events.eq(0), eptr.eq(0), eptr1.eq(1), in_clear.eq(1),
+                             label_pred.eq(1)]
+                m.d.sync += [x.eq(1) for x in in_clear_l]
                 m.next = "CLEAR"
 
             with m.State("CLEAR"):
                 count(Counter.CLEAR_CYCLES)
-                m.d.comb += lab_rd.addr.eq(pred)  # the label is read before EMIT needs it
                 issue = cptr != cmax
                 m.d.sync += cq_valid.eq(Cat(issue & (cptr < n_ev), cq_valid[0]))
                 m.d.comb += ev_rd.addr.eq(cptr)
@@ -834,10 +911,10 @@ class LayerCore(wiring.Component):
                 with m.If(~issue & (cq_valid == 0)):
                     m.d.sync += [n_win.eq(0), last_tp1.eq(0), last_t.eq(0), n_ev.eq(0),
                                  in_clear.eq(0), emit_more.eq(n_spk != 0)]
+                    m.d.sync += [x.eq(0) for x in in_clear_l]
                     m.next = "EMIT"
 
             with m.State("EMIT"):
-                m.d.comb += lab_rd.addr.eq(pred)
                 with m.If(emit_more):
                     m.d.comb += [out.valid.eq(1), out.payload.kind.eq(EventKind.SPIKE),
                                  out.payload.time.eq(spk_word.time),
@@ -851,7 +928,7 @@ class LayerCore(wiring.Component):
                                  out.payload.time.eq(last_step), out.payload.index.eq(pred)]
                     with m.If(out.ready):
                         count(Counter.SAMPLES)
-                        m.d.sync += [n_spk.eq(0), pred_label.eq(lab_rd.data)]
+                        m.d.sync += [n_spk.eq(0), pred_label.eq(lab_rd.data), label_pred.eq(0)]
                         m.next = "IDLE"
                 with m.If(out.ready):
                     count(Counter.EMIT_CYCLES)

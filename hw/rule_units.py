@@ -28,15 +28,27 @@ class NeuronUpdate(wiring.Component):
     ``v_out = v - (v >> leak_shift)`` (no leak when 0), ``adapt_out = adapt - (adapt >> decay)``
     when ``decay_en`` and ``decay`` != 0, ``margin = v_out - (threshold + adapt_out)``.
 
-    Pipelined: the outputs are those of the ``v``, ``adapt`` (and ``decay_en``) presented
-    ``LATENCY`` enabled clock edges earlier; ``threshold``, ``leak_shift`` and ``decay_shift``
-    must hold still meanwhile. ``en`` low freezes every stage (the caller's stall). Stages: leak
-    and decay; margin.
+    Pipelined: the outputs are those of the ``v`` and ``adapt`` presented ``latency`` enabled
+    clock edges earlier. The knobs ``threshold``, ``leak_shift``, ``decay_en`` and
+    ``decay_shift`` must hold their values from ``knob_setup`` cycles before the inputs are
+    presented until the outputs are out. ``en`` low freezes every stage (the caller's stall).
+    Stages: leak and decay; margin (``latency`` 2, ``knob_setup`` 0). ``die_wide`` (a core
+    spread over a large die): the knobs, which come from one register file to every lane's
+    unit, are registered inside (a copy next to each unit; the board build keeps Yosys from
+    merging the copies), and the shifts get a stage of their own before the subtractions
+    (``latency`` 3, ``knob_setup`` 1).
     """
 
-    LATENCY = 2
+    @staticmethod
+    def timing(die_wide: bool) -> tuple[int, int]:
+        """(``latency``, ``knob_setup``) of a unit built with ``die_wide``."""
+        return (3, 1) if die_wide else (2, 0)
 
-    def __init__(self, *, membrane_bits: int, adapt_bits: int) -> None:
+    def __init__(self, *, membrane_bits: int, adapt_bits: int, die_wide: bool = False) -> None:
+        if not isinstance(die_wide, bool):
+            raise TypeError(f"die_wide must be a bool, not {type(die_wide).__name__}")
+        self.die_wide = die_wide
+        self.latency, self.knob_setup = self.timing(die_wide)
         self.membrane_bits = _check_width("membrane_bits", membrane_bits, 2, 32)
         self.adapt_bits = _check_width("adapt_bits", adapt_bits, 1, membrane_bits)
         shift_v = max(1, (membrane_bits - 1).bit_length())
@@ -51,14 +63,29 @@ class NeuronUpdate(wiring.Component):
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
+        knobs = (self.threshold, self.leak_shift, self.decay_en, self.decay_shift)
+        if self.die_wide:
+            threshold, leak_shift, decay_en, decay_shift = (
+                Signal.like(x, name=f"{x.name}_q", reset_less=True) for x in knobs)
+            m.d.sync += [threshold.eq(self.threshold), leak_shift.eq(self.leak_shift),
+                         decay_en.eq(self.decay_en), decay_shift.eq(self.decay_shift)]
+        else:
+            threshold, leak_shift, decay_en, decay_shift = knobs
+        v_sh, a_sh = self.v >> leak_shift, self.adapt >> decay_shift
+        v0, a0 = self.v, self.adapt
+        if self.die_wide:  # the shifts in a stage of their own
+            v0, a0 = Signal.like(self.v, name="v0"), Signal.like(self.adapt, name="a0")
+            v_shq, a_shq = Signal.like(self.v, name="v_sh"), Signal.like(self.adapt, name="a_sh")
+            with m.If(self.en):
+                m.d.sync += [v0.eq(self.v), a0.eq(self.adapt), v_shq.eq(v_sh), a_shq.eq(a_sh)]
+            v_sh, a_sh = v_shq, a_shq
         v1, a1 = Signal.like(self.v_out, name="v1"), Signal.like(self.adapt_out, name="a1")
         with m.If(self.en):
             m.d.sync += [
-                v1.eq(Mux(self.leak_shift == 0, self.v, self.v - (self.v >> self.leak_shift))),
-                a1.eq(Mux(self.decay_en & (self.decay_shift != 0),
-                          self.adapt - (self.adapt >> self.decay_shift), self.adapt)),
+                v1.eq(Mux(leak_shift == 0, v0, v0 - v_sh)),
+                a1.eq(Mux(decay_en & (decay_shift != 0), a0 - a_sh, a0)),
                 self.v_out.eq(v1), self.adapt_out.eq(a1),
-                self.margin.eq(v1 - (self.threshold + a1)),
+                self.margin.eq(v1 - (threshold + a1)),
             ]
         return m
 

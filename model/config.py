@@ -47,7 +47,8 @@ class Config:
     stdp_frac_bits: int = 12  # F: fraction bits of a_plus / a_minus
     counter_bits: int = 32  # hardware performance counters (wrap around); read as 32-bit words
     # cycles from address to data of the block-RAM memories (4..7); 5 to 7 add registers that
-    # let the addresses and the read words cross a large die (ECP5 85F) in cycles of their own
+    # let the addresses and the read words cross a large die (ECP5 85F) in cycles of their own;
+    # 6 and 7 also pipeline the core's control for such a die (see ``die_wide``)
     ram_latency: int = 4
     # --- input encoding ---
     image_shape: tuple[int, int] = (8, 8)
@@ -83,6 +84,16 @@ class Config:
     @property
     def adapt_max(self) -> int:
         return (1 << self.adapt_bits) - 1
+
+    @property
+    def die_wide(self) -> bool:
+        """The core is pipelined for a die-wide layout (``ram_latency`` >= 6): the walkers take
+        their entries through two registers, count each lane's bits and register each visit once
+        more (``LockstepWalker``'s ``pipelined``), and each lane's neuron update copies its knobs
+        next to it and gives the shifts a stage of their own; three cycles more per executed
+        step's integration and per learning pass, one per sweep (``model.cycles``). Small parts
+        keep the logic cells."""
+        return self.ram_latency >= 6
 
     @property
     def rows(self) -> int:

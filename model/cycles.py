@@ -11,8 +11,9 @@ testbench checks it against the core's counters on every sample. Phase costs
             row-mask read, walker FIFO and visit register, weight read and accumulate
             pipelines) + for each event max(1, largest number of live synapses any lane has
             for that input);
-- sweep     per step: K rows, a row with s > 1 spikes takes s cycles; + SWEEP_FILL (row
-            pipeline: membrane read, leak, margin, firing lanes; 1 for the two-stage reduce)
+- sweep     per step: K rows, a row with s > 1 spikes takes s cycles; + sweep_fill(cfg) (row
+            pipeline: membrane read, [shifts,] leak, margin, firing lanes; 1 for the two-stage
+            reduce)
             + P cycles to reduce the lanes' candidates + 1 decision cycle;
 - learn     per winner: LEARN_SETUP cycles (winner's registers, adaptation read; adaptation
             increment) + learn_fill_drain(cfg) (column-word read, walker, weight
@@ -32,19 +33,28 @@ from .config import Config
 from .network import SampleResult
 
 LEARN_SETUP = 2
-SWEEP_FILL = 5
 
 
 def integ_fill_drain(cfg: Config) -> int:
-    """Fill and drain cycles of a step's integration: event read, row-mask read, walker FIFO,
-    visit register, weight read (the block-RAM reads take ``cfg.ram_latency``) and accumulate."""
-    return 7 + 2 * cfg.ram_latency
+    """Fill and drain cycles of a step's integration: event read, row-mask read, [the walker's
+    two input registers,] walker FIFO, visit register [and one more], weight read (the
+    block-RAM reads take ``cfg.ram_latency``), accumulate, and the registered "drained" flag.
+    [...]: ``die_wide``."""
+    return 8 + 2 * cfg.ram_latency + 3 * cfg.die_wide
+
+
+def sweep_fill(cfg: Config) -> int:
+    """Fill cycles of a step's sweep: membrane read, [shifts,] leak and decay, margin, firing
+    lanes, and one for the two-stage reduce. [...]: ``die_wide``."""
+    return 5 + cfg.die_wide
 
 
 def learn_fill_drain(cfg: Config) -> int:
-    """Fill and drain cycles of a winner's learning pass: column-word read, walker, weight
-    address, weight read, StdpUnit, prune compare, write-back."""
-    return 12 + 2 * cfg.ram_latency
+    """Fill and drain cycles of a winner's learning pass: column-word read, [the walker's two
+    input registers,] walker FIFO and visit [register and one more], weight address, weight
+    read, StdpUnit, prune compare, write-back, registered "drained" flag. [...]:
+    ``die_wide``."""
+    return 13 + 2 * cfg.ram_latency + 3 * cfg.die_wide
 PHASES = ("load", "integrate", "sweep", "learn", "clear", "emit")
 
 
@@ -83,14 +93,14 @@ def integrate_cycles(cfg: Config, event_costs: list[np.ndarray]) -> int:
 
 
 def sweep_cycles(cfg: Config, spikes: list[tuple[int, int]], steps: int) -> int:
-    """Sweep cycles: per step K rows (a row firing s > 1 lanes costs s) + SWEEP_FILL + P reduce
+    """Sweep cycles: per step K rows (a row firing s > 1 lanes costs s) + sweep_fill + P reduce
     + 1."""
     extra = 0
     if spikes:
         rows = np.array([(t, j // cfg.lanes) for t, j in spikes])
         _, per_row = np.unique(rows, axis=0, return_counts=True)
         extra = int((per_row - 1).sum())
-    return steps * (cfg.rows + SWEEP_FILL + cfg.lanes + 1) + extra
+    return steps * (cfg.rows + sweep_fill(cfg) + cfg.lanes + 1) + extra
 
 
 def learn_cycles(cfg: Config, word_pops: list[np.ndarray]) -> int:

@@ -143,8 +143,10 @@ def test_parts_table() -> None:
 class StubLink(wiring.Component):
     """Stands in for LinkTop where only the board-level wiring is under test."""
 
-    def __init__(self, *, cfg: Config, clk_freq: float, baud: int) -> None:
+    def __init__(self, *, cfg: Config, clk_freq: float, baud: int,
+                 core_domain: str | None = None) -> None:
         self.cfg, self.clk_freq, self.baud = cfg, clk_freq, baud
+        self.core_domain = core_domain
         super().__init__({"rx": In(1), "tx": Out(1), "status": Out(3)})
 
     def elaborate(self, platform: object) -> Module:

@@ -19,6 +19,7 @@ from amaranth.sim import SimulatorContext
 
 from synaprune.boards import protocol as proto
 from synaprune.boards.command import CommandUnit
+from synaprune.boards.core_bridge import CoreBridge
 from synaprune.boards.host import (
     Board,
     CommandError,
@@ -31,6 +32,7 @@ from synaprune.boards.host import (
     unpack_row_mask,
     unpack_weights,
 )
+from synaprune.boards.link import LinkTop
 from synaprune.boards.protocol import Cmd, Status
 from synaprune.boards.sim_transport import SimTransport, UartSimTransport
 from synaprune.boards.uart import UartRx, UartTx
@@ -415,9 +417,11 @@ def learn_and_infer(board: Board, cfg: Config, *, n_learn: int, n_infer: int,
             "winners": len(winners)}
 
 
-def test_learning_and_inference_match_golden_model() -> None:
+# the core on the link's clock, and on clocks of its own (faster and slower) behind CoreBridge
+@pytest.mark.parametrize("core_clk_freq", [None, 2.7e6, 0.45e6])
+def test_learning_and_inference_match_golden_model(core_clk_freq: float | None) -> None:
     cfg = tiny_link_config()
-    with Board(SimTransport(cfg)) as board:
+    with Board(SimTransport(cfg, core_clk_freq=core_clk_freq)) as board:
         totals = learn_and_infer(board, cfg, n_learn=5, n_infer=3, seed=11)
     assert totals["pruned"] > 0 and totals["updates"] > 0  # the test exercises pruning
     assert totals["winners"] > 1
@@ -442,3 +446,13 @@ def test_model_core_matches_golden_model() -> None:
     transport, _ = model_transport(cfg)
     with Board(transport) as board:
         learn_and_infer(board, cfg, n_learn=5, n_infer=3, seed=11)
+
+
+@pytest.mark.parametrize(("make", "match"), [
+    (lambda cfg: CoreBridge(cfg=cfg, core_domain="sync"), "core_domain"),
+    (lambda cfg: CoreBridge(cfg=cfg, core_domain="core", fifo_depth=3), "fifo_depth"),
+    (lambda cfg: LinkTop(cfg=cfg, clk_freq=1e6, baud=250_000, core_domain=""), "core_domain"),
+])
+def test_core_domain_arguments_checked(make: object, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        make(tiny_link_config())

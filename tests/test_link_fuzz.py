@@ -18,9 +18,10 @@ CFG = Config(n_inputs=16, image_shape=(4, 4), n_neurons=8, lanes=2, time_steps=8
              col_word_bits=8, threshold=500)
 
 
-@pytest.fixture(scope="module")
-def board() -> Board:
-    with Board(SimTransport(CFG), cfg=CFG) as b:
+# the core on the link's clock, and on a faster clock of its own behind CoreBridge
+@pytest.fixture(scope="module", params=[None, 2.3e6], ids=["one_clock", "core_clock"])
+def board(request: pytest.FixtureRequest) -> Board:
+    with Board(SimTransport(CFG, core_clk_freq=request.param), cfg=CFG) as b:
         yield b
 
 

@@ -12,12 +12,17 @@ from synaprune.model.config import Config
 
 
 def _run_comb(dut: object, cases: list[dict[str, int]], outputs: list[str],
-              latency: int = 0) -> list[dict]:
-    """Outputs of each case; a pipelined unit (``latency`` > 0) is clocked that many times."""
+              latency: int = 0, knobs: tuple[str, ...] = (), knob_setup: int = 0) -> list[dict]:
+    """Outputs of each case; a pipelined unit (``latency`` > 0) is clocked that many times. The
+    ``knobs`` of a case are set ``knob_setup`` cycles before its other inputs."""
     got: list[dict] = []
 
     async def bench(ctx: object) -> None:
         for case in cases:
+            for name in knobs:
+                ctx.set(getattr(dut, name), case[name])
+            for _ in range(knob_setup):
+                await ctx.tick()
             for name, value in case.items():
                 ctx.set(getattr(dut, name), value)
             for _ in range(latency):
@@ -53,10 +58,11 @@ def test_stdp_unit_matches_rule(weight_bits: int, frac_bits: int) -> None:
     assert got == expected
 
 
+@pytest.mark.parametrize("die_wide", [False, True])
 @pytest.mark.parametrize("membrane_bits", [16, 12])
-def test_neuron_update_matches_rules(membrane_bits: int) -> None:
+def test_neuron_update_matches_rules(membrane_bits: int, die_wide: bool) -> None:
     adapt_bits = membrane_bits - 4
-    unit = NeuronUpdate(membrane_bits=membrane_bits, adapt_bits=adapt_bits)
+    unit = NeuronUpdate(membrane_bits=membrane_bits, adapt_bits=adapt_bits, die_wide=die_wide)
     rng = np.random.default_rng(5)
     cases, expected = [], []
     for _ in range(200):
@@ -71,7 +77,9 @@ def test_neuron_update_matches_rules(membrane_bits: int) -> None:
         a2 = int(rules.homeo_decay(np.array([a]), decay)[0]) if decay_en else a
         expected.append({"v_out": v2, "adapt_out": a2,
                          "margin": int(rules.margin(np.array([v2]), np.array([a2]), th)[0])})
-    assert _run_comb(unit, cases, ["v_out", "adapt_out", "margin"], unit.LATENCY) == expected
+    assert _run_comb(unit, cases, ["v_out", "adapt_out", "margin"], unit.latency,
+                     knobs=("threshold", "leak_shift", "decay_en", "decay_shift"),
+                     knob_setup=unit.knob_setup) == expected
 
 
 @pytest.mark.parametrize("weight_bits", [8, 4])
@@ -91,3 +99,5 @@ def test_units_reject_bad_parameters() -> None:
         PruneUnit(weight_bits="8")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="frac_bits"):
         StdpUnit(weight_bits=8, frac_bits=0, time_bits=5)
+    with pytest.raises(TypeError, match="die_wide"):
+        NeuronUpdate(membrane_bits=16, adapt_bits=12, die_wide=1)  # type: ignore[arg-type]
