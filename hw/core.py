@@ -214,6 +214,11 @@ class LayerCore(wiring.Component):
         win_k = Array(Signal(row_bits, name=f"win_k{w}") for w in range(cfg.k_max))
         win_p = Array(Signal(lane_bits, name=f"win_p{w}") for w in range(cfg.k_max))
         win_t = Array(Signal(cfg.time_bits, name=f"win_t{w}") for w in range(cfg.k_max))
+        # per winner, computed when it is recorded (from the REDUCE registers), so that
+        # LEARN_START only selects: its column-bitmap base (k * P + p) * G and its row-mask
+        # clearing mask ~(1 << k)
+        win_cb = Array(Signal((N * G).bit_length(), name=f"win_cb{w}") for w in range(cfg.k_max))
+        win_km = Array(Signal(K, name=f"win_km{w}") for w in range(cfg.k_max))
         n_win = Signal(range(cfg.k_max + 1))
         pred = Signal(cfg.neuron_bits)
         last_step = Signal(cfg.time_bits)
@@ -826,7 +831,9 @@ class LayerCore(wiring.Component):
                 m.d.sync += [lb_valid.eq(0), last_step.eq(step)]
                 with m.If(win):
                     m.d.sync += [win_k[n_win].eq(best_k), win_p[n_win].eq(best_p),
-                                 win_t[n_win].eq(step), n_win.eq(wins_after)]
+                                 win_t[n_win].eq(step), n_win.eq(wins_after),
+                                 win_cb[n_win].eq((best_k * P + best_p) * G),
+                                 win_km[n_win].eq(~(1 << best_k))]
                 with m.If((n_win == 0) & best_valid):
                     m.d.sync += pred.eq(best_k * P + best_p)
                 with m.If((wins_after == regs.k_winners) | (step == T - 1)):
@@ -847,9 +854,9 @@ class LayerCore(wiring.Component):
                 count(Counter.LEARN_CYCLES)
                 k_now, p_now = win_k[lw], win_p[lw]
                 m.d.sync += [l_k.eq(k_now), l_p.eq(p_now), l_t.eq(win_t[lw]),
-                             col_base.eq((k_now * P + p_now) * G), gptr.eq(0), g_wbase.eq(k_now),
-                             keep_acc.eq(0), l_lane.eq(1 << p_now), l_kmask.eq(~(1 << k_now)),
-                             col_addr.eq((k_now * P + p_now) * G), learn_inc.eq(1)]
+                             col_base.eq(win_cb[lw]), gptr.eq(0), g_wbase.eq(k_now),
+                             keep_acc.eq(0), l_lane.eq(1 << p_now), l_kmask.eq(win_km[lw]),
+                             col_addr.eq(win_cb[lw]), learn_inc.eq(1)]
                 m.next = "LEARN_INC"
 
             with m.State("LEARN_INC"):
