@@ -72,7 +72,8 @@ class LayerCore(wiring.Component):
 
     # Name prefixes of the core's own per-lane register copies (``<prefix><lane>``), kept
     # apart by the board build too: copies with the same next-state logic are equal to Yosys.
-    LANE_COPIES = ("in_sweep_l", "in_clear_l", "sw_stall_l", "sweep_k_l", "a_oaddr_l")
+    LANE_COPIES = ("in_sweep_l", "in_clear_l", "sw_stall_l", "sweep_k_l", "a_oaddr_l",
+                   "in_learn_l", "hq_re_l")
 
     def __init__(self, *, n_inputs: int, n_neurons: int, lanes: int, time_steps: int,
                  k_max: int = 1, col_word_bits: int = 16, weight_bits: int = 8,
@@ -482,6 +483,9 @@ class LayerCore(wiring.Component):
         pruned_now = do_update & pruned_q
         keep_now = Mux(at_wb.seen & ~pruned_now, bit_oh, 0)
         in_learn = Signal()  # LEARN_START .. CLEAR_START: learning drives the banked RAMs
+        # and a copy per lane: it selects every address and word of the lane's banked RAMs
+        # (one register would drive thousands of multiplexers across the die)
+        in_learn_l = [Signal(name=f"in_learn_l{p}") for p in range(P)]
         learn_inc = Signal()  # LEARN_INC: the winner's adaptation is written
         l_lane = Signal(P)  # the winner's lane, one-hot
         l_kmask = Signal(K)  # ~(1 << l_k): clears the winner's bit of a row-mask word
@@ -506,6 +510,9 @@ class LayerCore(wiring.Component):
                              wdata=Signal.like(host.wdata, name="hq_wdata"),
                              region=Signal(HostRegion, name="hq_region"),
                              lane=Signal.like(host.lane, name="hq_lane"))
+        # (and the read strobe once per lane: it selects the lanes' banked-RAM read addresses)
+        hq_re_l = [Signal(name=f"hq_re_l{p}") for p in range(P)]
+        m.d.sync += [x.eq(host.re & host.ready) for x in hq_re_l]
         m.d.sync += [hq.we.eq(host.we & host.ready), hq.re.eq(host.re & host.ready),
                      hq.addr.eq(host.addr), hq.wdata.eq(host.wdata), hq.region.eq(host.region),
                      hq.lane.eq(host.lane)]
@@ -575,16 +582,17 @@ class LayerCore(wiring.Component):
         # the conditions.
         for p in range(P):
             m.d.comb += [
-                w_rd[p].addr.eq(Mux(in_learn, w_addr,
-                                    Mux(hq.re, hq.addr, walk.tag.base + walk.bit[p]))),
-                row_rd[p].addr.eq(Mux(in_learn, row_input, Mux(hq.re, hq.addr, ev_q))),
-                w_wr[p].addr.eq(Mux(in_learn, at_wb.waddr, hq.addr)),
-                w_wr[p].data.eq(Mux(in_learn, w_new_q, hq.wdata)),
-                w_wr[p].en.eq(Mux(in_learn, do_update & l_lane[p],
+                w_rd[p].addr.eq(Mux(in_learn_l[p], w_addr,
+                                    Mux(hq_re_l[p], hq.addr, walk.tag.base + walk.bit[p]))),
+                row_rd[p].addr.eq(Mux(in_learn_l[p], row_input,
+                                      Mux(hq_re_l[p], hq.addr, ev_q))),
+                w_wr[p].addr.eq(Mux(in_learn_l[p], at_wb.waddr, hq.addr)),
+                w_wr[p].data.eq(Mux(in_learn_l[p], w_new_q, hq.wdata)),
+                w_wr[p].en.eq(Mux(in_learn_l[p], do_update & l_lane[p],
                                   hq_wr[HostRegion.WEIGHT] & hq_lane[p])),
-                row_wr[p].addr.eq(Mux(in_learn, wb_input, hq.addr)),
-                row_wr[p].data.eq(Mux(in_learn, row_q[p] & l_kmask, hq.wdata)),
-                row_wr[p].en.eq(Mux(in_learn, pruned_now & l_lane[p],
+                row_wr[p].addr.eq(Mux(in_learn_l[p], wb_input, hq.addr)),
+                row_wr[p].data.eq(Mux(in_learn_l[p], row_q[p] & l_kmask, hq.wdata)),
+                row_wr[p].en.eq(Mux(in_learn_l[p], pruned_now & l_lane[p],
                                     hq_wr[HostRegion.ROW_MASK] & hq_lane[p])),
             ]
         m.d.comb += [
@@ -841,7 +849,7 @@ class LayerCore(wiring.Component):
                     with m.If(regs.learn & (wins_after != 0)):
                         # the first winner: this step's (win_k[0] is written now) or an earlier
                         m.d.sync += [x.eq(Mux(n_win == 0, best_k, win_k[0])) for x in a_oaddr]
-                        m.d.sync += in_learn.eq(1)
+                        m.d.sync += [x.eq(1) for x in (in_learn, *in_learn_l)]
                         m.next = "LEARN_START"
                     with m.Else():
                         m.next = "CLEAR_START"
@@ -892,7 +900,7 @@ class LayerCore(wiring.Component):
                 with m.If(learn_idle):
                     m.d.sync += lw.eq(lw + 1)
                     with m.If(lw + 1 == n_win):
-                        m.d.sync += in_learn.eq(0)
+                        m.d.sync += [x.eq(0) for x in (in_learn, *in_learn_l)]
                         m.next = "CLEAR_START"
                     with m.Else():
                         m.d.sync += [x.eq(win_k[lw + 1]) for x in a_oaddr]
