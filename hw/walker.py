@@ -133,8 +133,8 @@ class LockstepWalker(wiring.Component):
         # buffered: the storage is read synchronously, so it can be block RAM (iCE40 has no
         # distributed RAM, and the entries are wide). Its inner memory holds depth - 1 entries
         # plus the output register, and refuses a write while the memory is full even when the
-        # output register is about to empty: one entry more keeps the producer's level count
-        # (entries + reads in flight < depth) sufficient.
+        # output register is about to empty: one entry more keeps the producer's credit count
+        # (entries issued and not yet taken <= depth) sufficient.
         m.submodules.fifo = fifo = SyncFIFOBuffered(width=self.stored_layout.size,
                                                     depth=self.depth + 1)
         # the entry as offered, or (pipelined) after two registers (reset-less but for valid),
