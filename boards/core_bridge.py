@@ -85,15 +85,13 @@ class CoreBridge(wiring.Component):
         m.d.comb += host.ready.eq(ready_sync & ~pending)
         m.submodules.req = req = PulseSynchronizer("sync", core)
         m.submodules.ack = ack = PulseSynchronizer(core, "sync")
-        operands = {name: (getattr(host, name), getattr(chost, name))
-                    for name in ("addr", "wdata", "region", "lane")}
-        held = [Signal.like(src, name=f"req_{name}") for name, (src, _) in operands.items()]
-        operands = list(operands.values())
+        names = ("addr", "wdata", "region", "lane")
+        held = {n: Signal.like(getattr(host, n), name=f"req_{n}") for n in names}
         with m.If((host.we | host.re) & host.ready):
             m.d.comb += req.i.eq(1)
             m.d.sync += [pending.eq(1), is_write.eq(host.we)]
-            m.d.sync += [h.eq(src) for h, (src, _) in zip(held, operands, strict=True)]
-        m.d.comb += [dst.eq(h) for h, (_, dst) in zip(held, operands, strict=True)]
+            m.d.sync += [held[n].eq(getattr(host, n)) for n in names]
+        m.d.comb += [getattr(chost, n).eq(held[n]) for n in names]
 
         # the core side: strobe once the core is ready, then (a read) wait for the word
         want, reading = Signal(), Signal()
