@@ -251,6 +251,8 @@ def build_bitstream(board: str, *, device: str | None = None, cfg: Config | None
         nextpnr_opts += ["--seed", str(seed)]
     if dev.placer is not None:
         nextpnr_opts += ["--placer", dev.placer]
+    if dev.tmg_ripup:
+        nextpnr_opts += ["--tmg-ripup"]
     overrides: dict[str, Any] = {
         "nextpnr_opts": " ".join(nextpnr_opts),
         "script_after_synth": f"tee -q -o {STAT_JSON} stat -json",
@@ -265,6 +267,9 @@ def build_bitstream(board: str, *, device: str | None = None, cfg: Config | None
         reads = " ".join(f"{core_path}.{name}/t:$memrd_v2"
                          for name in LayerCore.banked_ram_names(top.cfg.lanes))
         after_read.append(f"setparam -set COLLISION_X_MASK 1 {reads}")
+        for name in LayerCore.COLLISION_FREE_MEMORIES:
+            after_read.append(f"setparam -set COLLISION_X_MASK 1 "
+                              f"{core_path}/t:$memrd_v2 r:MEMID=\\{name} %i")
     if spec.family == "ecp5" and core_path:
         # block RAM is the scarce resource on the ECP5 parts (the 85F layer fills it)
         names = " ".join(f"{core_path}.{path}".rsplit(".", 1)[0] + "/" + path.rsplit(".")[-1]
@@ -301,7 +306,7 @@ def build_bitstream(board: str, *, device: str | None = None, cfg: Config | None
         "clk_in_mhz": top.clock.f_in_mhz,
         "pll": None if top.clock.pll is None else vars(top.clock.pll),
         "link_mhz": top.link_clk_freq_hz / 1e6, "baud": top.baud, "seed": seed,
-        "placer": dev.placer, "prune_module": prune_path,
+        "placer": dev.placer, "tmg_ripup": dev.tmg_ripup, "prune_module": prune_path,
         "nextpnr_report": NEXTPNR_REPORT, "stat_json": STAT_JSON, "elaborate_s": elaborate_s,
         "toolchain": None if toolchain is None else toolchain.kind,
     }

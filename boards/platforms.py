@@ -76,6 +76,9 @@ class DeviceSpec:
     config: dict[str, Any] = field(default_factory=dict)  # other fields the part needs
     seed: int | None = None  # nextpnr placement seed of a default build (None: nextpnr's own)
     placer: str | None = None  # nextpnr placer ("heap", "static", "sa"; None: nextpnr's default)
+    # nextpnr's timing-driven rip-up in the router (--tmg-ripup): the router re-routes the nets
+    # of failing paths, slower but faster designs where routing dominates (the 85F)
+    tmg_ripup: bool = False
 
 
 @dataclass(frozen=True)
@@ -124,9 +127,10 @@ BOARDS: dict[str, BoardSpec] = {
             # the block RAMs fill the whole die: addresses and words cross it in cycles of
             # their own, the bank multiplexer in two levels (ram_latency 7)
             # nextpnr's analytic "static" placer: with every block RAM in use, router2 did not
-            # converge on the heap placer's placements of this core (docs/boards.md)
+            # converge on the heap placer's placements of this core; routing is most of every
+            # long path, so the router rips up failing ones (docs/boards.md)
             "85F": DeviceSpec("85F", PARTS["LFE5U-85F"], _ulx3s("85F"), "mnist", 400, 8, 100.0,
-                              config={"ram_latency": 7}, placer="static"),
+                              config={"ram_latency": 7}, placer="static", tmg_ripup=True),
         }),
     "icebreaker": BoardSpec(
         name="icebreaker", title="1BitSquared iCEBreaker (iCE40 UP5K)", family="ice40",

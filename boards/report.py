@@ -288,8 +288,8 @@ def make_report(board: str, *, build_dir: str | Path | None = None,
                  "inference_samples": len(inferred),
                  "live_fraction_after_learning": net.live / net.mask.size},
         "config": cfg.to_dict(),
-        "build": {k: info.get(k) for k in ("seed", "placer", "toolchain", "phase_s", "bitstream",
-                                           "pll", "baud", "requested_mhz")},
+        "build": {k: info.get(k) for k in ("seed", "placer", "tmg_ripup", "toolchain", "phase_s",
+                                           "bitstream", "pll", "baud", "requested_mhz")},
     }
     if write:
         _write_json(out / REPORT_JSON, report)

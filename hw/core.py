@@ -41,7 +41,7 @@ from .banked_ram import BankedRam
 from .delay_line import DelayLine, register_chain
 from .layouts import Counter, EventKind, HostRegion
 from .rule_units import NeuronUpdate, PruneUnit, StdpUnit
-from .walker import LockstepWalker, one_hot_index, two_or_more
+from .walker import LockstepWalker, one_hot_index, three_or_more, two_or_more
 
 
 class LayerCore(wiring.Component):
@@ -51,8 +51,8 @@ class LayerCore(wiring.Component):
 
     # Small memories (dotted paths below the core) that a part short of block RAM keeps in
     # distributed RAM; the build sets Yosys' ram_style on them for ECP5.
-    DISTRIBUTED_RAMS = ("spk", "labels", "row_walker.fifo.storage", "col_walker.fifo.storage",
-                        "wb_line.buf")
+    DISTRIBUTED_RAMS = ("spk0", "spk1", "labels", "row_walker.fifo.storage",
+                        "col_walker.fifo.storage", "wb_line.buf")
 
     @staticmethod
     def banked_ram_names(lanes: int) -> tuple[str, ...]:
@@ -61,6 +61,11 @@ class LayerCore(wiring.Component):
         learning pass visits each synapse once; the host does one access at a time), so the
         build lets Yosys drop the logic that keeps a colliding read's old word."""
         return (*[f"w{p}" for p in range(lanes)], *[f"row{p}" for p in range(lanes)], "col")
+
+    # The core's own block-RAM memories that no read meets a write of the same word in a cycle
+    # whose read is used (written in LOAD and CLEAR, read in INTEG, CLEAR and LEARN): the build
+    # lets Yosys drop their collision logic too.
+    COLLISION_FREE_MEMORIES = ("ev_mem", "t_in")
 
     @staticmethod
     def per_lane_copy_owners(lanes: int) -> tuple[str, ...]:
@@ -151,13 +156,15 @@ class LayerCore(wiring.Component):
                  for p in range(P)]
         spike_layout = data.StructLayout({"time": unsigned(cfg.time_bits),
                                           "neuron": unsigned(cfg.neuron_bits)})
-        spk_mem = mem("spk", shape=spike_layout, depth=N, init=[])
+        # the spike list in two banks, the even and the odd entries (entry e at e // 2 of bank
+        # e % 2): EMIT's two reads, spikes eptr and eptr + 1, are one per bank
+        spk_mem = [mem(f"spk{b}", shape=spike_layout, depth=(N + 1) // 2, init=[])
+                   for b in range(2)]
         lab_mem = mem("labels", shape=unsigned(layouts.LABEL_BITS), depth=N, init=[])
 
         # Every read is synchronous, so every memory can be block RAM where the part has it
         # (iCE40 has no distributed RAM) and no RAM read shares a cycle with arithmetic.
-        ev_rd, ev_wr = ev_mem.read_port(), ev_mem.write_port()
-        tin_rd, tin_wr = t_in.read_port(), t_in.write_port()
+        ev_rd, tin_rd = ev_mem.read_port(), t_in.read_port()
         w_rd, w_wr = [x.read for x in w_mem], [x.write for x in w_mem]
         row_rd, row_wr = [x.read for x in row_mem], [x.write for x in row_mem]
         col_rd, col_wr = col_mem.read, col_mem.write
@@ -170,16 +177,18 @@ class LayerCore(wiring.Component):
         # The adaptation row a lane reads outside the sweep, a register per lane: the winner's
         # row, loaded when lw moves to it (LEARN_START reads it), and in IDLE the host's
         # address, loaded with hq (so it equals hq.addr when a host read acts). The memory's
-        # address is then one multiplexer from registers next to it.
+        # address is then one multiplexer from registers next to it (the sweep's port), or
+        # die-wide the address of a port of its own (a_oth), as for the membrane.
+        a_oth = [x.read_port() for x in a_mem] if cfg.die_wide else a_rd
         a_oaddr = [Signal.like(a_rd[p].addr, name=f"a_oaddr_l{p}") for p in range(P)]
-        # two read ports on the spike list: spikes eptr and eptr + 1 (see EMIT)
-        spk_rd = [spk_mem.read_port(), spk_mem.read_port()]
+        spk_rd = [x.read_port() for x in spk_mem]
         lab_rd = lab_mem.read_port()
 
         def registered_write(memory: Memory, name: str) -> SimpleNamespace:
             """A write port whose address, data and enable are registered: the multiplexers
-            that choose what to write and the fan-out to every cell of a distributed RAM sit
-            in different cycles. A write requested in cycle c is done at the end of c + 1."""
+            that choose what to write and the fan-out to every cell of a distributed RAM (or
+            to a block RAM's inputs) sit in different cycles. A write requested in cycle c is
+            done at the end of c + 1."""
             port = memory.write_port()
             req = SimpleNamespace(addr=Signal.like(port.addr, name=f"{name}_wa"),
                                   data=Signal(port.data.shape(), name=f"{name}_wd"),
@@ -189,7 +198,11 @@ class LayerCore(wiring.Component):
 
         v_wr = [registered_write(x, f"v{p}") for p, x in enumerate(v_mem)]
         a_wr = [registered_write(x, f"a{p}") for p, x in enumerate(a_mem)]
-        spk_wr, lab_wr = registered_write(spk_mem, "spk"), registered_write(lab_mem, "labels")
+        spk_wr = [registered_write(x, f"spk{b}") for b, x in enumerate(spk_mem)]
+        lab_wr = registered_write(lab_mem, "labels")
+        # (the event list and input times are written in LOAD and CLEAR and read in INTEG,
+        # CLEAR and LEARN: a write a cycle late is done before any read of its word)
+        ev_wr, tin_wr = registered_write(ev_mem, "ev"), registered_write(t_in, "tin")
 
         # Register after the event and input-time RAM reads (ECP5 DP16KD clock-to-out,
         # REFERENCE.md 3); the banked RAMs register inside (latency L).
@@ -242,6 +255,15 @@ class LayerCore(wiring.Component):
         def count(c: Counter, amount: object = 1) -> None:
             m.d.comb += inc_req[c].eq(amount)
 
+        def credits(room: Signal, some: Signal, issue: Value, taken: Value) -> None:
+            """Count a fetch's credits ``room`` (with ``some`` = ``room != 0`` registered, so
+            the issue decision is a gate of flags): one less at each issue, one more at each
+            take by the walker."""
+            with m.If(issue & ~taken):
+                m.d.sync += [room.eq(room - 1), some.eq(room != 1)]
+            with m.Elif(~issue & taken):
+                m.d.sync += [room.eq(room + 1), some.eq(1)]
+
         def delay(value: object, name: str, stages: int) -> list[Signal]:
             """``value`` registered ``stages`` times; element s-1 is its copy s cycles later."""
             return register_chain(m, value, stages, name=name)
@@ -257,10 +279,12 @@ class LayerCore(wiring.Component):
         fs_valid = Signal(fetch_stages)  # fetch pipeline occupancy, bit s: stage s + 1
         fs_base = delay(ev_q * K, "fs_base", L)  # element L-1: stage 2 + L
         # entries the fetch may still issue: fetch_depth less those in its pipeline or queued
-        # in the walker, counted down at each issue and up at each walker take
+        # in the walker (credits), and fptr != fend, both as registered flags
         fetch_room = Signal(range(fetch_depth + 1), init=fetch_depth)
+        fetch_some = Signal(init=1)  # fetch_room != 0
+        f_more = Signal()  # fptr != fend
         fetch_issue = Signal()
-        m.d.comb += fetch_issue.eq((fptr != fend) & (fetch_room != 0))
+        m.d.comb += fetch_issue.eq(f_more & fetch_some)
         m.d.comb += [
             row_walker.entries.valid.eq(fs_valid[-1]),
             row_walker.entries.payload.tag.base.eq(fs_base[-1]),
@@ -297,7 +321,7 @@ class LayerCore(wiring.Component):
         # not on the OR over every stage), zeroed in INTEG_START, so it says "idle" from the
         # cycle after the pipeline was (nothing is issued once fptr reaches fend).
         integ_idle = Signal()
-        m.d.sync += integ_idle.eq((fptr == fend) & (fs_valid == 0) & row_walker.idle
+        m.d.sync += integ_idle.eq(~f_more & (fs_valid == 0) & row_walker.idle
                                   & ~Cat(*acc_valid).any())
 
         # ---------------- sweep datapath ----------------
@@ -373,10 +397,11 @@ class LayerCore(wiring.Component):
         spike_lane = one_hot_index(spike_low, P) if P > 1 else Const(0, 1)
         # The stall (the last stage holds a row with two or more spikes left) is a register,
         # decided a cycle ahead, because it enables every register of the row pipeline: in a
-        # stall cycle, whether spike_rest has two or more bits; otherwise whether the row
-        # entering the last stage has two or more firing lanes (LUT trees, no carry chain).
+        # stall cycle, whether spike_rest has two or more bits (spikes_now three or more, from
+        # the registers it chooses between, not through spike_low's carry chain); otherwise
+        # whether the row entering the last stage has two or more firing lanes (LUT trees).
         stall_more, stall_new = Signal(), Signal()  # the next stall, when stalled / not
-        m.d.comb += [stall_more.eq(two_or_more(spike_rest)),
+        m.d.comb += [stall_more.eq(Mux(pending, three_or_more(pend), three_or_more(cross))),
                      stall_new.eq(sw_valid[-2] & two_or_more(cross_pre))]
 
         # A row's fired flags are set the cycle after it fires (fire_set, fire_row registered),
@@ -416,8 +441,10 @@ class LayerCore(wiring.Component):
         cs_g = delay(gptr[:col_tag.members["g"].width], "cs_g", L)
         cs_wbase = delay(g_wbase, "cs_wbase", L)
         col_room = Signal(range(fetch_depth + 1), init=fetch_depth)  # as fetch_room
+        col_some = Signal(init=1)  # col_room != 0
+        g_more = Signal()  # gptr != G
         col_issue = Signal()
-        m.d.comb += col_issue.eq((gptr != G) & (col_room != 0))
+        m.d.comb += col_issue.eq(g_more & col_some)
         m.d.comb += [
             col_walker.entries.valid.eq(cs_valid[-1]),
             col_walker.entries.payload.tag.g.eq(cs_g[-1]),
@@ -486,17 +513,18 @@ class LayerCore(wiring.Component):
         # and a copy per lane: it selects every address and word of the lane's banked RAMs
         # (one register would drive thousands of multiplexers across the die)
         in_learn_l = [Signal(name=f"in_learn_l{p}") for p in range(P)]
-        learn_inc = Signal()  # LEARN_INC: the winner's adaptation is written
+        learn_inc = Signal()  # the winner's adaptation is written (LEARN's first cycle)
         l_lane = Signal(P)  # the winner's lane, one-hot
         l_kmask = Signal(K)  # ~(1 << l_k): clears the winner's bit of a row-mask word
         col_addr = Signal.like(col_base)  # col_base + gptr, counted
         learn_idle = Signal()  # the learning pass has drained: registered like integ_idle
-        m.d.sync += learn_idle.eq((gptr == G) & (cs_valid == 0) & col_walker.idle & ~cv_valid
+        m.d.sync += learn_idle.eq(~g_more & (cs_valid == 0) & col_walker.idle & ~cv_valid
                                   & ~Cat(*ls_valid).any())
 
         # ---------------- clear datapath ----------------
         cptr = Signal(ev_bits + 1)
         cmax = Signal(ev_bits + 1)
+        c_more = Signal()  # cptr != cmax, registered (CLEAR's end is then a flag, not a compare)
         cq_valid = Signal(2)
         in_clear = Signal()  # the FSM is in CLEAR
 
@@ -560,7 +588,7 @@ class LayerCore(wiring.Component):
         for p in range(P):
             word = Signal(len(host.rdata), name=f"h_word{p}", reset_less=True)
             m.d.sync += word.eq(
-                pick(reading(0, HostRegion.ADAPT) & (h_lane[0] == p), a_rd[p].data)
+                pick(reading(0, HostRegion.ADAPT) & (h_lane[0] == p), a_oth[p].data)
                 | pick(reading(L - 1, HostRegion.WEIGHT) & (h_lane[L - 1] == p), w_q[p])
                 | pick(reading(L - 1, HostRegion.ROW_MASK) & (h_lane[L - 1] == p), row_q[p]))
             h_words.append(word)
@@ -614,14 +642,21 @@ class LayerCore(wiring.Component):
         # winner's (adaptation, LEARN_START) or the host's, chosen by registered flags too
         for p in range(P):
             if cfg.die_wide:
-                m.d.comb += [v_rd[p].addr.eq(sweep_kl[p]), v_acc[p].addr.eq(acc_k[p][L - 2])]
+                m.d.comb += [v_rd[p].addr.eq(sweep_kl[p]), v_acc[p].addr.eq(acc_k[p][L - 2]),
+                             a_rd[p].addr.eq(sweep_kl[p]), a_oth[p].addr.eq(a_oaddr[p])]
             else:
-                m.d.comb += v_rd[p].addr.eq(Mux(in_sweep_l[p], sweep_kl[p], acc_k[p][L - 2]))
-            m.d.comb += a_rd[p].addr.eq(Mux(in_sweep_l[p], sweep_kl[p], a_oaddr[p]))
-        # the predicted neuron's label from CLEAR_START to the end of EMIT (read before EMIT
-        # needs it), else the host's address: a registered select, no FSM decode
+                m.d.comb += [
+                    v_rd[p].addr.eq(Mux(in_sweep_l[p], sweep_kl[p], acc_k[p][L - 2])),
+                    a_rd[p].addr.eq(Mux(in_sweep_l[p], sweep_kl[p], a_oaddr[p]))]
+        # The label read's address, a register of its own next to the 400-word distributed
+        # RAM: the predicted neuron from CLEAR_START to the end of EMIT (read before EMIT needs
+        # it; loaded in CLEAR_START), else the host's address, loaded as hq.addr is (so equal
+        # to it when a host read acts: reads are only taken in IDLE, where label_pred is low).
         label_pred = Signal()
-        m.d.comb += lab_rd.addr.eq(Mux(label_pred, pred, hq.addr))
+        lab_addr = Signal.like(lab_rd.addr, name="lab_ra")
+        with m.If(~label_pred):
+            m.d.sync += lab_addr.eq(host.addr)
+        m.d.comb += lab_rd.addr.eq(lab_addr)
 
         # Trace defaults.
         tr = self.probe
@@ -635,15 +670,13 @@ class LayerCore(wiring.Component):
         eptr1 = Signal(range(N + 2))  # eptr + 1, counted alongside
         emit_more = Signal()  # eptr != n_spk (n_spk holds still in EMIT)
         pred_label = Signal(layouts.LABEL_BITS)
-        emit_next = Signal()  # EMIT sends a spike this cycle
-        # The spike list is read at eptr and at eptr + 1, both from registers, every cycle: the
-        # word of spike eptr is then the second port's when EMIT sent a spike in the cycle
-        # before (emit_q), else the first's. No logic sits in front of the 400-word
-        # distributed-RAM read, and the multiplexer after it has a registered select.
-        emit_q = Signal()
-        m.d.sync += emit_q.eq(emit_next)
-        spk_word = data.View(spike_layout, Mux(emit_q, spk_rd[1].data, spk_rd[0].data))
-        m.d.comb += [spk_rd[0].addr.eq(eptr), spk_rd[1].addr.eq(eptr1),
+        # The spike list is read at eptr and at eptr + 1 every cycle, one in each bank: the
+        # even bank at eptr1 // 2, the odd one at eptr // 2, both from registers. Whether EMIT
+        # sent a spike in the cycle before (eptr moved to eptr1) or not, the word of spike eptr
+        # is then in the read register of bank eptr % 2. No logic sits in front of the
+        # distributed-RAM reads, and the multiplexer after them has a registered select.
+        spk_word = data.View(spike_layout, Mux(eptr[0], spk_rd[1].data, spk_rd[0].data))
+        m.d.comb += [spk_rd[0].addr.eq(eptr1 >> 1), spk_rd[1].addr.eq(eptr >> 1),
                      self.pred_label.eq(pred_label)]
 
         # ---------------- input skid buffer ----------------
@@ -670,10 +703,14 @@ class LayerCore(wiring.Component):
         sw_write = in_sweep & sw_valid[-1] & ~pending  # the row at the last stage writes back
         sw_write_l = [x & sw_valid[-1] & ~pending for x in in_sweep_l]  # the same, per lane
         sw_spike = in_sweep & sw_valid[-1] & (spikes_now != 0)
-        clear_v = in_clear & (cptr != cmax) & (cptr < K)  # CLEAR zeroes the membranes
+        clear_v = in_clear & c_more & (cptr < K)  # CLEAR zeroes the membranes
         for p in range(P):
-            inc = a_rd[p].data + regs.homeo_inc  # LEARN_INC: the winner's adaptation + inc
-            inc_sat = Mux(inc[cfg.adapt_bits], cfg.adapt_max, inc[:cfg.adapt_bits])
+            # LEARN_INC: the winner's adaptation + inc, saturated into a register (the write
+            # request's multiplexers then start from flip-flops), written from LEARN's first
+            # cycle (learn_inc)
+            inc = a_oth[p].data + regs.homeo_inc
+            inc_sat = Signal(cfg.adapt_bits, name=f"a_inc{p}")
+            m.d.sync += inc_sat.eq(Mux(inc[cfg.adapt_bits], cfg.adapt_max, inc[:cfg.adapt_bits]))
             m.d.comb += [
                 v_wr[p].addr.eq(Mux(in_sweep_l[p], sw_row_last,
                                     Mux(in_clear, cptr, acc_k[p][L - 1]))),
@@ -686,9 +723,11 @@ class LayerCore(wiring.Component):
                                   Mux(in_learn, learn_inc & l_lane[p],
                                       hq_wr[HostRegion.ADAPT] & hq_lane[p]))),
             ]
-        m.d.comb += [spk_wr.addr.eq(n_spk), spk_wr.data.time.eq(step),
-                     spk_wr.data.neuron.eq(sw_row_last * P + spike_lane), spk_wr.en.eq(sw_spike),
-                     lab_wr.addr.eq(hq.addr), lab_wr.data.eq(hq.wdata),
+        for b, wr in enumerate(spk_wr):
+            m.d.comb += [wr.addr.eq(n_spk >> 1), wr.data.time.eq(step),
+                         wr.data.neuron.eq(sw_row_last * P + spike_lane),
+                         wr.en.eq(sw_spike & (n_spk[0] == b))]
+        m.d.comb += [lab_wr.addr.eq(hq.addr), lab_wr.data.eq(hq.wdata),
                      lab_wr.en.eq(hq_wr[HostRegion.LABEL])]
         # the last sweep stage's lane bests, fired flags and trace
         with m.If(sw_write):
@@ -715,6 +754,10 @@ class LayerCore(wiring.Component):
             m.d.sync += live.eq(live - 1)
         with m.If(hq_wr[HostRegion.COUNTER]):
             m.d.sync += [c.eq(0) for c in counters] + [error.eq(0)]
+
+        # The event list's read address: CLEAR's pointer or INTEG's (a registered select, no
+        # FSM decode; reads in other states are not used); the input times' is LEARN's.
+        m.d.comb += [ev_rd.addr.eq(Mux(in_clear, cptr, fptr)), tin_rd.addr.eq(c_input)]
 
         # ---------------- the phase FSM ----------------
         def take_event() -> None:
@@ -765,7 +808,8 @@ class LayerCore(wiring.Component):
                 count(Counter.INTEGRATE_CYCLES)
                 m.d.sync += integ_idle.eq(0)  # (fptr and fend are loaded now)
                 m.d.sync += [x.eq(0) for x in ([sweep_k, *sweep_kl] if copies else sweep_kl)]
-                m.d.sync += [fptr.eq(Array(first)[step]), fend.eq(Array(first)[step + 1])]
+                m.d.sync += [fptr.eq(Array(first)[step]), fend.eq(Array(first)[step + 1]),
+                             f_more.eq(has_events.bit_select(step, 1))]
                 with m.If(~has_events.bit_select(step, 1)):  # first[step] == first[step + 1]
                     start_sweep()
                     m.next = "SWEEP"
@@ -776,13 +820,9 @@ class LayerCore(wiring.Component):
                 count(Counter.INTEGRATE_CYCLES)
                 # fetch pipeline: event index, then the row-mask words of that input
                 m.d.sync += fs_valid.eq(Cat(fetch_issue, fs_valid[:-1]))
-                m.d.comb += ev_rd.addr.eq(fptr)
                 with m.If(fetch_issue):
-                    m.d.sync += fptr.eq(fptr + 1)
-                with m.If(fetch_issue & ~row_walker.taken):
-                    m.d.sync += fetch_room.eq(fetch_room - 1)
-                with m.Elif(~fetch_issue & row_walker.taken):
-                    m.d.sync += fetch_room.eq(fetch_room + 1)
+                    m.d.sync += [fptr.eq(fptr + 1), f_more.eq(fptr + 1 != fend)]
+                credits(fetch_room, fetch_some, fetch_issue, row_walker.taken)
                 # walk: one weight read per lane per live synapse (addresses: see in_learn)
                 count(Counter.SYN_EVENTS, sum(walk.hit[p] for p in range(P)))
                 # accumulate: membrane read at stage L - 1, sum and write request at stage L
@@ -862,30 +902,28 @@ class LayerCore(wiring.Component):
                 count(Counter.LEARN_CYCLES)
                 k_now, p_now = win_k[lw], win_p[lw]
                 m.d.sync += [l_k.eq(k_now), l_p.eq(p_now), l_t.eq(win_t[lw]),
-                             col_base.eq(win_cb[lw]), gptr.eq(0), g_wbase.eq(k_now),
+                             col_base.eq(win_cb[lw]), gptr.eq(0), g_more.eq(1), g_wbase.eq(k_now),
                              keep_acc.eq(0), l_lane.eq(1 << p_now), l_kmask.eq(win_km[lw]),
-                             col_addr.eq(win_cb[lw]), learn_inc.eq(1)]
+                             col_addr.eq(win_cb[lw])]
                 m.next = "LEARN_INC"
 
             with m.State("LEARN_INC"):
-                # adaptation += inc (saturating) in the winner's lane (learn_inc)
+                # adaptation + inc (saturating) into a_inc; written in the winner's lane from
+                # LEARN's first cycle (learn_inc)
                 count(Counter.LEARN_CYCLES)
-                m.d.sync += learn_inc.eq(0)
+                m.d.sync += learn_inc.eq(1)
                 m.next = "LEARN"
 
             with m.State("LEARN"):
                 count(Counter.LEARN_CYCLES)
+                m.d.sync += learn_inc.eq(0)
                 m.d.sync += cs_valid.eq(Cat(col_issue, cs_valid[:-1]))
                 with m.If(col_issue):
-                    m.d.sync += [gptr.eq(gptr + 1), g_wbase.eq(g_wbase + B * K),
-                                 col_addr.eq(col_addr + 1)]
-                with m.If(col_issue & ~col_walker.taken):
-                    m.d.sync += col_room.eq(col_room - 1)
-                with m.Elif(~col_issue & col_walker.taken):
-                    m.d.sync += col_room.eq(col_room + 1)
+                    m.d.sync += [gptr.eq(gptr + 1), g_more.eq(gptr + 1 != G),
+                                 g_wbase.eq(g_wbase + B * K), col_addr.eq(col_addr + 1)]
+                credits(col_room, col_some, col_issue, col_walker.taken)
                 # stage 0: read weight, input time and row-mask word of the synapse (the banked
                 # RAMs' ports: see in_learn)
-                m.d.comb += tin_rd.addr.eq(c_input)
                 with m.If(c_hit):
                     count(Counter.SYN_UPDATES)
                 # write-back stage: weight, row-mask word, column word after its last bit (the
@@ -908,19 +946,20 @@ class LayerCore(wiring.Component):
 
             with m.State("CLEAR_START"):
                 count(Counter.CLEAR_CYCLES)
-                m.d.sync += [cptr.eq(0), cmax.eq(Mux(n_ev > K, n_ev, K)), cq_valid.eq(0)]
+                # (cmax >= K >= 1: CLEAR issues at least once)
+                m.d.sync += [cptr.eq(0), cmax.eq(Mux(n_ev > K, n_ev, K)), cq_valid.eq(0),
+                             c_more.eq(1)]
                 m.d.sync += [has_events.eq(0), eptr.eq(0), eptr1.eq(1), in_clear.eq(1),
-                             label_pred.eq(1)]
+                             label_pred.eq(1), lab_addr.eq(pred)]
                 m.d.sync += [x.eq(1) for x in in_clear_l]
                 m.next = "CLEAR"
 
             with m.State("CLEAR"):
                 count(Counter.CLEAR_CYCLES)
-                issue = cptr != cmax
+                issue = c_more
                 m.d.sync += cq_valid.eq(Cat(issue & (cptr < n_ev), cq_valid[0]))
-                m.d.comb += ev_rd.addr.eq(cptr)
                 with m.If(issue):  # membranes of rows < K are zeroed (clear_v)
-                    m.d.sync += cptr.eq(cptr + 1)
+                    m.d.sync += [cptr.eq(cptr + 1), c_more.eq(cptr + 1 != cmax)]
                 with m.If(cq_valid[1]):
                     m.d.comb += [tin_wr.addr.eq(ev_q), tin_wr.data.eq(T), tin_wr.en.eq(1)]
                 with m.If(~issue & (cq_valid == 0)):
@@ -935,7 +974,6 @@ class LayerCore(wiring.Component):
                                  out.payload.time.eq(spk_word.time),
                                  out.payload.index.eq(spk_word.neuron)]
                     with m.If(out.ready):
-                        m.d.comb += emit_next.eq(1)
                         m.d.sync += [eptr.eq(eptr1), eptr1.eq(eptr1 + 1),
                                      emit_more.eq(eptr1 != n_spk)]
                 with m.Else():

@@ -37,6 +37,7 @@ from synaprune.boards.report import (
     format_report,
     upscaled_digits,
 )
+from synaprune.hw.core import LayerCore
 from synaprune.model.config import Config
 
 ALL_DEVICES = [(b, d) for b, spec in BOARDS.items() for d in spec.devices]
@@ -204,6 +205,12 @@ def test_every_board_and_device_elaborates(board: str, device: str, tmp_path: Pa
     assert "keep_hierarchy" in ys and "stat -json" in ys
     script = (tmp_path / "build_top.sh").read_text()
     assert "--report nextpnr_report.json" in script
+    dev = device_spec(board, device)
+    assert ("--tmg-ripup" in script) == dev.tmg_ripup == info["tmg_ripup"]
+    assert (f"--placer {dev.placer}" in script) == (dev.placer is not None)
+    # the banked RAMs' reads, and one for each of the core's own collision-free memories
+    assert ys.count("setparam -set COLLISION_X_MASK 1") == 1 + len(
+        LayerCore.COLLISION_FREE_MEMORIES)
     assert res.build_dir == tmp_path
 
 
