@@ -648,7 +648,7 @@ class LayerCore(wiring.Component):
                 m.d.comb += [
                     v_rd[p].addr.eq(Mux(in_sweep_l[p], sweep_kl[p], acc_k[p][L - 2])),
                     a_rd[p].addr.eq(Mux(in_sweep_l[p], sweep_kl[p], a_oaddr[p]))]
-        # The label read's address, a register of its own next to the 400-word distributed
+        # The label read's address, a register of its own next to the N-word distributed
         # RAM: the predicted neuron from CLEAR_START to the end of EMIT (read before EMIT needs
         # it; loaded in CLEAR_START), else the host's address, loaded as hq.addr is (so equal
         # to it when a host read acts: reads are only taken in IDLE, where label_pred is low).

@@ -1,10 +1,11 @@
 """cocotb runs of the RTL core against the golden model (sim.runner), two configurations.
 
 Configuration A: 8 lanes, 32 neurons, no leak, pruning on, one winner. Configuration B: 3 lanes
-(not a power of two), 24 neurons, leak on, two winners per sample, pruning off, 8-bit column
-words. Each learns from a pre-trained state (so synapses are already pruned) and then infers;
-A also runs every corner case (empty input, all inputs at time 0, saturation, ties, neurons
-with every synapse pruned, back-pressure).
+(not a power of two), 21 neurons (odd: the spike list's even bank holds one entry more), leak
+on, two winners per sample, pruning off, 8-bit column words. Each learns from a pre-trained
+state (so synapses are already pruned) and then infers; A also runs every corner case (empty
+input, all inputs at time 0, saturation, ties, neurons with every synapse pruned,
+back-pressure).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.skipif(shutil.which("iverilog") is None,
 
 CONFIG_A = Config(n_neurons=32, lanes=8, time_steps=16, threshold=1500, a_plus=2000,
                   a_minus=-2000, prune_threshold=120, homeo_inc=64)
-CONFIG_B = Config(n_neurons=24, lanes=3, time_steps=12, threshold=1200, leak_shift=3,
+CONFIG_B = Config(n_neurons=21, lanes=3, time_steps=12, threshold=1200, leak_shift=3,
                   k_max=2, k_winners=2, col_word_bits=8, a_plus=1500, a_minus=-1500,
                   prune_enabled=False, homeo_inc=64, homeo_decay_shift=4, ram_latency=7)
 
