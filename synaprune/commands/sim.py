@@ -21,7 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sim", help="compare the RTL core with the golden model, cycle by cycle",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", type=Path, help="configuration TOML (default: digits preset)")
-    p.add_argument("--simulator", choices=("icarus", "verilator"), default="icarus")
+    p.add_argument("--simulator", choices=("auto", "icarus", "verilator"), default="auto",
+                   help="HDL simulator (default auto: Verilator where installed, else Icarus)")
     p.add_argument("--pretrain", type=int, default=300,
                    help="samples the golden model learns before the RTL takes over")
     p.add_argument("--learn", type=int, default=200, help="samples the RTL learns")
@@ -29,6 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backpressure", action="store_true",
                    help="random gaps on the input and stalls on the output stream")
     p.add_argument("--edge-cases", action="store_true", help="also run the corner cases")
+    p.add_argument("--profile", action="store_true",
+                   help="profile the testbench's Python (OUT/runs/*/profile.txt); the summary "
+                        "splits the wall time into simulator, golden model and testbench")
     p.add_argument("--out", type=Path, default=Path("build/sim"))
     p.set_defaults(func=run)
 
@@ -49,6 +53,8 @@ def summarize(summary: dict) -> str:
         f"  synaptic events per integration cycle: {lanes_per_cycle:.2f}",
         f"  simulator speed: {summary['sim_cycles_per_s']:.0f} cycles/s "
         f"({summary['sim_cycles']} cycles in {summary['wall_s']:.1f} s)",
+        "  wall time split: " + ", ".join(f"{k} {v:.1f} s"
+                                          for k, v in summary["time_split_s"].items()),
     ]
     if cycles:
         phases = ("load", "integrate", "sweep", "learn", "clear", "emit")
@@ -60,8 +66,9 @@ def summarize(summary: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from ..sim.cases import digits_case, edge_cases
-    from ..sim.runner import run_case
+    from ..sim.runner import resolve_simulator, run_case
 
+    args.simulator = resolve_simulator(args.simulator)
     cfg = Config.load(args.config) if args.config else Config.preset("digits")
     gap = 0.3 if args.backpressure else 0.0
     case = digits_case(cfg, pretrain=args.pretrain, n_learn=args.learn, n_infer=args.infer,
@@ -69,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"simulating {len(case.times)} samples in {args.simulator} "
           f"({cfg.n_inputs} inputs x {cfg.n_neurons} neurons, {cfg.lanes} lanes, "
           f"{case.mask.mean():.1%} of synapses live at the start)", flush=True)
-    summary = run_case(case, simulator=args.simulator, build_root=args.out, progress=True)
+    summary = run_case(case, simulator=args.simulator, build_root=args.out, progress=True,
+                       profile=args.profile)
     results = [summary]
     print(summarize(summary))
     if args.edge_cases:
