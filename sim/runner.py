@@ -140,23 +140,29 @@ def build_simulation(cfg: Config, *, simulator: str, build_root: str | Path,
                      waves: bool = False) -> Path:
     """Build the harness around the core for ``cfg`` in ``simulator``, once per netlist: the
     build directory (returned) is keyed by ``hw_key`` and the waves flag and holds a stamp once
-    built. Safe to call from parallel processes (a file lock per build directory)."""
+    built, and the build's output in ``build.log``. Safe to call from parallel processes (a
+    file lock per build directory)."""
     from cocotb_tools.runner import get_runner
 
     check_simulator(simulator)
     build_root = Path(build_root).resolve()
     work = build_root / f"{simulator}-{hw_key(cfg)}{'-waves' if waves else ''}"
     work.mkdir(parents=True, exist_ok=True)
-    stamp = work / "built.stamp"
+    stamp, log = work / "built.stamp", work / "build.log"
     with open(work / "build.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not stamp.exists():
             vfile = verilog_for(cfg, build_root)
             _use_tools(simulator)
-            get_runner(simulator).build(
-                sources=[vfile, harness.SOURCE], hdl_toplevel=harness.TOPLEVEL, build_dir=work,
-                always=True, waves=waves, build_args=_build_args(simulator),
-                timescale=("1ns", "1ps"), parameters=harness.parameters(cfg))
+            try:
+                get_runner(simulator).build(
+                    sources=[vfile, harness.SOURCE], hdl_toplevel=harness.TOPLEVEL,
+                    build_dir=work, always=True, waves=waves, build_args=_build_args(simulator),
+                    timescale=("1ns", "1ps"), parameters=harness.parameters(cfg), log_file=log)
+            except RuntimeError as err:
+                tail = "".join(log.read_text(errors="replace").splitlines(True)[-20:])
+                raise RuntimeError(f"{simulator} build failed ({err}); the end of {log}:\n"
+                                   f"{tail}") from None
             stamp.write_text(simulator)
     return work
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -66,7 +67,7 @@ def summarize(summary: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from ..sim.cases import digits_case, edge_cases
-    from ..sim.runner import resolve_simulator, run_case
+    from ..sim.runner import build_simulation, resolve_simulator, run_case
 
     args.simulator = resolve_simulator(args.simulator)
     cfg = Config.load(args.config) if args.config else Config.preset("digits")
@@ -76,6 +77,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"simulating {len(case.times)} samples in {args.simulator} "
           f"({cfg.n_inputs} inputs x {cfg.n_neurons} neurons, {cfg.lanes} lanes, "
           f"{case.mask.mean():.1%} of synapses live at the start)", flush=True)
+    t0 = time.perf_counter()
+    work = build_simulation(cfg, simulator=args.simulator, build_root=args.out)
+    print(f"simulation built in {time.perf_counter() - t0:.0f} s (once per netlist; "
+          f"{work / 'build.log'})", flush=True)
     summary = run_case(case, simulator=args.simulator, build_root=args.out, progress=True,
                        profile=args.profile)
     results = [summary]
