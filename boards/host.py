@@ -30,6 +30,7 @@ from typing import Protocol
 import numpy as np
 import serial
 
+from ..hw import memory_map as mm
 from ..hw.layouts import LABEL_BITS, Counter, HostRegion, regs_value
 from ..model.config import Config
 from ..model.encoding import check_times
@@ -139,66 +140,6 @@ class BoardResult:
     label: int  # LABEL register of the predicted neuron, UNLABELLED if none was written
     steps: int  # time steps executed
     error: int  # the core's sticky error bits after the sample (bit0 time order, bit1 index)
-
-
-# ------------------------------------------------------------------------------------------
-# Memory-map layout of the golden model's arrays
-
-
-def pack_weights(cfg: Config, weights: np.ndarray) -> np.ndarray:
-    """WEIGHT words, shape (P, n_inputs*K): lane p word i*K + k = weights[i, k*P + p]."""
-    w = np.asarray(weights, dtype=np.int64)
-    return np.stack([w[:, p::cfg.lanes].reshape(-1) for p in range(cfg.lanes)])
-
-
-def unpack_weights(cfg: Config, words: np.ndarray) -> np.ndarray:
-    out = np.empty((cfg.n_inputs, cfg.n_neurons), dtype=np.int64)
-    for p in range(cfg.lanes):
-        out[:, p::cfg.lanes] = np.asarray(words[p]).reshape(cfg.n_inputs, cfg.rows)
-    return out
-
-
-def pack_row_mask(cfg: Config, mask: np.ndarray) -> np.ndarray:
-    """ROW_MASK words, shape (P, n_inputs): bit k of lane p word i = mask[i, k*P + p]."""
-    bits = np.left_shift(1, np.arange(cfg.rows, dtype=np.int64))
-    return np.stack([(np.asarray(mask)[:, p::cfg.lanes].astype(np.int64) * bits).sum(1)
-                     for p in range(cfg.lanes)])
-
-
-def unpack_row_mask(cfg: Config, words: np.ndarray) -> np.ndarray:
-    out = np.empty((cfg.n_inputs, cfg.n_neurons), dtype=bool)
-    k = np.arange(cfg.rows)
-    for p in range(cfg.lanes):
-        out[:, p::cfg.lanes] = (np.asarray(words[p], dtype=np.int64)[:, None] >> k) & 1 == 1
-    return out
-
-
-def pack_col_mask(cfg: Config, mask: np.ndarray) -> np.ndarray:
-    """COL_MASK words, shape (n_neurons*G,): bit b of word j*G + g = mask[g*B + b, j]."""
-    b, g = cfg.col_word_bits, cfg.col_words
-    padded = np.zeros((g * b, cfg.n_neurons), dtype=np.int64)
-    padded[:cfg.n_inputs] = np.asarray(mask, dtype=np.int64)
-    bits = np.left_shift(1, np.arange(b, dtype=np.int64))
-    return (padded.T.reshape(cfg.n_neurons, g, b) * bits).sum(2).reshape(-1)
-
-
-def unpack_col_mask(cfg: Config, words: np.ndarray) -> np.ndarray:
-    b, g = cfg.col_word_bits, cfg.col_words
-    w = np.asarray(words, dtype=np.int64).reshape(cfg.n_neurons, g, 1)
-    bits = (w >> np.arange(b)) & 1 == 1
-    return bits.reshape(cfg.n_neurons, g * b).T[:cfg.n_inputs].copy()
-
-
-def pack_adapt(cfg: Config, adapt: np.ndarray) -> np.ndarray:
-    """ADAPT words, shape (P, K): lane p word k = adapt[k*P + p]."""
-    return np.asarray(adapt, dtype=np.int64).reshape(cfg.rows, cfg.lanes).T.copy()
-
-
-def unpack_adapt(cfg: Config, words: np.ndarray) -> np.ndarray:
-    return np.asarray(words, dtype=np.int64).T.reshape(-1).copy()
-
-
-# ------------------------------------------------------------------------------------------
 
 
 class Board:
@@ -335,7 +276,8 @@ class Board:
                          proto.encode_write_mem(self.cfg, region, lane, addr + start, chunk))
 
     def read_mem(self, region: HostRegion, lane: int, addr: int, count: int) -> np.ndarray:
-        """``count`` consecutive words of one lane of ``region`` (int64)."""
+        """``count`` consecutive words of one lane of ``region``: int64, or Python ints (an
+        object array) for words wider than 63 bits (row bitmaps of 64 or more rows)."""
         nb = proto.word_bytes(self.cfg, region)
         per_frame = max(1, self.info().max_payload // nb)
         out: list[int] = []
@@ -348,7 +290,8 @@ class Board:
             if len(words) != n:
                 raise BadReplyError(f"READ_MEM returned {len(words)} words, asked for {n}")
             out += words
-        return np.array(out, dtype=np.int64)
+        wide = proto.word_bits(self.cfg, region) > 63
+        return np.array(out, dtype=object if wide else np.int64)
 
     def _read_lanes(self, region: HostRegion, count: int) -> np.ndarray:
         return np.stack([self.read_mem(region, p, 0, count) for p in range(self.cfg.lanes)])
@@ -359,12 +302,12 @@ class Board:
         counter and (if given) the neuron labels (-1 = unlabelled, else 0..14)."""
         cfg = net.cfg
         self.check(cfg)
-        for p, words in enumerate(pack_weights(cfg, net.weights)):
+        for p, words in enumerate(mm.weight_words(cfg, net.weights)):
             self.write_mem(HostRegion.WEIGHT, p, 0, words)
-        for p, words in enumerate(pack_row_mask(cfg, net.mask)):
+        for p, words in enumerate(mm.row_mask_words(cfg, net.mask)):
             self.write_mem(HostRegion.ROW_MASK, p, 0, words)
-        self.write_mem(HostRegion.COL_MASK, 0, 0, pack_col_mask(cfg, net.mask))
-        for p, words in enumerate(pack_adapt(cfg, net.adapt)):
+        self.write_mem(HostRegion.COL_MASK, 0, 0, mm.col_mask_words(cfg, net.mask))
+        for p, words in enumerate(mm.lane_words(cfg, net.adapt)):
             self.write_mem(HostRegion.ADAPT, p, 0, words)
         self.write_mem(HostRegion.LFSR, 0, 0, [net.lfsr.peek_state()])
         self.write_mem(HostRegion.LIVE, 0, 0, [net.live])
@@ -382,21 +325,23 @@ class Board:
 
     def read_weights(self) -> np.ndarray:
         cfg = self.cfg
-        return unpack_weights(cfg, self._read_lanes(HostRegion.WEIGHT, cfg.n_inputs * cfg.rows))
+        return mm.weights_from_words(cfg, self._read_lanes(HostRegion.WEIGHT,
+                                                           cfg.n_inputs * cfg.rows))
 
     def read_mask(self) -> np.ndarray:
         """The connection mask from the row bitmaps (what integration uses)."""
-        return unpack_row_mask(self.cfg, self._read_lanes(HostRegion.ROW_MASK,
-                                                          self.cfg.n_inputs))
+        return mm.mask_from_row_words(self.cfg, self._read_lanes(HostRegion.ROW_MASK,
+                                                                 self.cfg.n_inputs))
 
     def read_col_mask(self) -> np.ndarray:
         """The connection mask from the column bitmaps (what learning uses)."""
         cfg = self.cfg
-        return unpack_col_mask(cfg, self.read_mem(HostRegion.COL_MASK, 0, 0,
-                                                  cfg.n_neurons * cfg.col_words))
+        return mm.mask_from_col_words(cfg, self.read_mem(HostRegion.COL_MASK, 0, 0,
+                                                         cfg.n_neurons * cfg.col_words))
 
     def read_adapt(self) -> np.ndarray:
-        return unpack_adapt(self.cfg, self._read_lanes(HostRegion.ADAPT, self.cfg.rows))
+        return mm.per_neuron_from_lanes(self.cfg, self._read_lanes(HostRegion.ADAPT,
+                                                                   self.cfg.rows))
 
     def read_labels(self) -> np.ndarray:
         words = self.read_mem(HostRegion.LABEL, 0, 0, self.cfg.n_neurons)

@@ -526,8 +526,11 @@ class LayerCore(wiring.Component):
                                   & ~Cat(*ls_valid).any())
 
         # ---------------- clear datapath ----------------
-        cptr = Signal(ev_bits + 1)
-        cmax = Signal(ev_bits + 1)
+        # CLEAR counts to max(events, K): wide enough for either (a lane of K >= 2 n_in rows,
+        # 64 rows over 16 inputs, had wrapped and never ended)
+        clear_bits = max(ev_bits + 1, K.bit_length())
+        cptr = Signal(clear_bits)
+        cmax = Signal(clear_bits)
         c_more = Signal()  # cptr != cmax, registered (CLEAR's end is then a flag, not a compare)
         cq_valid = Signal(2)
         in_clear = Signal()  # the FSM is in CLEAR

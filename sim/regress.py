@@ -29,7 +29,8 @@ from .runner import SIMULATORS, build_simulation, check_simulator, run_case
 def regress_configs() -> dict[str, Config]:
     """The configurations a regression covers: sizes, lane counts (1, 3, 4, 8, 16), leak on and
     off, k > 1, pruning on and off, column words of 8, 16 and 32 bits, every ``ram_latency``
-    (4..7, the die-wide pipelining at 6 and 7) and 24-bit counters."""
+    (4..7, the die-wide pipelining at 6 and 7), 24-bit counters and a lane of more rows than
+    twice the inputs."""
     return {
         "digits": Config.preset("digits"),  # the shipped digits layer, 128 x 256, 8 lanes
         "A": Config(n_neurons=32, lanes=8, time_steps=16, threshold=1500, a_plus=2000,
@@ -44,6 +45,10 @@ def regress_configs() -> dict[str, Config]:
                     k_winners=2, a_plus=1600, a_minus=-2000, prune_threshold=110,
                     homeo_inc=40, ram_latency=6),
         "UP5K": default_config("icebreaker"),  # the iCEBreaker's layer: one lane
+        # one lane of 128 rows, twice the inputs: 128-bit row bitmap words, and CLEAR counts
+        # to K, not to the events (its counter once wrapped here)
+        "W": Config(n_neurons=128, lanes=1, time_steps=6, threshold=1500, a_plus=2000,
+                    a_minus=-2000, prune_threshold=120, homeo_inc=64),
     }
 
 

@@ -24,18 +24,12 @@ from synaprune.boards.host import (
     Board,
     CommandError,
     cmd_name,
-    pack_adapt,
-    pack_col_mask,
-    pack_row_mask,
-    pack_weights,
-    unpack_adapt,
-    unpack_row_mask,
-    unpack_weights,
 )
 from synaprune.boards.link import LinkTop
 from synaprune.boards.protocol import Cmd, Status
 from synaprune.boards.sim_transport import SimTransport, UartSimTransport
 from synaprune.boards.uart import UartRx, UartTx
+from synaprune.hw import memory_map as mm
 from synaprune.hw.layouts import (
     N_COUNTERS,
     Counter,
@@ -122,15 +116,15 @@ class ModelCore:
             else:
                 times[i], last = t, t
         mem = self.mem
-        net = Network(run_cfg, weights=unpack_weights(cfg, mem[HostRegion.WEIGHT]),
-                      mask=unpack_row_mask(cfg, mem[HostRegion.ROW_MASK]),
-                      adapt=unpack_adapt(cfg, mem[HostRegion.ADAPT]),
+        net = Network(run_cfg, weights=mm.weights_from_words(cfg, mem[HostRegion.WEIGHT]),
+                      mask=mm.mask_from_row_words(cfg, mem[HostRegion.ROW_MASK]),
+                      adapt=mm.per_neuron_from_lanes(cfg, mem[HostRegion.ADAPT]),
                       lfsr_state=int(mem[HostRegion.LFSR][0, 0]))
         res = net.run_sample(times, learn=learn)
-        mem[HostRegion.WEIGHT][:] = pack_weights(cfg, net.weights)
-        mem[HostRegion.ROW_MASK][:] = pack_row_mask(cfg, net.mask)
-        mem[HostRegion.COL_MASK][0] = pack_col_mask(cfg, net.mask)
-        mem[HostRegion.ADAPT][:] = pack_adapt(cfg, net.adapt)
+        mem[HostRegion.WEIGHT][:] = mm.weight_words(cfg, net.weights)
+        mem[HostRegion.ROW_MASK][:] = mm.row_mask_words(cfg, net.mask)
+        mem[HostRegion.COL_MASK][0] = mm.col_mask_words(cfg, net.mask)
+        mem[HostRegion.ADAPT][:] = mm.lane_words(cfg, net.adapt)
         mem[HostRegion.LFSR][0, 0] = net.lfsr.peek_state()
         mem[HostRegion.LIVE][0, 0] -= res.pruned
         c = mem[HostRegion.COUNTER][0]
@@ -425,6 +419,18 @@ def test_learning_and_inference_match_golden_model(core_clk_freq: float | None) 
         totals = learn_and_infer(board, cfg, n_learn=5, n_infer=3, seed=11)
     assert totals["pruned"] > 0 and totals["updates"] > 0  # the test exercises pruning
     assert totals["winners"] > 1
+
+
+# 64 and 100 rows per lane: row bitmap words of 64 and 100 bits, past int64; and more rows
+# than twice the inputs (CLEAR counts to K). Five to six minutes each in the Amaranth simulator
+# on two cores (the whole network goes over the bit-level UART twice): slow.
+@pytest.mark.slow
+@pytest.mark.parametrize("rows", [64, 100])
+def test_learning_and_inference_with_wide_row_bitmaps(rows: int) -> None:
+    cfg = tiny_link_config(n_neurons=rows, lanes=1)
+    with Board(SimTransport(cfg)) as board:
+        totals = learn_and_infer(board, cfg, n_learn=4, n_infer=2, seed=7)
+    assert totals["pruned"] > 0 and totals["updates"] > 0
 
 
 @pytest.mark.slow

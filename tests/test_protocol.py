@@ -11,7 +11,7 @@ from amaranth import Module, Signal
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import connect
 from amaranth.sim import Simulator, SimulatorContext
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from synaprune.boards import protocol as proto
@@ -23,14 +23,6 @@ from synaprune.boards.command import (
 )
 from synaprune.boards.host import (
     SerialTransport,
-    pack_adapt,
-    pack_col_mask,
-    pack_row_mask,
-    pack_weights,
-    unpack_adapt,
-    unpack_col_mask,
-    unpack_row_mask,
-    unpack_weights,
 )
 from synaprune.boards.protocol import Cmd, Status
 from synaprune.hw.layouts import HostRegion, index_bits, regs_layout, regs_value
@@ -214,51 +206,6 @@ def test_mem_payloads() -> None:
         proto.encode_write_mem(CFG, HostRegion.ADAPT, 0, 0, [1 << 12])
     with pytest.raises(proto.ProtocolError, match="whole number"):
         proto.decode_words(CFG, HostRegion.COUNTER, b"\x00" * 5)
-
-
-# ------------------------------------------------------------------------------------------
-# Memory-map packing of the host driver
-
-
-def test_weight_and_mask_layout_by_definition() -> None:
-    """Each packed word against the memory-map definitions, synapse by synapse."""
-    cfg = Config(n_inputs=12, image_shape=(3, 4), n_neurons=6, lanes=3, time_steps=8,
-                 col_word_bits=8)
-    rng = np.random.default_rng(0)
-    w = rng.integers(0, 256, (12, 6))
-    mask = rng.random((12, 6)) < 0.6
-    adapt = rng.integers(0, 4096, 6)
-    pw, pr, pc, pa = (pack_weights(cfg, w), pack_row_mask(cfg, mask), pack_col_mask(cfg, mask),
-                      pack_adapt(cfg, adapt))
-    P, K, B, G = cfg.lanes, cfg.rows, cfg.col_word_bits, cfg.col_words
-    for i in range(12):
-        for j in range(6):
-            k, p = divmod(j, P)
-            assert pw[p, i * K + k] == w[i, j]
-            assert (pr[p, i] >> k) & 1 == mask[i, j]
-            g, b = divmod(i, B)
-            assert (pc[j * G + g] >> b) & 1 == mask[i, j]
-    for j in range(6):
-        k, p = divmod(j, P)
-        assert pa[p, k] == adapt[j]
-    assert pc.max() < (1 << B) and pr.max() < (1 << K)
-
-
-@settings(max_examples=25)
-@given(st.integers(0, 2**32 - 1), st.sampled_from([(8, 1), (8, 8), (16, 4), (12, 3)]),
-       st.sampled_from([8, 16, 32]))
-def test_memory_map_round_trip(seed: int, sizes: tuple[int, int], b: int) -> None:
-    n_neurons, lanes = sizes
-    cfg = Config(n_inputs=20, image_shape=(4, 5), n_neurons=n_neurons, lanes=lanes,
-                 time_steps=8, col_word_bits=b)
-    rng = np.random.default_rng(seed)
-    w = rng.integers(0, 256, (20, n_neurons))
-    mask = rng.random((20, n_neurons)) < 0.5
-    adapt = rng.integers(0, 4096, n_neurons)
-    assert (unpack_weights(cfg, pack_weights(cfg, w)) == w).all()
-    assert (unpack_row_mask(cfg, pack_row_mask(cfg, mask)) == mask).all()
-    assert (unpack_col_mask(cfg, pack_col_mask(cfg, mask)) == mask).all()
-    assert (unpack_adapt(cfg, pack_adapt(cfg, adapt)) == adapt).all()
 
 
 # ------------------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ def test_regression_configs_cover_the_elaboration_space() -> None:
     assert max(c.k_winners for c in cfgs) > 1
     assert {c.col_word_bits for c in cfgs} == {8, 16, 32}
     assert len({c.lanes for c in cfgs}) >= 4
+    assert max(c.rows / c.n_inputs for c in cfgs) >= 2  # CLEAR counts to K, not the events
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [

@@ -5,7 +5,7 @@ Configuration A: 8 lanes, 32 neurons, no leak, pruning on, one winner. Configura
 on, two winners per sample, pruning off, 8-bit column words. Each learns from a pre-trained
 state (so synapses are already pruned) and then infers; A also runs every corner case (empty
 input, all inputs at time 0, saturation, ties, neurons with every synapse pruned,
-back-pressure).
+back-pressure). W: one lane of 128 rows over 64 inputs (128-bit row words; CLEAR counts to K).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ CONFIG_UP5K = default_config("icebreaker")
 
 
 @pytest.mark.parametrize(("name", "cfg"), [("A", CONFIG_A), ("B", CONFIG_B),
-                                           ("UP5K", CONFIG_UP5K)])
+                                           ("UP5K", CONFIG_UP5K), ("W", CONFIGS["W"])])
 def test_rtl_matches_golden_model(name: str, cfg: Config, rtl_build_root: Path) -> None:
     case = digits_case(cfg, pretrain=150, n_learn=12, n_infer=6, name=f"digits-{name}")
     summary = run_case(case, build_root=rtl_build_root, rerun_with_waves=False)

@@ -1,0 +1,64 @@
+"""hw.memory_map, the one layout of the golden model's arrays in the core's memories (used by
+the testbench, the host driver and the simulated board): by definition and round trips, with
+row bitmaps wider than 63 bits (64 and 100 rows per lane)."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from synaprune.hw import memory_map as mm
+from synaprune.model.config import Config
+
+
+def test_weight_and_mask_layout_by_definition() -> None:
+    """Each packed word against the memory-map definitions, synapse by synapse."""
+    cfg = Config(n_inputs=12, image_shape=(3, 4), n_neurons=6, lanes=3, time_steps=8,
+                 col_word_bits=8)
+    rng = np.random.default_rng(0)
+    w = rng.integers(0, 256, (12, 6))
+    mask = rng.random((12, 6)) < 0.6
+    adapt = rng.integers(0, 4096, 6)
+    pw, pr, pc, pa = (mm.weight_words(cfg, w), mm.row_mask_words(cfg, mask),
+                      mm.col_mask_words(cfg, mask), mm.lane_words(cfg, adapt))
+    P, K, B, G = cfg.lanes, cfg.rows, cfg.col_word_bits, cfg.col_words
+    for i in range(12):
+        for j in range(6):
+            k, p = divmod(j, P)
+            assert pw[p, i * K + k] == w[i, j]
+            assert (pr[p, i] >> k) & 1 == mask[i, j]
+            g, b = divmod(i, B)
+            assert (pc[j * G + g] >> b) & 1 == mask[i, j]
+    for j in range(6):
+        k, p = divmod(j, P)
+        assert pa[p, k] == adapt[j]
+    assert max(pc) < (1 << B) and max(pr.reshape(-1)) < (1 << K)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**32 - 1),
+       st.sampled_from([(8, 1), (8, 8), (16, 4), (12, 3), (64, 1), (200, 2)]),
+       st.sampled_from([8, 16, 32]))
+def test_memory_map_round_trip(seed: int, sizes: tuple[int, int], b: int) -> None:
+    n_neurons, lanes = sizes
+    cfg = Config(n_inputs=20, image_shape=(4, 5), n_neurons=n_neurons, lanes=lanes,
+                 time_steps=8, col_word_bits=b)
+    rng = np.random.default_rng(seed)
+    w = rng.integers(0, 256, (20, n_neurons))
+    mask = rng.random((20, n_neurons)) < 0.5
+    adapt = rng.integers(0, 4096, n_neurons)
+    assert (mm.weights_from_words(cfg, mm.weight_words(cfg, w)) == w).all()
+    assert (mm.mask_from_row_words(cfg, mm.row_mask_words(cfg, mask)) == mask).all()
+    assert (mm.mask_from_col_words(cfg, mm.col_mask_words(cfg, mask)) == mask).all()
+    assert (mm.per_neuron_from_lanes(cfg, mm.lane_words(cfg, adapt)) == adapt).all()
+
+
+def test_row_words_of_100_rows_keep_every_bit() -> None:
+    """A 100-row lane: the top row's bit is bit 99 of the word (int64 would overflow)."""
+    cfg = Config(n_inputs=20, image_shape=(4, 5), n_neurons=100, lanes=1, time_steps=8)
+    mask = np.zeros((20, 100), dtype=bool)
+    mask[3, 99] = True
+    words = mm.row_mask_words(cfg, mask)
+    assert words[0, 3] == 1 << 99
+    assert (mm.mask_from_row_words(cfg, words) == mask).all()
