@@ -2,11 +2,11 @@
 
 Yosys maps a deep memory onto a column of block RAMs and puts the bank-select multiplexer right
 after their outputs, so the slow clock-to-out of an ECP5 DP16KD without its output register
-(5.8 ns at speed grade 6, REFERENCE.md section 3) is followed by a LUT tree in the same cycle.
-Here every bank is its own ``lib.memory.Memory`` of one block's depth, each read is registered
-next to its block, and the bank multiplexer has a cycle of its own. Addresses, write data and
-write enable are registered on the way in, so the address decode and the fan-out to every bank
-are a cycle of their own too.
+(5.8 ns at speed grade 6, ECP5 data sheet FPGA-DS-02012) is followed by a LUT tree in the same
+cycle. Here every bank is its own ``lib.memory.Memory`` of one block's depth, each read is
+registered next to its block, and the bank multiplexer has a cycle of its own. Addresses, write
+data and write enable are registered on the way in, so the address decode and the fan-out to
+every bank are a cycle of their own too.
 
 Ports ``read`` (addr, data) and ``write`` (addr, data, en) have the member names of
 ``lib.memory``'s ports. Timing contract, with ``latency`` L in 4..7 (whatever the depth): a read

@@ -209,7 +209,7 @@ class LayerCore(wiring.Component):
         ev_wr, tin_wr = registered_write(ev_mem, "ev"), registered_write(t_in, "tin")
 
         # Register after the event and input-time RAM reads (ECP5 DP16KD clock-to-out,
-        # REFERENCE.md 3); the banked RAMs register inside (latency L).
+        # ECP5 family data sheet, FPGA-DS-02012); the banked RAMs register inside (latency L).
         L = cfg.ram_latency
         fetch_stages = 2 + L  # event read (2) + row-mask read
         fetch_depth = fetch_stages + 4  # walker FIFO entries: > fetch latency keeps it fed
