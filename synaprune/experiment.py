@@ -222,7 +222,7 @@ def run_experiment(base: Config, split: Split, *, seeds: Sequence[int], rtl_samp
                       "connectivity_removed": 1 - run.net.live / run.net.mask.size})
     rtl_times = test[:rtl_samples]
     rtl: dict[str, Any] = {"ran": False, "ok": None, "samples": 0,
-                           "why_not": "rtl_samples = 0 (--rtl-samples 0)"}
+                           "why_not": "rtl_samples = 0"}
     if rtl_samples > 0:
         rtl = {"ran": True, **run_rtl_check(first[1].net, first[1].labels, rtl_times,
                                             simulator=simulator)}
