@@ -139,7 +139,8 @@ def _panel(ax: Any, rows: list[dict[str, Any]], summary: list[dict[str, Any]], k
         if tag:
             ax.annotate(tag, (xs, ys), fontsize=6, xytext=(3, 3), textcoords="offset points")
     front = pareto_front(x, y)
-    ax.plot(x[front], y[front], "-", color="grey", lw=1, label="Pareto front (group means)")
+    ax.plot(x[front], y[front], "-", color="grey", lw=1, marker="o", ms=11, mfc="none",
+            label="Pareto front (group means)")
     for p in policies:
         ax.scatter([], [], color=colours[p], label=p)
     ax.set_xlabel(xlabel)
