@@ -27,8 +27,9 @@ task Dask gives up on (a worker that died too often under it). If a worker dies,
 unfinished tasks elsewhere; the table still has exactly one row per id.
 
 Row keys added by the engine: ``id``, ``status``, ``error``, ``point`` (the task's point),
-``seconds`` (wall time of ``fn``), ``worker`` (Dask worker address or ``"serial"``) and
-``finished_utc``; ``fn``'s row may not use these names.
+``seconds`` (wall time of ``fn``), ``cpu_seconds`` (CPU time of the process running it: below
+``seconds`` when other work shares the cores), ``worker`` (Dask worker address or
+``"serial"``) and ``finished_utc``; ``fn``'s row may not use these names.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from typing import Any
 from .progress import progress_bar
 from .results_table import read_rows, write_rows
 
-ENGINE_KEYS = ("id", "status", "error", "traceback", "point", "seconds", "worker",
+ENGINE_KEYS = ("id", "status", "error", "traceback", "point", "seconds", "cpu_seconds", "worker",
                "finished_utc")
 WRITE_INTERVAL_S = 1.0
 SCHEDULER_SCHEMES = ("tcp://", "tls://", "inproc://", "ucx://", "ws://", "wss://")
@@ -84,12 +85,12 @@ def _one_line(err: BaseException) -> str:
 
 
 def error_row(task_id_: str, point: dict[str, Any], err: BaseException, *,
-              worker: str, seconds: float = 0.0) -> dict[str, Any]:
+              worker: str, seconds: float = 0.0, cpu_seconds: float = 0.0) -> dict[str, Any]:
     """The row of a task that failed with ``err``."""
     tb = "".join(traceback.format_exception(type(err), err, err.__traceback__))
     return {"id": task_id_, "status": "error", "error": _one_line(err),
-            "traceback": tb[-2000:], "seconds": seconds, "worker": worker,
-            "finished_utc": _utc_now(), "point": point}
+            "traceback": tb[-2000:], "seconds": seconds, "cpu_seconds": cpu_seconds,
+            "worker": worker, "finished_utc": _utc_now(), "point": point}
 
 
 def call_task(fn: Callable[[dict[str, Any]], dict[str, Any]], task_id_: str,
@@ -102,7 +103,7 @@ def call_task(fn: Callable[[dict[str, Any]], dict[str, Any]], task_id_: str,
         worker = get_worker().address
     except (ImportError, ValueError):
         worker = "serial"
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     try:
         row = fn(point)
         if not isinstance(row, Mapping):
@@ -114,11 +115,12 @@ def call_task(fn: Callable[[dict[str, Any]], dict[str, Any]], task_id_: str,
                              f"{', '.join(clash)}")
     except Exception as err:  # recorded in the row; the other points go on
         return error_row(task_id_, point, err, worker=worker,
-                         seconds=time.perf_counter() - t0)
+                         seconds=time.perf_counter() - t0,
+                         cpu_seconds=time.process_time() - c0)
     # fn's figures first, the point (wide once flattened into CSV columns) last
     return {"id": task_id_, "status": "ok", "error": None, **row,
-            "seconds": time.perf_counter() - t0, "worker": worker, "finished_utc": _utc_now(),
-            "point": point}
+            "seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0,
+            "worker": worker, "finished_utc": _utc_now(), "point": point}
 
 
 class _Table:
@@ -173,9 +175,12 @@ def run_tasks(tasks: Sequence[Task], fn: Callable[[dict[str, Any]], dict[str, An
     log(f"{len(tasks)} points: {done} already in {results_dir / 'results.json'}, "
         f"{len(todo)} to run")
     bar = progress_bar(total=len(todo), desc="points", unit="point", disable=not progress)
+    ran: list[dict[str, Any]] = []
+    t0 = time.perf_counter()
 
     def record(row: dict[str, Any]) -> None:
         table.add(row)
+        ran.append(row)
         bar.update()
         if on_row is not None:
             on_row(row)
@@ -191,6 +196,14 @@ def run_tasks(tasks: Sequence[Task], fn: Callable[[dict[str, Any]], dict[str, An
         table.write()
     failed = sum(table.rows[i]["status"] != "ok" for i in ids)
     log(f"{len(tasks) - failed} points ok, {failed} failed; results in {results_dir}")
+    if ran:
+        # how well the workers were used: point time over wall time is the mean number of
+        # points in flight; CPU time below point time means the cores were shared
+        wall = time.perf_counter() - t0
+        busy = sum(r.get("seconds", 0.0) for r in ran)
+        cpu = sum(r.get("cpu_seconds", 0.0) for r in ran)
+        log(f"ran {len(ran)} points in {wall:.1f} s: {busy:.1f} s of point time "
+            f"({busy / max(wall, 1e-9):.2f} points in flight on average), {cpu:.1f} s CPU")
     return [table.rows[i] for i in ids]
 
 
