@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,35 +48,45 @@ def quiet(_line: str) -> None:
     pass
 
 
-@pytest.mark.parametrize("n", [10, 14])
-def test_killed_worker_every_point_once(tmp_path: Path, n: int) -> None:
-    """Two workers; when the first row arrives, one worker that holds a task is killed
-    (SIGKILL). Its task runs again elsewhere; the table has every point exactly once, ok."""
+@pytest.fixture(scope="module")
+def two_workers() -> Iterator[tuple[Any, Any]]:
+    """A LocalCluster of two worker processes (each under a nanny that restarts it when it is
+    killed) and a client of it, shared by the tests of this module."""
     from distributed import Client, LocalCluster
 
-    log, out = tmp_path / "starts.log", tmp_path / "results"
-    tasks = make_tasks(log, n, sleep=0.8)
-    killed: dict[str, Any] = {}
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
             Client(cluster) as client:
-        pids = client.run(os.getpid)
+        yield cluster, client
 
-        def on_row(row: dict[str, Any]) -> None:
-            if killed:
-                return
-            victim = row["worker"]  # it has just been given its next task
-            deadline = time.monotonic() + 10
-            held: list[str] = []
-            while not held and time.monotonic() < deadline:
-                held = [str(k) for k in client.processing(workers=[victim])[victim]]
-                time.sleep(0.02)
-            assert held, "the worker got no further task"
-            os.kill(pids[victim], signal.SIGKILL)
-            killed.update(address=victim, keys=held)
 
-        rows = run_tasks(tasks, slow_square, scheduler=cluster.scheduler_address,
-                         results_dir=out, progress=False, on_row=on_row, log=quiet)
+@pytest.mark.parametrize("n", [10, 14])
+def test_killed_worker_every_point_once(tmp_path: Path, n: int,
+                                        two_workers: tuple[Any, Any]) -> None:
+    """Two workers; when the first row arrives, one worker that holds a task is killed
+    (SIGKILL). Its task runs again elsewhere; the table has every point exactly once, ok."""
+    cluster, client = two_workers
+    client.wait_for_workers(2, timeout=60)  # a worker killed by the test before is back
+    log, out = tmp_path / "starts.log", tmp_path / "results"
+    tasks = make_tasks(log, n, sleep=0.5)
+    killed: dict[str, Any] = {}
+    pids = client.run(os.getpid)
+
+    def on_row(row: dict[str, Any]) -> None:
+        if killed:
+            return
+        victim = row["worker"]  # it has just been given its next task
+        deadline = time.monotonic() + 10
+        held: list[str] = []
+        while not held and time.monotonic() < deadline:
+            held = [str(k) for k in client.processing(workers=[victim])[victim]]
+            time.sleep(0.02)
+        assert held, "the worker got no further task"
+        os.kill(pids[victim], signal.SIGKILL)
+        killed.update(address=victim, keys=held)
+
+    rows = run_tasks(tasks, slow_square, scheduler=cluster.scheduler_address, results_dir=out,
+                     progress=False, on_row=on_row, log=quiet)
     assert killed, "no worker was killed"
     stored = read_rows(out)
     ids = [r["id"] for r in stored]
