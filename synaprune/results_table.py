@@ -4,8 +4,9 @@
 (the task's stable key), ``status`` (``"ok"`` or ``"error"``) and ``error`` (None or one line).
 ``results.csv`` holds the same rows flattened: nested objects become dotted columns
 (``point.config.threshold``), lists are written as JSON text; the columns are the union of the
-rows' keys in first-seen order. Both files are replaced atomically (``checkpoint.atomic_write``),
-so an interrupted run leaves the previous complete table, never half a file.
+rows' keys in first-seen order, top-level keys before the dotted ones. Both files are replaced
+atomically (``checkpoint.atomic_write``), so an interrupted run leaves the previous complete
+table, never half a file.
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ def csv_text(rows: Iterable[Mapping[str, Any]]) -> str:
     columns = [c for c in LEAD_COLUMNS if any(c in f for f in flat)]
     for f in flat:
         columns.extend(k for k in f if k not in columns)
+    # top-level keys first (a key only some rows have, such as a policy parameter, stays
+    # next to the others), then the flattened nested ones (point.config.*)
+    columns.sort(key=lambda c: "." in c)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     writer.writeheader()

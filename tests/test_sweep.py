@@ -159,6 +159,6 @@ def test_pareto_front_and_flat_table() -> None:
                             "point.config.s": "[8, 8]"}
     text = csv_text([row, {"id": "b", "status": "error", "error": "E: x", "extra": 2.5}])
     lines = text.splitlines()
-    assert lines[0] == "id,status,error,point.config.x,point.config.s,extra"
-    assert lines[2] == "b,error,E: x,,,2.5"
-    assert json.loads(next(csv.reader([lines[1]]))[4]) == [8, 8]
+    assert lines[0] == "id,status,error,extra,point.config.x,point.config.s"  # nested last
+    assert lines[2] == "b,error,E: x,2.5,,"
+    assert json.loads(next(csv.reader([lines[1]]))[5]) == [8, 8]
