@@ -44,7 +44,7 @@ else \
 fi
 endef
 
-.PHONY: help setup lock test test-slow lint sim bench train experiment bitstream report program clean \
+.PHONY: help setup lock test test-slow lint sim regress bench train experiment bitstream report program clean \
 	distclean
 
 help:
@@ -54,6 +54,7 @@ help:
 	@echo "make lint        ruff check"
 	@echo "make train       learn the built-in digits (DATASET=mnist DATA=DIR for MNIST), OUT=$(OUT)"
 	@echo "make sim         simulate the hardware core against the golden model"
+	@echo "make regress     RTL against the golden model: 10,000 samples, every config, in parallel"
 	@echo "make bench       learning throughput of the golden model at 784 x 400"
 	@echo "make experiment  the experiments (DATASET, DATA)"
 	@echo "make bitstream   synthesise for BOARD=$(BOARD) (DEVICE=...)"
@@ -107,6 +108,9 @@ lint: $(STAMP)
 
 sim: $(STAMP)
 	$(IN_VENV) $(SYNAPRUNE) sim $(ARGS)
+
+regress: $(STAMP)
+	$(IN_VENV) $(SYNAPRUNE) regress $(ARGS)
 
 bench: $(STAMP)
 	$(IN_VENV) $(SYNAPRUNE) bench $(ARGS)

@@ -52,7 +52,7 @@ class Part:
 
 
 # ECP5 family data sheet (FPGA-DS-02012) table 1.1; iCE40 UltraPlus data sheet (FPGA-DS-02008)
-# table 1.1. REFERENCE.md section 3.
+# table 1.1.
 PARTS: dict[str, Part] = {
     "LFE5U-12F": Part("LFE5U-12F", "ecp5", 12_288, 12_288, 32, 28),
     "LFE5U-25F": Part("LFE5U-25F", "ecp5", 24_288, 24_288, 56, 28),
@@ -113,8 +113,9 @@ def _icebreaker() -> Platform:
 
 
 # Default layers. Sizes were checked against the block RAM estimate below and the logic against
-# place-and-route (docs/boards.md); targets follow REFERENCE.md section 3 (ECP5 >= 100 MHz with
-# a register after each block RAM read; about 35-40 MHz is the practical ceiling on the UP5K).
+# place-and-route (docs/boards.md); targets: ECP5 >= 100 MHz with a register after each block RAM
+# read (the DP16KD's clock-to-out is 5.8 ns without its output register, ECP5 data sheet
+# FPGA-DS-02012, EBR timing); about 35-40 MHz is the practical ceiling on the UP5K (docs/boards.md).
 BOARDS: dict[str, BoardSpec] = {
     "ulx3s": BoardSpec(
         name="ulx3s", title="Radiona ULX3S (ECP5)", family="ecp5", clk_in_mhz=25.0,

@@ -19,7 +19,7 @@ energy coefficients and adds static power over the sample's duration:
 
 Each coefficient has a nominal value and a low/high band; the estimate is reported as nominal
 with the band obtained by taking all lows and all highs together. iCE40 coefficients are
-measured (tinyvision-ai-inc/ice40_power, REFERENCE.md section 4); ECP5 dynamic coefficients are
+measured (tinyvision-ai-inc/ice40_power, Joulescope JS110 readings); ECP5 dynamic coefficients are
 assumptions scaled from them (no public ECP5 measurement was found), and ECP5 static power is
 the data sheet's typical figure for the 12F/25F die, scaled by die size for the 45F/85F.
 
@@ -39,6 +39,7 @@ from typing import Any
 
 from ..model.config import Config
 from ..model.network import SampleResult
+from .build_outputs import read_prune_cells, read_utilization
 from .platforms import block_shape_for, board_spec, device_spec, memory_inventory
 
 PAPER_PRUNE_POWER_OVERHEAD = 0.0056  # Nguyen, Veeravalli, Fong, ICONS 2021: 0.56 %
@@ -353,8 +354,6 @@ class EnergyEstimate:
 
 def design_facts_from_build(build_dir: str | Path) -> DesignFacts:
     """Resources from a finished build (``nextpnr_report.json`` and ``top_stat.json``)."""
-    from .report import read_prune_cells, read_utilization
-
     build_dir = Path(build_dir)
     util = read_utilization(build_dir)
     return DesignFacts(logic_cells=util["logic_cells"]["used"],

@@ -25,6 +25,7 @@ depths are the constants of ``model.cycles``.
 
 from __future__ import annotations
 
+import inspect
 import operator
 from functools import reduce
 from types import SimpleNamespace
@@ -113,13 +114,16 @@ class LayerCore(wiring.Component):
         })
 
     @classmethod
+    def elaboration_args(cls, cfg: Config) -> dict[str, int]:
+        """The constructor's keyword arguments (the elaboration-time fields) read from ``cfg``:
+        two configurations with the same arguments give the same netlist."""
+        names = [p.name for p in inspect.signature(cls.__init__).parameters.values()
+                 if p.kind is inspect.Parameter.KEYWORD_ONLY]
+        return {name: getattr(cfg, name) for name in names}
+
+    @classmethod
     def from_config(cls, cfg: Config) -> LayerCore:
-        return cls(n_inputs=cfg.n_inputs, n_neurons=cfg.n_neurons, lanes=cfg.lanes,
-                   time_steps=cfg.time_steps, k_max=cfg.k_max, col_word_bits=cfg.col_word_bits,
-                   weight_bits=cfg.weight_bits, membrane_bits=cfg.membrane_bits,
-                   adapt_bits=cfg.adapt_bits, stdp_frac_bits=cfg.stdp_frac_bits,
-                   counter_bits=cfg.counter_bits, ram_latency=cfg.ram_latency,
-                   lfsr_seed=cfg.lfsr_seed)
+        return cls(**cls.elaboration_args(cfg))
 
     # ------------------------------------------------------------------------------------------
     def elaborate(self, platform: object) -> Module:

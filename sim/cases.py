@@ -39,6 +39,9 @@ class Case:
     out_stall: float = 0.0  # probability that the output stream is not ready in a cycle
     seed: int = 1
     full_check_every: int = 50
+    # fault injection, to show that the bench catches a wrong core: (input, neuron, weight)
+    # written into the core's weight memory after the initial state check, not into the model
+    weight_fault: tuple[int, int, int] | None = None
     notes: dict[str, int] = field(default_factory=dict)
 
     def network(self) -> Network:
@@ -56,7 +59,8 @@ class Case:
                  weights=self.weights, mask=self.mask, adapt=self.adapt,
                  lfsr_state=self.lfsr_state, labels=self.labels, times=self.times,
                  learn=self.learn, in_gap=self.in_gap, out_stall=self.out_stall, seed=self.seed,
-                 full_check_every=self.full_check_every)
+                 full_check_every=self.full_check_every,
+                 weight_fault=np.array(self.weight_fault or (), dtype=np.int64))
 
     @classmethod
     def load(cls, path: str | Path) -> Case:
@@ -71,7 +75,8 @@ class Case:
                    weights=z["weights"], mask=z["mask"], adapt=z["adapt"],
                    lfsr_state=int(z["lfsr_state"]), labels=z["labels"], times=z["times"],
                    learn=z["learn"], in_gap=float(z["in_gap"]), out_stall=float(z["out_stall"]),
-                   seed=int(z["seed"]), full_check_every=int(z["full_check_every"]))
+                   seed=int(z["seed"]), full_check_every=int(z["full_check_every"]),
+                   weight_fault=tuple(int(v) for v in z["weight_fault"]) or None)
 
     @classmethod
     def from_network(cls, name: str, net: Network, times: np.ndarray, learn_flags: np.ndarray,
@@ -87,11 +92,19 @@ class Case:
 
 
 def digits_case(cfg: Config, *, pretrain: int, n_learn: int, n_infer: int, seed: int = 1,
-                in_gap: float = 0.0, out_stall: float = 0.0, name: str = "digits") -> Case:
+                in_gap: float = 0.0, out_stall: float = 0.0, name: str = "digits",
+                order: int | None = None) -> Case:
     """Golden model learns ``pretrain`` samples; the RTL then learns ``n_learn`` more and infers
-    ``n_infer`` test samples, starting from that state."""
+    ``n_infer`` test samples, starting from that state. ``order`` (a seed) shuffles the
+    training and test sets first, so that cases with different orders see different samples
+    from different states; None keeps the split's order."""
     split = load_digits_split()
     tr, te = encode(split.x_train, cfg), encode(split.x_test, cfg)
+    y_tr = split.y_train
+    if order is not None:
+        rng = np.random.default_rng(order)
+        perm = rng.permutation(len(tr))
+        tr, y_tr, te = tr[perm], y_tr[perm], te[rng.permutation(len(te))]
     net = Network(cfg)
     if pretrain:
         learn(net, tr[:pretrain], epochs=1, seed=seed, progress=False)
@@ -100,7 +113,7 @@ def digits_case(cfg: Config, *, pretrain: int, n_learn: int, n_infer: int, seed:
         raise ValueError(f"digits has {len(tr)} training samples, asked for "
                          f"{pretrain} + {n_learn}")
     labels = assign_labels(predict_neurons(net, tr[:max(pretrain, 1)], progress=False),
-                           split.y_train[:max(pretrain, 1)], cfg.n_neurons)
+                           y_tr[:max(pretrain, 1)], cfg.n_neurons)
     labels = np.where(labels < 0, 0xF, labels)
     times = np.concatenate([rest, te[:n_infer]])
     flags = np.r_[np.ones(len(rest), bool), np.zeros(min(n_infer, len(te)), bool)]

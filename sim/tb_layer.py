@@ -1,12 +1,16 @@
 """cocotb testbench: the RTL layer core against the golden model, cycle by cycle.
 
 Run through ``sim.runner`` (``cocotb_tools.runner``), which passes a case file (``sim.cases``)
-in ``SYNAPRUNE_CASE`` and a summary path in ``SYNAPRUNE_SUMMARY``. The bench loads the case's
-initial network through the host port, then for every sample streams its input events (with
-random gaps when the case asks for back-pressure), and checks against
+in ``SYNAPRUNE_CASE`` and a summary path in ``SYNAPRUNE_SUMMARY``. The bench drives the core
+through the simulation harness (``sim/harness.v``, ``sim.harness``), which plays host-port
+scripts and samples inside the simulator and logs the core's answers, so Python wakes once per
+script or sample rather than once per cycle. It loads the case's initial network through the
+host port, then for every sample streams its input events (with pseudo-random gaps and output
+stalls when the case asks for back-pressure), and checks against
 ``Network.run_sample(trace=True)``:
 
-- at every executed time step, the membrane potential of every neuron after leak (probe port);
+- at every executed time step, the membrane potential of every neuron after leak (probe port,
+  logged by the harness in every cycle that finishes a sweep row);
 - every STDP update: neuron, input, new weight, pruned flag, in order (probe port);
 - the output spikes (time, neuron), the END beat (last step, predicted neuron), the label;
 - the core's counters: cycles of each phase against ``model.cycles.sample_cycles``, synaptic
@@ -15,44 +19,39 @@ random gaps when the case asks for back-pressure), and checks against
   and the LFSR, read back through the host port.
 
 The first divergence is recorded as (sample, step, what, where, expected, got); the run stops
-there and the summary says so.
+there and the summary says so. A case may carry a ``weight_fault``: one weight written into the
+core but not into the model, to show that the bench catches it.
 """
 
 from __future__ import annotations
 
+import cProfile
 import json
 import os
-import random
+import pstats
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import cocotb
 import numpy as np
 from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, RisingEdge
+from cocotb.triggers import RisingEdge
 
 from ..hw import layouts
 from ..hw import memory_map as mm
 from ..hw.layouts import Counter, EventKind, HostRegion
 from ..model import cycles
 from ..model.encoding import events
-from ..model.network import Network
+from ..model.network import Network, SampleResult
 from .cases import Case
+from .harness import HarnessDriver, LayoutCodec
 
 RECORDED_SAMPLES = 50  # samples whose RTL output spikes go into the summary (for pictures)
 PHASE_COUNTERS = {"integrate": Counter.INTEGRATE_CYCLES, "sweep": Counter.SWEEP_CYCLES,
                   "learn": Counter.LEARN_CYCLES, "clear": Counter.CLEAR_CYCLES,
                   "load": Counter.LOAD_CYCLES, "emit": Counter.EMIT_CYCLES}
-
-
-_UNKNOWN = str.maketrans("xXzZuUwW-", "000000000")
-
-
-def bits(value: Any) -> int:
-    """A logic vector as an int, X/Z bits read as 0. Only for fields whose valid flag is
-    checked first (the probe port carries unused, uninitialised values)."""
-    return int(str(value).translate(_UNKNOWN), 2)
 
 
 class MismatchError(Exception):
@@ -79,182 +78,128 @@ class Tally:
 
 
 class Bench:
-    """Drives one core instance; every method advances the clock itself."""
+    """Drives one core through the simulation harness (``sim.harness``)."""
 
-    def __init__(self, dut: Any, case: Case) -> None:
+    def __init__(self, dut: Any, case: Case, workdir: Path) -> None:
         self.dut, self.case, self.cfg = dut, case, case.cfg
         cfg = self.cfg
-        self.regs_layout = layouts.regs_layout(cfg)
-        self.event_layout = layouts.event_layout(index_bits=layouts.index_bits(cfg),
-                                                 time_bits=cfg.time_bits)
-        self.probe_layout = layouts.probe_layout(cfg)
-        self.rng = random.Random(case.seed)
-        self.cycle = 0
+        self.regs = LayoutCodec(layouts.regs_layout(cfg))
+        self.event = LayoutCodec(layouts.event_layout(index_bits=layouts.index_bits(cfg),
+                                                      time_bits=cfg.time_bits))
+        self.probe = LayoutCodec(layouts.probe_layout(cfg))
+        self.harness = HarnessDriver(dut, cfg, workdir)
+        self.golden_s = 0.0  # wall time in the golden model
 
-    async def tick(self) -> None:
-        await FallingEdge(self.dut.clk)
-        self.cycle += 1
+    @property
+    def cycle(self) -> int:
+        return int(self.dut.cycles.value)
 
     async def reset(self) -> None:
         d = self.dut
-        for name in ("events_in__valid", "events_out__ready", "host__we", "host__re"):
+        for name in ("host_req", "sample_req"):
             getattr(d, name).value = 0
         d.rst.value = 1
         for _ in range(3):
             await RisingEdge(d.clk)
         d.rst.value = 0
-        await self.tick()
+        await RisingEdge(d.clk)
 
     # ---------------- host port ----------------
-    async def host_write(self, region: HostRegion, lane: int, words: Any, start: int = 0) -> None:
-        d = self.dut
-        d.host__region.value = region.value
-        d.host__lane.value = lane
-        d.host__we.value = 1
-        for n, word in enumerate(words):
-            d.host__addr.value = start + n
-            d.host__wdata.value = int(word)
-            await self.tick()
-        d.host__we.value = 0
-
-    async def host_read(self, region: HostRegion, lane: int, count: int, start: int = 0
-                        ) -> list[int]:
-        """Pipelined reads of one region: one strobe per cycle, data in order (the latency is
-        the region's, ``hw.layouts.host_signature``)."""
-        d = self.dut
-        d.host__region.value = region.value
-        d.host__lane.value = lane
-        out: list[int] = []
-        n = 0
-        while len(out) < count:
-            if n < count:
-                d.host__addr.value = start + n
-                d.host__re.value = 1
-                n += 1
-            else:
-                d.host__re.value = 0
-            await self.tick()
-            if int(d.host__rvalid.value):
-                out.append(int(d.host__rdata.value))
-        d.host__re.value = 0
-        while int(d.host__rvalid.value):  # pragma: no cover - drained above
-            await self.tick()
-        return out
-
     async def load_network(self, net: Network, labels: np.ndarray) -> None:
-        cfg = self.cfg
-        for p, words in enumerate(mm.weight_words(cfg, net.weights)):
-            await self.host_write(HostRegion.WEIGHT, p, words)
-        for p, words in enumerate(mm.row_mask_words(cfg, net.mask)):
-            await self.host_write(HostRegion.ROW_MASK, p, words)
-        await self.host_write(HostRegion.COL_MASK, 0, mm.col_mask_words(cfg, net.mask))
-        for p, words in enumerate(mm.lane_words(cfg, net.adapt)):
-            await self.host_write(HostRegion.ADAPT, p, words)
-        await self.host_write(HostRegion.LABEL, 0, labels)
-        await self.host_write(HostRegion.LFSR, 0, [net.lfsr.peek_state()])
-        await self.host_write(HostRegion.LIVE, 0, [net.live])
+        cfg, h = self.cfg, self.harness
+        script = [e for p, words in enumerate(mm.weight_words(cfg, net.weights))
+                  for e in h.writes(HostRegion.WEIGHT, p, words)]
+        script += [e for p, words in enumerate(mm.row_mask_words(cfg, net.mask))
+                   for e in h.writes(HostRegion.ROW_MASK, p, words)]
+        script += h.writes(HostRegion.COL_MASK, 0, mm.col_mask_words(cfg, net.mask))
+        script += [e for p, words in enumerate(mm.lane_words(cfg, net.adapt))
+                   for e in h.writes(HostRegion.ADAPT, p, words)]
+        script += h.writes(HostRegion.LABEL, 0, labels)
+        script += h.writes(HostRegion.LFSR, 0, [net.lfsr.peek_state()])
+        script += h.writes(HostRegion.LIVE, 0, [net.live])
+        await h.host(script)
+
+    async def inject_weight_fault(self, net: Network, i: int, j: int, weight: int) -> None:
+        """Write ``weight`` for synapse i -> j into the core only (the model keeps its own)."""
+        faulty = net.weights.copy()
+        faulty[i, j] = weight
+        words, good = mm.weight_words(self.cfg, faulty), mm.weight_words(self.cfg, net.weights)
+        lane, addr = (int(x) for x in np.argwhere(words != good)[0])
+        h = self.harness
+        await h.host(h.writes(HostRegion.WEIGHT, lane, [words[lane, addr]], addr))
 
     async def read_state(self) -> dict[str, Any]:
-        cfg = self.cfg
-        w = [await self.host_read(HostRegion.WEIGHT, p, cfg.n_inputs * cfg.rows)
-             for p in range(cfg.lanes)]
-        rows = [await self.host_read(HostRegion.ROW_MASK, p, cfg.n_inputs)
-                for p in range(cfg.lanes)]
-        cols = await self.host_read(HostRegion.COL_MASK, 0, cfg.n_neurons * cfg.col_words)
-        adapt = [await self.host_read(HostRegion.ADAPT, p, cfg.rows) for p in range(cfg.lanes)]
-        lfsr = (await self.host_read(HostRegion.LFSR, 0, 1))[0]
-        live = (await self.host_read(HostRegion.LIVE, 0, 1))[0]
+        cfg, P = self.cfg, self.cfg.lanes
+        n_w, n_i, n_c = cfg.n_inputs * cfg.rows, cfg.n_inputs, cfg.n_neurons * cfg.col_words
+        h = self.harness
+        script = [e for p in range(P) for e in h.reads(HostRegion.WEIGHT, p, n_w)]
+        script += [e for p in range(P) for e in h.reads(HostRegion.ROW_MASK, p, n_i)]
+        script += h.reads(HostRegion.COL_MASK, 0, n_c)
+        script += [e for p in range(P) for e in h.reads(HostRegion.ADAPT, p, cfg.rows)]
+        script += h.reads(HostRegion.LFSR, 0, 1) + h.reads(HostRegion.LIVE, 0, 1)
+        data = np.array(await h.host(script), dtype=object)
+        w, data = data[:P * n_w], data[P * n_w:]
+        rows, data = data[:P * n_i], data[P * n_i:]
+        cols, data = data[:n_c], data[n_c:]
+        adapt, (lfsr, live) = data[:P * cfg.rows], data[P * cfg.rows:]
         return {
-            "weights": mm.weights_from_words(cfg, np.array(w)),
-            "row_mask": mm.mask_from_row_words(cfg, np.array(rows, dtype=object)),
-            "col_mask": mm.mask_from_col_words(cfg, np.array(cols, dtype=object)),
-            "adapt": mm.per_neuron_from_lanes(cfg, np.array(adapt)),
-            "lfsr": lfsr, "live": live,
+            "weights": mm.weights_from_words(cfg, w.astype(np.int64).reshape(P, n_w)),
+            "row_mask": mm.mask_from_row_words(cfg, rows.reshape(P, n_i)),
+            "col_mask": mm.mask_from_col_words(cfg, cols),
+            "adapt": mm.per_neuron_from_lanes(cfg, adapt.astype(np.int64).reshape(P, cfg.rows)),
+            "lfsr": int(lfsr), "live": int(live),
         }
 
     async def read_counters(self) -> dict[Counter, int]:
-        values = await self.host_read(HostRegion.COUNTER, 0, len(Counter))
+        h = self.harness
+        values = await h.host(h.reads(HostRegion.COUNTER, 0, len(Counter)))
         return dict(zip(Counter, values, strict=True))
 
     # ---------------- one sample ----------------
-    def set_regs(self, learn: bool) -> None:
-        value = self.regs_layout.const(layouts.regs_value(self.cfg, learn=learn)).as_bits()
-        self.dut.regs.value = value
-
     async def run_sample(self, s: int, times: np.ndarray, learn: bool, net: Network,
                          tally: Tally) -> None:
-        cfg, d = self.cfg, self.dut
+        cfg = self.cfg
+        t0 = time.perf_counter()
         res = net.run_sample(times, learn=learn, trace=True)
+        self.golden_s += time.perf_counter() - t0
         expect = cycles.sample_cycles(cfg, res)
-        await self.host_write(HostRegion.COUNTER, 0, [0])  # clear counters
-        self.set_regs(learn)
-        beats = [self.event_layout.const({"kind": EventKind.SPIKE, "time": t, "index": i})
-                 .as_bits() for t, i in events(times, cfg)]
-        beats.append(self.event_layout.const({"kind": EventKind.END, "time": 0, "index": 0})
-                     .as_bits())
+        h = self.harness
+        await h.host(h.writes(HostRegion.COUNTER, 0, [0]))  # clear counters
+        ev = self.event
+        beats = [ev.pack(kind=EventKind.SPIKE.value, time=t, index=i)
+                 for t, i in events(times, cfg)]
+        beats.append(ev.pack(kind=EventKind.END.value, time=0, index=0))
         updates = [(j, int(i), int(w), bool(pr)) for j, inputs, ws, prs in res.updates
                    for i, w, pr in zip(inputs, ws, prs, strict=True)]
-        gap, stall = self.case.in_gap, self.case.out_stall
-        got_spikes: list[tuple[int, int]] = []
-        end: tuple[int, int] | None = None
-        upd = 0
-        limit = self.cycle + 50 * (expect.total + 100)
-        while end is None:
-            if self.cycle > limit:
-                raise MismatchError(sample=s, what="timeout", expected=f"{expect.total} cycles")
-            # inputs for this cycle
-            send = bool(beats) and self.rng.random() >= gap
-            d.events_in__valid.value = int(send)
-            if send:
-                d.events_in__payload.value = beats[0]
-            ready = self.rng.random() >= stall
-            d.events_out__ready.value = int(ready)
-            tr = self.probe_layout.from_bits(bits(d.probe.value))
-            if tr.sweep_valid:
-                step, row = int(tr.step), int(tr.row)
-                for p in range(cfg.lanes):
-                    j = row * cfg.lanes + p
-                    exp_v = int(res.membranes[step][j]) if step < len(res.membranes) else None
-                    if int(tr.v[p]) != exp_v:
-                        raise MismatchError(sample=s, step=step, what="membrane", neuron=j,
-                                       expected=exp_v, got=int(tr.v[p]))
-                    tally.membranes += 1
-            if tr.learn_valid:
-                got = (int(tr.neuron), int(tr.input), int(tr.weight), bool(tr.pruned))
-                exp_u = updates[upd] if upd < len(updates) else None
-                if got != exp_u:
-                    raise MismatchError(sample=s, index=upd, expected=exp_u, got=got,
-                                        what="stdp update (neuron, input, weight, pruned)")
-                upd += 1
-            if send and int(d.events_in__ready.value):
-                beats.pop(0)
-            if ready and int(d.events_out__valid.value):
-                ev = self.event_layout.from_bits(int(d.events_out__payload.value))
-                if ev.kind == EventKind.END:
-                    end = (int(ev.time), int(ev.index))
-                else:
-                    got_spikes.append((int(ev.time), int(ev.index)))
-            await self.tick()
-        d.events_in__valid.value = 0
-        d.events_out__ready.value = 0
-        if upd != len(updates):
-            raise MismatchError(sample=s, what="stdp updates count", expected=len(updates), got=upd)
+        regs = self.regs.pack(**layouts.regs_value(cfg, learn=learn))
+        log = await self.harness.sample(beats, regs=regs, gap=self.case.in_gap,
+                                        stall=self.case.out_stall, seed=self.case.seed + s,
+                                        timeout_cycles=50 * (expect.total + 100))
+        if log is None:
+            raise MismatchError(sample=s, what="timeout", expected=f"{expect.total} cycles")
+        self.compare_probes(s, res, updates, log.probes, tally)
+        beats_out = np.array(log.beats, dtype=np.int64)  # LayoutCodec.get works on arrays too
+        is_end = ev.get(beats_out, "kind") == EventKind.END.value
+        times_out, index_out = ev.get(beats_out, "time").tolist(), ev.get(beats_out, "index")
+        got_spikes = list(zip(times_out, index_out.tolist(), strict=True))
+        got_spikes = [sp for sp, e in zip(got_spikes, is_end.tolist(), strict=True) if not e]
         if got_spikes != res.spikes:
             raise MismatchError(sample=s, what="spikes", expected=res.spikes, got=got_spikes)
         last = res.steps - 1
+        end = (times_out[-1], int(index_out[-1]))
         if end != (last, res.prediction):
             raise MismatchError(sample=s, what="END (last step, predicted neuron)",
-                           expected=(last, res.prediction), got=end)
-        label = int(d.pred_label.value)
+                                expected=(last, res.prediction), got=end)
+        label = int(self.dut.pred_label.value)
         if label != int(self.case.labels[res.prediction]):
             raise MismatchError(sample=s, what="predicted label", expected=
-                           int(self.case.labels[res.prediction]), got=label)
+                                int(self.case.labels[res.prediction]), got=label)
         cnt = await self.read_counters()
         got_cycles = {ph: cnt[c] for ph, c in PHASE_COUNTERS.items()}
         exp_cycles = {ph: getattr(expect, ph) for ph in PHASE_COUNTERS}
         if got_cycles != exp_cycles:
             raise MismatchError(sample=s, what="cycles per phase", expected=exp_cycles,
-                           got=got_cycles)
+                                got=got_cycles)
         for what, c, exp in (("synaptic events", Counter.SYN_EVENTS, res.syn_events),
                              ("synaptic updates", Counter.SYN_UPDATES, res.syn_updates),
                              ("pruned", Counter.PRUNED, res.pruned),
@@ -270,6 +215,43 @@ class Bench:
         tally.cycles.append(expect.as_dict())
         if len(tally.rtl_spikes) < RECORDED_SAMPLES:
             tally.rtl_spikes.append(got_spikes)
+
+    def compare_probes(self, s: int, res: SampleResult, updates: list[tuple[int, int, int, bool]],
+                       bits: np.ndarray, tally: Tally) -> None:
+        """The probe's sweep rows (every (step, row) once, in order; every lane's membrane after
+        leak) and STDP updates (in order) of sample ``s`` against the golden model's trace."""
+        cfg, pf = self.cfg, self.probe
+        sw = bits[pf.column(bits, "sweep_valid") == 1]
+        steps, rows = pf.column(sw, "step"), pf.column(sw, "row")
+        expected_rows = [(t, k) for t in range(res.steps) for k in range(cfg.rows)]
+        swept = list(zip(steps.tolist(), rows.tolist(), strict=True))
+        if swept != expected_rows:
+            raise MismatchError(sample=s, what="sweep rows (step, row) in order",
+                                expected=expected_rows, got=swept)
+        neurons = rows[:, None] * cfg.lanes + np.arange(cfg.lanes)
+        got_v = pf.element_columns(sw, "v")
+        exp_v = (np.asarray(res.membranes, dtype=np.int64)[steps[:, None], neurons] if len(sw)
+                 else got_v)
+        bad = np.argwhere(got_v != exp_v)
+        if len(bad):
+            n, p = bad[0]
+            raise MismatchError(sample=s, step=int(steps[n]), what="membrane",
+                                neuron=int(neurons[n, p]), expected=int(exp_v[n, p]),
+                                got=int(got_v[n, p]))
+        tally.membranes += got_v.size
+        lv = bits[pf.column(bits, "learn_valid") == 1]
+        got_u = np.stack([pf.column(lv, f) for f in ("neuron", "input", "weight", "pruned")], 1)
+        exp_u = np.array(updates, dtype=np.int64).reshape(-1, 4)
+        n = min(len(got_u), len(exp_u))
+        bad = np.flatnonzero((got_u[:n] != exp_u[:n]).any(axis=1))
+        if len(bad):
+            k = int(bad[0])
+            raise MismatchError(sample=s, index=k, expected=updates[k],
+                                got=(*(int(x) for x in got_u[k, :3]), bool(got_u[k, 3])),
+                                what="stdp update (neuron, input, weight, pruned)")
+        if len(got_u) != len(exp_u):
+            raise MismatchError(sample=s, what="stdp updates count", expected=len(exp_u),
+                                got=len(got_u))
 
     async def check_state(self, s: int, net: Network, tally: Tally) -> None:
         st = await self.read_state()
@@ -296,7 +278,7 @@ async def layer_matches_golden_model(dut: Any) -> None:
     """Every sample of the case: RTL == golden model (see module docstring)."""
     case = Case.load(os.environ["SYNAPRUNE_CASE"])
     summary_path = os.environ.get("SYNAPRUNE_SUMMARY")
-    bench = Bench(dut, case)
+    bench = Bench(dut, case, Path.cwd())
     Clock(dut.clk, 10, unit="ns").start()
     await bench.reset()
     net = case.network()
@@ -304,9 +286,15 @@ async def layer_matches_golden_model(dut: Any) -> None:
     mismatch: dict[str, Any] | None = None
     t0 = time.perf_counter()
     progress = os.environ.get("SYNAPRUNE_PROGRESS") == "1"
+    profile_path = os.environ.get("SYNAPRUNE_PROFILE")
+    profiler = cProfile.Profile() if profile_path else None
+    if profiler:  # the testbench's own Python: the simulator's time is outside any frame
+        profiler.enable()
     try:
         await bench.load_network(net, case.labels)
         await bench.check_state(-1, net, tally)
+        if case.weight_fault:
+            await bench.inject_weight_fault(net, *case.weight_fault)
         for s, (times, learn) in enumerate(zip(case.times, case.learn, strict=True)):
             await bench.run_sample(s, times, bool(learn), net, tally)
             if (s + 1) % case.full_check_every == 0 or s + 1 == len(case.times):
@@ -317,6 +305,10 @@ async def layer_matches_golden_model(dut: Any) -> None:
         mismatch = {k: (v if isinstance(v, (int, str, type(None))) else repr(v))
                     for k, v in err.where.items()}
     wall = time.perf_counter() - t0
+    if profiler and profile_path:
+        profiler.disable()
+        with open(profile_path, "w") as out:
+            pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(30)
     totals = [c["total"] for c in tally.cycles]
     summary = {
         "case": case.name, "samples": tally.samples, "learn_samples": tally.learn_samples,
@@ -329,6 +321,10 @@ async def layer_matches_golden_model(dut: Any) -> None:
         "syn_events": tally.syn_events, "integrate_cycles": tally.integrate_cycles,
         "sim_cycles": bench.cycle, "wall_s": wall,
         "sim_cycles_per_s": bench.cycle / wall if wall else 0.0,
+        # where the wall time went: the HDL simulator running the harness's players, the golden
+        # model, and the testbench's own Python (scripts, decoding, comparisons)
+        "time_split_s": {"simulator": bench.harness.sim_s, "golden_model": bench.golden_s,
+                         "testbench": wall - bench.harness.sim_s - bench.golden_s},
     }
     if summary_path:
         with open(summary_path, "w") as f:

@@ -166,12 +166,13 @@ class ExperimentResult:
 
 
 def run_rtl_check(net: Network, labels: np.ndarray, times: np.ndarray, *,
-                  simulator: str = "icarus") -> dict[str, Any]:
+                  simulator: str = "auto") -> dict[str, Any]:
     """Simulate ``times`` (inference) on ``net`` in RTL; ok iff no mismatch, every sample ran and
     every per-phase cycle count equals the cycle model's."""
     from .sim.cases import Case
-    from .sim.runner import run_case
+    from .sim.runner import resolve_simulator, run_case
 
+    simulator = resolve_simulator(simulator)
     hw_labels = np.where(labels == UNLABELLED, 0xF, labels)
     case = Case.from_network("experiment", net, times, np.zeros(len(times), bool), hw_labels)
     expected = [sample_cycles(net.cfg, net.run_sample(t, learn=False)).as_dict() for t in times]
@@ -188,7 +189,7 @@ def run_rtl_check(net: Network, labels: np.ndarray, times: np.ndarray, *,
 
 def run_experiment(base: Config, split: Split, *, seeds: Sequence[int], rtl_samples: int = 20,
                    sweep_thresholds: Sequence[int] = (), progress: bool = True,
-                   simulator: str = "icarus", board: str = "ulx3s",
+                   simulator: str = "auto", board: str = "ulx3s",
                    fmax_mhz: float | None = None) -> ExperimentResult:
     """Dense vs pruned learning for each seed, an RTL check, and a prune-threshold sweep (first
     seed, pruned runs only). Energy is estimated for ``board`` at ``fmax_mhz`` (default: the

@@ -67,3 +67,10 @@ def tiny_config_file(tmp_path: Path, tiny_config: Config) -> Path:
     path = tmp_path / "tiny.toml"
     tiny_config.save(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def rtl_build_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One build directory for the RTL tests of a session: each netlist and simulation is built
+    once (``sim.runner`` keys them by the elaboration parameters) and shared by the tests."""
+    return tmp_path_factory.mktemp("rtl")

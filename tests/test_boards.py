@@ -20,6 +20,7 @@ from amaranth.lib.wiring import In, Out
 from synaprune.boards import build as build_mod
 from synaprune.boards.board_top import BoardTop, clock_plan
 from synaprune.boards.build import build_bitstream, resolve_toolchain, toolchain_available
+from synaprune.boards.build_outputs import clock_entry, critical_path
 from synaprune.boards.platforms import (
     BOARDS,
     PARTS,
@@ -31,12 +32,7 @@ from synaprune.boards.platforms import (
     estimate_block_rams,
 )
 from synaprune.boards.pll import ecp5_pll_params, ice40_pll_params
-from synaprune.boards.report import (
-    clock_entry,
-    critical_path,
-    format_report,
-    upscaled_digits,
-)
+from synaprune.boards.report import format_report, upscaled_digits
 from synaprune.hw.core import LayerCore
 from synaprune.model.config import Config
 

@@ -23,7 +23,7 @@ def test_experiment_small_digits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     # a high prune threshold makes pruning happen within a few hundred samples
     cfg = Config(n_neurons=16, lanes=8, prune_threshold=200)
     result = run_experiment(cfg, split, seeds=[1], rtl_samples=2, sweep_thresholds=(0, 200),
-                            progress=False)
+                            progress=False, simulator="icarus")
     assert result.rtl_ok, result.rtl
     assert result.rtl["samples"] == 2 and result.rtl["mismatches"] == 0
     summary = result.summary()

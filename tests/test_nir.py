@@ -186,4 +186,4 @@ def test_imported_checkpoint_runs_in_rtl(tmp_path: Path, digits_split: Split,
     write_nir(tmp_path / "l.nir", export_graph(net, labels, dataset="digits"))
     assert main(["import", "--nir", str(tmp_path / "l.nir"), "--out", str(tmp_path / "i")]) == 0
     assert main(["sim", "--checkpoint", str(tmp_path / "i" / "checkpoint.npz"), "--infer", "3",
-                 "--out", str(tmp_path / "sim")]) == 0
+                 "--simulator", "icarus", "--out", str(tmp_path / "sim")]) == 0

@@ -85,7 +85,7 @@ def test_activity_adds() -> None:
 
 def test_ice40_coefficients_match_the_measurements() -> None:
     c = power.ICE40_UP5K
-    assert c.logic_j.low == pytest.approx(14.4e-15, rel=0.01)  # REFERENCE.md: about 14 fJ
+    assert c.logic_j.low == pytest.approx(14.4e-15, rel=0.01)  # ice40_power: about 14 fJ
     assert c.clock_j.nominal == pytest.approx(52e-12, rel=0.02)  # about 52 uW/MHz
     assert c.static_w.low == pytest.approx(85.6e-6 * 1.219)
     assert c.logic_j.high == pytest.approx(198e-15, rel=0.01)

@@ -11,22 +11,21 @@ back-pressure).
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 
 from synaprune.boards.platforms import default_config
 from synaprune.model.config import Config
 from synaprune.sim.cases import digits_case, edge_cases
+from synaprune.sim.regress import regress_configs
 from synaprune.sim.runner import run_case
 
 pytestmark = pytest.mark.skipif(shutil.which("iverilog") is None,
                                 reason="Icarus Verilog (iverilog) is not installed")
 
-CONFIG_A = Config(n_neurons=32, lanes=8, time_steps=16, threshold=1500, a_plus=2000,
-                  a_minus=-2000, prune_threshold=120, homeo_inc=64)
-CONFIG_B = Config(n_neurons=21, lanes=3, time_steps=12, threshold=1200, leak_shift=3,
-                  k_max=2, k_winners=2, col_word_bits=8, a_plus=1500, a_minus=-1500,
-                  prune_enabled=False, homeo_inc=64, homeo_decay_shift=4, ram_latency=7)
+CONFIGS = regress_configs()  # the regression's configurations, described there
+CONFIG_A, CONFIG_B = CONFIGS["A"], CONFIGS["B"]
 
 
 def _check(summary: dict) -> None:
@@ -40,27 +39,27 @@ CONFIG_UP5K = default_config("icebreaker")
 
 @pytest.mark.parametrize(("name", "cfg"), [("A", CONFIG_A), ("B", CONFIG_B),
                                            ("UP5K", CONFIG_UP5K)])
-def test_rtl_matches_golden_model(name: str, cfg: Config, tmp_path: object) -> None:
+def test_rtl_matches_golden_model(name: str, cfg: Config, rtl_build_root: Path) -> None:
     case = digits_case(cfg, pretrain=150, n_learn=12, n_infer=6, name=f"digits-{name}")
-    summary = run_case(case, build_root=tmp_path, rerun_with_waves=False)
+    summary = run_case(case, build_root=rtl_build_root, rerun_with_waves=False)
     _check(summary)
     assert summary["updates_compared"] > 0
     if cfg.prune_enabled:
         assert case.mask.mean() < 1.0, "pre-training should have pruned some synapses"
 
 
-def test_rtl_corner_cases(tmp_path: object) -> None:
+def test_rtl_corner_cases(rtl_build_root: Path) -> None:
     for case in edge_cases(CONFIG_A):
-        _check(run_case(case, build_root=tmp_path, rerun_with_waves=False))
+        _check(run_case(case, build_root=rtl_build_root, rerun_with_waves=False))
 
 
-def test_dense_rows_do_p_events_per_cycle(tmp_path: object) -> None:
+def test_dense_rows_do_p_events_per_cycle(rtl_build_root: Path) -> None:
     """Fully connected, every lane has a live synapse on every row: the walk issues P synaptic
     events in every integration cycle apart from the fixed fill/drain overhead."""
     from synaprune.model import cycles
 
     case = digits_case(CONFIG_A, pretrain=0, n_learn=0, n_infer=4, name="dense")
-    summary = run_case(case, build_root=tmp_path, rerun_with_waves=False)
+    summary = run_case(case, build_root=rtl_build_root, rerun_with_waves=False)
     _check(summary)
     walk = sum(c["integrate"] for c in summary["cycles"])
     steps_overhead = sum(1 for _ in summary["cycles"])  # at least one setup cycle per sample
@@ -70,7 +69,7 @@ def test_dense_rows_do_p_events_per_cycle(tmp_path: object) -> None:
 
 
 @pytest.mark.slow
-def test_rtl_matches_under_verilator(tmp_path: object) -> None:
+def test_rtl_matches_under_verilator(rtl_build_root: Path) -> None:
     pytest.importorskip("cocotb_tools")
     from synaprune.sim.runner import SimulatorMissingError, check_simulator
 
@@ -79,4 +78,4 @@ def test_rtl_matches_under_verilator(tmp_path: object) -> None:
     except SimulatorMissingError as err:
         pytest.skip(str(err))
     case = digits_case(CONFIG_A, pretrain=150, n_learn=8, n_infer=4, name="verilator")
-    _check(run_case(case, simulator="verilator", build_root=tmp_path, rerun_with_waves=False))
+    _check(run_case(case, simulator="verilator", build_root=rtl_build_root, rerun_with_waves=False))

@@ -81,8 +81,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _build_info(args: argparse.Namespace) -> dict[str, Any]:
+    from ..boards.build_outputs import read_build_info
     from ..boards.platforms import board_spec, device_spec
-    from ..boards.report import read_build_info
 
     out = args.build_dir or Path("build") / board_spec(args.board).name
     info = read_build_info(out)

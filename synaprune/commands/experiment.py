@@ -48,8 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rtl-samples", type=int, default=20, metavar="N",
                    help="test samples of the pruned network simulated in RTL (default 20; 0 = "
                         "no RTL check)")
-    p.add_argument("--simulator", choices=("icarus", "verilator"), default="icarus",
-                   help="HDL simulator for the RTL check (default icarus)")
+    p.add_argument("--simulator", choices=("auto", "icarus", "verilator"), default="auto",
+                   help="HDL simulator for the RTL check (default auto: Verilator where "
+                        "installed, else Icarus)")
     p.add_argument("--no-plots", action="store_true", help="write no pictures")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)

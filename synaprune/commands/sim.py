@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,7 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sim", help="compare the RTL core with the golden model, cycle by cycle",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", type=Path, help="configuration TOML (default: digits preset)")
-    p.add_argument("--simulator", choices=("icarus", "verilator"), default="icarus")
+    p.add_argument("--simulator", choices=("auto", "icarus", "verilator"), default="auto",
+                   help="HDL simulator (default auto: Verilator where installed, else Icarus)")
     p.add_argument("--pretrain", type=int, default=300,
                    help="samples the golden model learns before the RTL takes over")
     p.add_argument("--learn", type=int, default=200, help="samples the RTL learns")
@@ -35,6 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backpressure", action="store_true",
                    help="random gaps on the input and stalls on the output stream")
     p.add_argument("--edge-cases", action="store_true", help="also run the corner cases")
+    p.add_argument("--profile", action="store_true",
+                   help="profile the testbench's Python (OUT/runs/*/profile.txt); the summary "
+                        "splits the wall time into simulator, golden model and testbench")
     p.add_argument("--out", type=Path, default=Path("build/sim"))
     p.add_argument("--checkpoint", type=Path, metavar="FILE",
                    help="simulate this checkpoint's network (from train or import) on --infer "
@@ -79,6 +84,8 @@ def summarize(summary: dict) -> str:
         f"  synaptic events per integration cycle: {lanes_per_cycle:.2f}",
         f"  simulator speed: {summary['sim_cycles_per_s']:.0f} cycles/s "
         f"({summary['sim_cycles']} cycles in {summary['wall_s']:.1f} s)",
+        "  wall time split: " + ", ".join(f"{k} {v:.1f} s"
+                                          for k, v in summary["time_split_s"].items()),
     ]
     if cycles:
         phases = ("load", "integrate", "sweep", "learn", "clear", "emit")
@@ -90,8 +97,9 @@ def summarize(summary: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from ..sim.cases import digits_case, edge_cases
-    from ..sim.runner import run_case
+    from ..sim.runner import build_simulation, resolve_simulator, run_case
 
+    args.simulator = resolve_simulator(args.simulator)
     gap = 0.3 if args.backpressure else 0.0
     if args.checkpoint is not None:
         cfg, case = checkpoint_case(args.checkpoint, args.infer, args.data)
@@ -102,7 +110,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"simulating {len(case.times)} samples in {args.simulator} "
           f"({cfg.n_inputs} inputs x {cfg.n_neurons} neurons, {cfg.lanes} lanes, "
           f"{case.mask.mean():.1%} of synapses live at the start)", flush=True)
-    summary = run_case(case, simulator=args.simulator, build_root=args.out, progress=True)
+    t0 = time.perf_counter()
+    work = build_simulation(cfg, simulator=args.simulator, build_root=args.out)
+    print(f"simulation built in {time.perf_counter() - t0:.0f} s (once per netlist; "
+          f"{work / 'build.log'})", flush=True)
+    summary = run_case(case, simulator=args.simulator, build_root=args.out, progress=True,
+                       profile=args.profile)
     results = [summary]
     print(summarize(summary))
     if args.edge_cases:

@@ -1,0 +1,95 @@
+"""The RTL regression (sim.regress): planning, a short run in parallel with resume, fault
+injection that must be caught (with a waveform), and the netlist cache key."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from synaprune.sim.cases import digits_case
+from synaprune.sim.regress import CaseSpec, plan, regress, regress_configs
+from synaprune.sim.runner import hw_key, run_case
+
+needs_icarus = pytest.mark.skipif(shutil.which("iverilog") is None,
+                                  reason="Icarus Verilog (iverilog) is not installed")
+
+
+def test_plan_covers_the_samples_configs_and_simulators() -> None:
+    specs = plan(10_000, configs=list(regress_configs()), simulators=["icarus", "verilator"],
+                 icarus_share=0.2)
+    samples = [s for s in specs if not s.edge]
+    assert sum(s.samples for s in samples) >= 10_000
+    assert len({s.id for s in specs}) == len(specs)
+    assert {s.config for s in samples} == set(regress_configs())
+    share = sum(s.simulator == "icarus" for s in samples) / len(samples)
+    assert 0.15 <= share <= 0.25
+    assert any(s.backpressure for s in samples) and not all(s.backpressure for s in samples)
+    assert len({s.order for s in samples}) == len(samples)  # every case its own sample order
+    edge = [s for s in specs if s.edge]
+    assert len(edge) == 2 * len(regress_configs())
+
+
+def test_regression_configs_cover_the_elaboration_space() -> None:
+    cfgs = regress_configs().values()
+    assert {c.ram_latency for c in cfgs} == {4, 5, 6, 7}
+    assert {c.leak_shift > 0 for c in cfgs} == {True, False}
+    assert {c.prune_enabled for c in cfgs} == {True, False}
+    assert max(c.k_winners for c in cfgs) > 1
+    assert {c.col_word_bits for c in cfgs} == {8, 16, 32}
+    assert len({c.lanes for c in cfgs}) >= 4
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"configs": ["nope"], "simulators": ["icarus"]}, "no regression configuration"),
+    ({"configs": ["A"], "simulators": ["modelsim"]}, "simulator must be one of"),
+    ({"configs": ["A"], "simulators": ["icarus"], "icarus_share": 1.5}, "icarus_share"),
+])
+def test_plan_rejects_bad_input(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        plan(100, **kwargs)
+
+
+@needs_icarus
+def test_short_regression_runs_in_parallel_and_resumes(tmp_path: Path) -> None:
+    specs = [CaseSpec(config="A", simulator="icarus", order=n, pretrain=40 * n, learn=6,
+                      infer=3, backpressure=n == 1) for n in range(2)]
+    seen: list[str] = []
+    summary = regress(specs, tmp_path, workers=2, on_done=lambda row: seen.append(row["id"]))
+    assert sorted(seen) == sorted(s.id for s in specs)
+    assert summary["samples"] == 18 and summary["mismatches"] == 0
+    assert summary["cycles_equal_model"] and summary["membranes_compared"] > 0
+    assert summary["simulators"]["icarus"]["cycles_per_s"] > 0
+    assert json.loads((tmp_path / "summary.json").read_text())["cases_done"] == 2
+    again: list[str] = []
+    summary = regress(specs, tmp_path, workers=2, on_done=lambda row: again.append(row["id"]))
+    assert again == [] and summary["cases_done"] == 2 and summary["samples"] == 18
+
+
+@needs_icarus
+def test_a_wrong_weight_in_the_core_is_caught_with_a_waveform(rtl_build_root: Path) -> None:
+    cfg = regress_configs()["A"]
+    case = digits_case(cfg, pretrain=20, n_learn=0, n_infer=4, name="fault")
+    first = case.times[0]
+    i = int(np.argmin(first))  # the input that spikes first in the first sample
+    j = int(np.flatnonzero(case.mask[i])[0])  # a live synapse of it
+    case.weight_fault = (i, j, (int(case.weights[i, j]) + 97) % (cfg.w_max + 1))
+    summary = run_case(case, build_root=rtl_build_root)
+    assert summary["mismatches"] == 1
+    bad = summary["first_mismatch"]
+    assert bad["sample"] == 0 and bad["what"] == "membrane", bad
+    waves = list(Path(summary["waveform_dir"]).glob("*.fst"))
+    assert waves and waves[0].stat().st_size > 0
+
+
+def test_netlist_key_follows_every_elaboration_field() -> None:
+    cfg = regress_configs()["A"]
+    key = hw_key(cfg)
+    assert hw_key(cfg.replace(ram_latency=5)) != key
+    assert hw_key(cfg.replace(counter_bits=24)) != key
+    assert hw_key(cfg.replace(lfsr_seed=7)) != key
+    # runtime registers do not change the netlist
+    assert hw_key(cfg.replace(threshold=cfg.threshold + 1, prune_threshold=3)) == key
