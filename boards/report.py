@@ -11,7 +11,7 @@ Data: the configuration's image size decides. 8x8 layers use scikit-learn's buil
 to 24x24 in the middle of a 28x28 frame (``upscaled_digits``), so no download is needed.
 
 Report keys (``report.json``): ``fmax_mhz``, ``target_mhz``, ``timing_met``, ``utilization``
-(per resource: used, available, percent), ``critical_path``, ``latency_us_inference``,
+(per resource: used, available, fraction), ``critical_path``, ``latency_us_inference``,
 ``latency_us_learning``, ``energy_uj_inference`` / ``_learning`` with ``_low`` / ``_high``,
 ``power_mw_inference`` / ``_learning``, ``prune_unit_power_share``, ``prune_unit_area_share``,
 ``prune_unit`` (cells, shares, the paper's 0.56 %), ``energy_inference`` / ``energy_learning``
@@ -188,7 +188,7 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 
 
 def _pct(u: dict[str, float]) -> str:
-    return f"{int(u['used']):>7,} / {int(u['available']):>7,}  {u['percent']:5.1f} %"
+    return f"{int(u['used']):>7,} / {int(u['available']):>7,}  {100 * u['fraction']:5.1f} %"
 
 
 def format_report(r: dict[str, Any]) -> str:

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from tqdm import tqdm
 
+from ..progress import progress_bar
 from .network import Network
 
 UNLABELLED = -1
@@ -30,8 +30,8 @@ def learn(net: Network, times: np.ndarray, *, epochs: int, seed: int, progress: 
     totals = RunTotals()
     orders = [rng.permutation(len(times)) for _ in range(epochs)]
     step = 0
-    with tqdm(total=epochs * len(times), desc="learn", unit="sample", disable=not progress,
-              dynamic_ncols=True) as bar:
+    with progress_bar(total=epochs * len(times), desc="learn", unit="sample",
+                      disable=not progress) as bar:
         for order in orders:
             for idx in order:
                 res = net.run_sample(times[idx], learn=True)
@@ -44,7 +44,7 @@ def learn(net: Network, times: np.ndarray, *, epochs: int, seed: int, progress: 
                 step += 1
                 bar.update()
                 if step % 200 == 0:
-                    bar.set_postfix(live=f"{net.live / net.mask.size:.1%}")
+                    bar.set_postfix(live=f"{net.live / net.mask.size:.1%}", refresh=False)
     return totals
 
 
@@ -52,8 +52,7 @@ def predict_neurons(net: Network, times: np.ndarray, *, progress: bool = True,
                     desc: str = "infer") -> np.ndarray:
     """The predicted (first-firing) neuron of each sample, in inference mode."""
     out = np.empty(len(times), dtype=np.int64)
-    for s in tqdm(range(len(times)), desc=desc, unit="sample", disable=not progress,
-                  dynamic_ncols=True):
+    for s in progress_bar(range(len(times)), desc=desc, unit="sample", disable=not progress):
         out[s] = net.run_sample(times[s], learn=False).prediction
     return out
 

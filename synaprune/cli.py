@@ -20,7 +20,7 @@ from .model.datasets import DataError
 
 # Subcommand modules, in the order ``--help`` lists them (see synaprune/commands/__init__.py).
 COMMANDS = ("train", "eval", "crosscheck", "bench", "sim", "bitstream", "report", "board",
-            "experiment", "regress")
+            "experiment", "regress", "sweep", "nir_export", "nir_import")
 # DataError is a ValueError; OSError covers FileNotFoundError, permissions and full disks.
 USER_ERRORS = (DataError, ValueError, OSError)
 

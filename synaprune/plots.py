@@ -44,11 +44,12 @@ def plot_sweep(result: ExperimentResult, path: Path) -> Path:
     """Test accuracy against connections removed, one point per prune threshold."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5, 4))
-    x = [s["connectivity_removed"] for s in result.sweep]
-    y = [s["accuracy"] for s in result.sweep]
+    # the results hold fractions; the axes show percent
+    x = [100 * s["connectivity_removed"] for s in result.sweep]
+    y = [100 * s["accuracy"] for s in result.sweep]
     ax.plot(x, y, "o-")
-    for s in result.sweep:
-        ax.annotate(f"thr {s['prune_threshold']}", (s["connectivity_removed"], s["accuracy"]),
+    for s, xs, ys in zip(result.sweep, x, y, strict=True):
+        ax.annotate(f"thr {s['prune_threshold']}", (xs, ys),
                     fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax.set_xlabel("connections removed (%)")
     ax.set_ylabel("test accuracy (%)")

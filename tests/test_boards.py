@@ -286,7 +286,7 @@ def test_upscaled_digits() -> None:
 
 
 def test_format_report_table() -> None:
-    util = {k: {"used": 10, "available": 100, "percent": 10.0}
+    util = {k: {"used": 10, "available": 100, "fraction": 0.1}
             for k in ("lut", "ff", "logic_cells", "block_ram", "dsp")}
     r = {"board": "ulx3s", "part": "LFE5U-25F", "config": {"n_inputs": 64, "n_neurons": 128,
                                                           "lanes": 8},

@@ -1,4 +1,5 @@
-"""The pruning experiment end to end on a small digits run (one seed, two RTL samples)."""
+"""The pruning experiment end to end on a small digits run (one seed, two RTL samples), its
+units (fractions, docs/results_keys.md) and the report of an RTL check that did not run."""
 
 from __future__ import annotations
 
@@ -32,8 +33,35 @@ def test_experiment_small_digits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                 "infer_speedup", "learn_energy_saving", "infer_energy_saving"):
         assert math.isfinite(summary[key]), key
     assert summary["connectivity_removed"] > 0
+    for key in ("accuracy_dense", "accuracy_pruned", "connectivity_removed"):
+        assert 0.0 <= summary[key] <= 1.0, key  # fractions, not percent
+    assert all(0.0 <= s["accuracy"] <= 1.0 for s in summary["prune_threshold_sweep"])
     assert summary["learn_speedup"] >= 1.0
     assert summary["infer_speedup"] >= 1.0
-    assert "RTL check" in format_table(summary)
+    assert summary["rtl"]["ran"] is True
+    assert "RTL check: 2 test samples, mismatches 0" in format_table(summary)
     paths = plot_all(result, tmp_path / "out")
     assert len(paths) == 4 and all(p.stat().st_size > 0 for p in paths)
+
+
+def small_split(n_train: int, n_test: int) -> Split:
+    s = load_digits_split()
+    return Split(s.x_train[:n_train], s.y_train[:n_train], s.x_test[:n_test], s.y_test[:n_test],
+                 "digits")
+
+
+@pytest.mark.parametrize(("n_train", "seeds"), [(80, [1]), (120, [1, 2])])
+def test_rtl_not_run_says_so(n_train: int, seeds: list[int]) -> None:
+    """rtl_samples 0: no RTL check, and the table says "not run" rather than a PASS."""
+    cfg = Config(n_neurons=16, lanes=8, prune_threshold=200)
+    result = run_experiment(cfg, small_split(n_train, 30), seeds=seeds, rtl_samples=0,
+                            progress=False)
+    summary = result.summary()
+    assert summary["rtl"]["ran"] is False and summary["rtl"]["ok"] is None
+    table = format_table(summary)
+    assert "RTL check: not run" in table
+    assert "PASS" not in table and "None" not in table
+    assert result.rtl_ok  # not run is not a failure: the command exits 0
+    # the table shows the fractions of the results as percent
+    line = next(ln for ln in table.splitlines() if ln.startswith("accuracy pruned"))
+    assert f"{100 * summary['accuracy_pruned']:.2f}%" in line

@@ -66,9 +66,8 @@ def mnist_like_images(n: int, seed: int = IMAGE_SEED) -> np.ndarray:
 def golden_throughput(cfg: Config, times: np.ndarray, *, learn: bool,
                       progress: bool) -> tuple[float, dict[str, float]]:
     """Samples per second of ``Network.run_sample`` over ``times``, and per-sample work."""
-    from tqdm import tqdm
-
     from ..model.network import Network
+    from ..progress import progress_bar
 
     warm = Network(cfg)
     for s in range(min(WARMUP_SAMPLES, len(times))):
@@ -76,8 +75,8 @@ def golden_throughput(cfg: Config, times: np.ndarray, *, learn: bool,
     net = Network(cfg)
     steps = events = updates = 0
     t0 = time.perf_counter()
-    for s in tqdm(range(len(times)), desc="golden learn" if learn else "golden infer",
-                  unit="sample", disable=not progress, dynamic_ncols=True):
+    for s in progress_bar(range(len(times)), desc="golden learn" if learn else "golden infer",
+                          unit="sample", disable=not progress):
         res = net.run_sample(times[s], learn=learn)
         steps += res.steps
         events += res.syn_events

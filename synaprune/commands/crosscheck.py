@@ -10,7 +10,6 @@ is printed with its location; the exit status is then 1.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -131,17 +130,15 @@ def crosscheck(cfg: Config, times: np.ndarray, *, learn: bool = True,
     advanced in place. ``golden_hook(k, golden)`` is called before the golden model runs sample
     k (a test uses it to corrupt the golden state). Stops at the first sample with a difference.
     """
-    from tqdm import tqdm
-
     from ..model.brian_ref import BrianNetwork
+    from ..progress import progress_bar
 
     times = np.asarray(times)
     g_net = golden if golden is not None else Network(cfg)
     report = Report()
     start = time.perf_counter()
     b_net = BrianNetwork(cfg, g_net.weights, g_net.mask, g_net.adapt, g_net.lfsr.peek_state())
-    bar = tqdm(total=len(times), desc="crosscheck", unit="sample", disable=not progress,
-               file=sys.stderr)
+    bar = progress_bar(total=len(times), desc="crosscheck", unit="sample", disable=not progress)
     golden_seconds = 0.0
 
     def check(k: int, brian: Any, net: Any) -> None:

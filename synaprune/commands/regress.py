@@ -64,8 +64,7 @@ def report(summary: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
+    from ..progress import progress_bar
     from ..sim.regress import plan, regress
 
     specs = plan(args.samples, configs=[c for c in args.configs.split(",") if c],
@@ -77,16 +76,16 @@ def run(args: argparse.Namespace) -> int:
     done = sum((args.out / "cases" / f"{s.id}.json").exists() for s in specs)
     print(f"regression: {len(specs)} cases ({sum(s.samples for s in specs)} samples + corner "
           f"cases), {done} already done in {args.out}", flush=True)
-    bar = tqdm(total=len(specs), initial=done, desc="regress", unit="case", dynamic_ncols=True)
+    bar = progress_bar(total=len(specs), initial=done, desc="regress", unit="case")
     state = {"samples": 0, "mismatches": 0}
 
     def on_done(row: dict[str, Any]) -> None:
         state["samples"] += row["samples"]
         state["mismatches"] += row["mismatches"]
-        bar.set_postfix(state)
+        bar.set_postfix(state, refresh=False)  # shown with the next update, not a line of its own
         bar.update()
         if row["mismatches"]:
-            tqdm.write(f"MISMATCH in {row['id']}: {row['first_mismatch']} "
+            bar.write(f"MISMATCH in {row['id']}: {row['first_mismatch']} "
                        f"(waveform: {row['waveform_dir']}; log: {row['log']})")
 
     summary = regress(specs, args.out, workers=args.workers, on_done=on_done)

@@ -3,6 +3,8 @@
 Default: the digits configuration; the golden model first learns part of the training set so
 pruning is under way, then the RTL learns ``--learn`` further samples (pruning on) and infers
 ``--infer`` test samples; every time step, update and counter is compared (``sim/tb_layer.py``).
+``--checkpoint FILE`` simulates a saved network instead (``synaprune train`` or ``import``):
+``--infer`` test samples of its data set, inference only.
 Writes ``build/sim/summary.json`` and exits 1 on any mismatch.
 """
 
@@ -12,10 +14,14 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..model.config import Config
+
+if TYPE_CHECKING:
+    from ..sim.cases import Case
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,7 +41,31 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="profile the testbench's Python (OUT/runs/*/profile.txt); the summary "
                         "splits the wall time into simulator, golden model and testbench")
     p.add_argument("--out", type=Path, default=Path("build/sim"))
+    p.add_argument("--checkpoint", type=Path, metavar="FILE",
+                   help="simulate this checkpoint's network (from train or import) on --infer "
+                        "test samples of its data set, inference only")
+    p.add_argument("--data", type=Path, metavar="DIR",
+                   help="MNIST IDX directory, for a --checkpoint that learned MNIST")
     p.set_defaults(func=run)
+
+
+def checkpoint_case(path: Path, n_infer: int, data: Path | None) -> tuple[Config, Case]:
+    """A case that infers the first ``n_infer`` test samples of the checkpoint's data set on
+    its network, with its labels."""
+    from ..checkpoint import load_checkpoint
+    from ..model.encoding import encode
+    from ..model.readout import UNLABELLED
+    from ..sim.cases import Case
+    from . import check_images_fit, load_split
+
+    net, labels, meta = load_checkpoint(path)
+    split = load_split(argparse.Namespace(dataset=meta["dataset"], data=data, images=None,
+                                          labels=None, test=n_infer))
+    check_images_fit(split, net.cfg)
+    times = encode(split.x_test, net.cfg)
+    hw_labels = np.where(labels == UNLABELLED, 0xF, labels)
+    return net.cfg, Case.from_network("checkpoint", net, times, np.zeros(len(times), bool),
+                                      hw_labels)
 
 
 def summarize(summary: dict) -> str:
@@ -70,10 +100,13 @@ def run(args: argparse.Namespace) -> int:
     from ..sim.runner import build_simulation, resolve_simulator, run_case
 
     args.simulator = resolve_simulator(args.simulator)
-    cfg = Config.load(args.config) if args.config else Config.preset("digits")
     gap = 0.3 if args.backpressure else 0.0
-    case = digits_case(cfg, pretrain=args.pretrain, n_learn=args.learn, n_infer=args.infer,
-                       in_gap=gap, out_stall=gap)
+    if args.checkpoint is not None:
+        cfg, case = checkpoint_case(args.checkpoint, args.infer, args.data)
+    else:
+        cfg = Config.load(args.config) if args.config else Config.preset("digits")
+        case = digits_case(cfg, pretrain=args.pretrain, n_learn=args.learn, n_infer=args.infer,
+                           in_gap=gap, out_stall=gap)
     print(f"simulating {len(case.times)} samples in {args.simulator} "
           f"({cfg.n_inputs} inputs x {cfg.n_neurons} neurons, {cfg.lanes} lanes, "
           f"{case.mask.mean():.1%} of synapses live at the start)", flush=True)
