@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..model.config import Config
-from . import load_config_file, positive_int, write_json
+from . import add_network_argument, load_config_file, positive_int, write_json
 
 TARGET_SAMPLES_PER_S = 300  # golden-model learning throughput the project aims for
 SIZES = {"image_shape": (28, 28), "n_inputs": 784, "n_neurons": 400, "lanes": 8,
@@ -138,14 +138,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                     f"Target: {TARGET_SAMPLES_PER_S} samples/s. Writes OUT/golden.json.",
         epilog="examples:\n"
                "  synaprune bench\n"
-               "  synaprune bench --samples 500 --brian-samples 0 --profile",
+               "  synaprune bench --samples 500 --brian-samples 0 --profile\n"
+               "  synaprune bench --network deep   # the deep network, writes OUT/deep.json",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--samples", type=positive_int, default=2000, metavar="N",
                    help="samples the golden model learns on (default 2000)")
     p.add_argument("--brian-samples", type=_count, default=50, metavar="N",
                    help="samples for the (much slower) Brian2 run; 0 skips it (default 50)")
     p.add_argument("--config", metavar="FILE", type=Path,
-                   help="take the rule parameters from this TOML (sizes are still forced)")
+                   help="take the rule parameters from this TOML (sizes are still forced); "
+                        "deep network: the whole network description")
+    add_network_argument(p)
     p.add_argument("--out", metavar="DIR", type=Path, default=Path("build/bench"),
                    help="directory for golden.json (default build/bench)")
     p.add_argument("--sim-samples", type=_count, default=40, metavar="N",
@@ -157,6 +160,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.network == "deep":
+        from ..deep_bench import run as deep_run
+
+        return deep_run(args)
     from ..model.encoding import encode
 
     cfg, source = bench_config(args.config)
