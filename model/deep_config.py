@@ -127,7 +127,7 @@ class ClassifierSpec:
     leak_shift: int = 0
     a_plus: int = 16
     a_minus: int = -12
-    punish_a_plus: int = 2  # anti-STDP: applied to inputs that were late (t_pre > t_post)
+    punish_a_plus: int = 2  # anti-STDP: applied to late inputs (t_pre > t_post); < 0 shrinks
     punish_a_minus: int = -16  # anti-STDP: applied to causal inputs (t_pre <= t_post)
     prune_enabled: bool = True
     prune_threshold: int = 16
@@ -404,4 +404,4 @@ def _check_layer(cfg: DeepConfig, n: int, s: LayerSpec) -> None:
          f"must be in 0..{cfg.time_steps} (0 = the network's time_steps)")
     need(s.margin >= 0, "margin", "must be >= 0")
     need(-lim < s.punish_a_minus <= 0, "punish_a_minus", f"must be in {-lim + 1}..0")
-    need(0 <= s.punish_a_plus < lim, "punish_a_plus", f"must be in 0..{lim - 1}")
+    need(-lim < s.punish_a_plus < lim, "punish_a_plus", f"must be in {-lim + 1}..{lim - 1}")

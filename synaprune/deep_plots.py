@@ -26,42 +26,47 @@ def plot_deep(result: DeepResult, out: str | Path) -> list[Path]:
 
 
 def kernel_image(layer: ConvLayer, m: int) -> tuple[np.ndarray, np.ndarray]:
-    """Kernel m as one image and its pruned mask: with 2 input channels (ON/OFF) ON minus OFF,
-    k x k; otherwise the channels side by side, k x (C k)."""
+    """Kernel m of a two-channel (ON/OFF) layer as one k x k image, ON minus OFF, and the
+    entries pruned in both channels."""
     w = (layer.weights[m] * layer.mask[m]).astype(float)
-    dead = ~layer.mask[m]
-    c, k, _ = w.shape
-    if c == 2:
-        return w[0] - w[1], dead[0] & dead[1]
-    return w.transpose(1, 0, 2).reshape(k, c * k), dead.transpose(1, 0, 2).reshape(k, c * k)
+    return w[0] - w[1], ~layer.mask[m, 0] & ~layer.mask[m, 1]
 
 
 def plot_kernels(layer: ConvLayer, n: int, path: Path, n_show: int = 32) -> Path:
-    """The first ``n_show`` kernels of conv layer ``n``; red dots: pruned entries."""
+    """Conv layer ``n``'s kernels. On ON/OFF input: the first ``n_show`` kernels as images, red
+    dots on pruned entries. Otherwise one matrix, a row per map and a column per entry
+    (channel-major), grey levels for live weights and red for pruned entries."""
     plt = _plt()
     w_max = layer.cfg.w_max
+    title = f"layer {n} kernels ({layer.live} of {layer.mask.size} entries live; red: pruned)"
+    if layer.weights.shape[1] != 2:
+        maps = layer.spec.maps
+        w = (layer.weights * layer.mask).reshape(maps, -1) / w_max
+        rgb = np.repeat(w[..., None], 3, axis=2)
+        rgb[~layer.mask.reshape(maps, -1)] = (0.85, 0.1, 0.1)
+        fig, ax = plt.subplots(figsize=(min(12, 2 + rgb.shape[1] / 12), 2 + maps / 14))
+        ax.imshow(rgb, aspect="auto", interpolation="nearest")
+        ax.set_xlabel("kernel entry (channel, row, column)")
+        ax.set_ylabel("map")
+        ax.set_title(title, fontsize=9)
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        return path
     n_show = min(n_show, layer.spec.maps)
-    img0, _ = kernel_image(layer, 0)
-    wide = img0.shape[1] > 2 * img0.shape[0]
-    cols = 4 if wide else 8
+    cols = 8
     rows = -(-n_show // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols if wide else 1.3 * cols,
-                                                  0.9 * rows if wide else 1.4 * rows),
-                             squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.4 * rows), squeeze=False)
     for m, ax in enumerate(axes.flat):
         ax.axis("off")
         if m >= n_show:
             continue
         img, dead = kernel_image(layer, m)
-        signed = layer.weights.shape[1] == 2
-        ax.imshow(img, cmap="RdBu_r" if signed else "gray", vmin=-w_max if signed else 0,
-                  vmax=w_max, interpolation="nearest")
+        ax.imshow(img, cmap="RdBu_r", vmin=-w_max, vmax=w_max, interpolation="nearest")
         yy, xx = np.nonzero(dead)
-        ax.scatter(xx, yy, s=4 if wide else 8, c="red", marker=".", linewidths=0)
+        ax.scatter(xx, yy, s=8, c="red", marker=".", linewidths=0)
         ax.set_title(f"map {m}: {100 * layer.mask[m].mean():.0f}% live", fontsize=6)
-    what = "ON - OFF" if layer.weights.shape[1] == 2 else "channels side by side"
-    fig.suptitle(f"layer {n} kernels ({what}; red: pruned; {layer.live} of {layer.mask.size} "
-                 f"entries live)", fontsize=8)
+    fig.suptitle(f"{title}; ON - OFF", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
