@@ -429,3 +429,19 @@ def rebin(times: np.ndarray, t_net: int, t_clf: int) -> np.ndarray:
     """Feature times on the classifier's steps: step t of t_net lands in step t * t_clf // t_net
     (a never-spike, t_net, becomes t_clf)."""
     return times * t_clf // t_net
+
+
+def prune_sweep(net: BrianNetwork, spec: ClassifierSpec, epoch: int) -> None:
+    """The classifier's prune-threshold schedule written out for learning epoch ``epoch``: the
+    threshold rises by ``prune_ramp_step`` per epoch from ``prune_ramp_start`` on, never above
+    ``prune_threshold_max``; when it rises, every live synapse below it is removed."""
+    thr = spec.prune_threshold
+    if spec.prune_ramp_step:
+        for _ in range(spec.prune_ramp_start, epoch + 1):
+            thr = min(thr + spec.prune_ramp_step, spec.prune_threshold_max)
+    if thr == net.cfg.prune_threshold:
+        return
+    net.cfg = net.cfg.replace(prune_threshold=thr)
+    if spec.prune_enabled:
+        w, live = net._var("synapses", "w"), net._var("synapses", "live")
+        live[w < thr] = 0

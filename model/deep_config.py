@@ -131,6 +131,11 @@ class ClassifierSpec:
     punish_a_minus: int = -16  # anti-STDP: applied to causal inputs (t_pre <= t_post)
     prune_enabled: bool = True
     prune_threshold: int = 16
+    # prune-threshold schedule: from epoch prune_ramp_start on (0-based), each epoch adds
+    # prune_ramp_step, up to prune_threshold_max; step 0 keeps prune_threshold
+    prune_ramp_start: int = 0
+    prune_ramp_step: int = 0
+    prune_threshold_max: int = 255
     homeo_inc: int = 0
     homeo_decay_shift: int = 0
     adapt_bits: int = 12
@@ -403,5 +408,9 @@ def _check_layer(cfg: DeepConfig, n: int, s: LayerSpec) -> None:
     need(0 <= s.time_steps <= cfg.time_steps, "time_steps",
          f"must be in 0..{cfg.time_steps} (0 = the network's time_steps)")
     need(s.margin >= 0, "margin", "must be >= 0")
+    need(s.prune_ramp_start >= 0, "prune_ramp_start", "must be >= 0")
+    need(s.prune_ramp_step >= 0, "prune_ramp_step", "must be >= 0")
+    need(s.prune_threshold <= s.prune_threshold_max <= cfg.w_max, "prune_threshold_max",
+         f"must be in prune_threshold..{cfg.w_max}")
     need(-lim < s.punish_a_minus <= 0, "punish_a_minus", f"must be in {-lim + 1}..0")
     need(-lim < s.punish_a_plus < lim, "punish_a_plus", f"must be in {-lim + 1}..{lim - 1}")

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from . import conv
+from . import conv, rules
 from .deep_config import ClassifierSpec, ConvSpec, DeepConfig, PoolSpec
 from .dog import dog_kernel, dog_on_off
 from .encoding import encode
@@ -218,6 +218,26 @@ class ClassifierLayer:
                        else np.arange(spec.n_neurons) // spec.neurons_per_class)
         self.learned = 0
 
+    def prune_threshold_at(self, epoch: int) -> int:
+        """The classifier's prune threshold in learning epoch ``epoch`` (0-based): the schedule
+        of ``ClassifierSpec`` (a runtime register the host writes between epochs)."""
+        s = self.spec
+        steps = max(0, epoch - s.prune_ramp_start + 1) if s.prune_ramp_step else 0
+        return min(s.prune_threshold + steps * s.prune_ramp_step, s.prune_threshold_max)
+
+    def start_epoch(self, epoch: int) -> int:
+        """Set the prune-threshold register for learning epoch ``epoch``; when it rises, a
+        prune sweep applies ``rules.prune_decision`` to every live synapse (the prune unit
+        walking the weight memory once, no learning). Returns the synapses it pruned."""
+        thr = self.prune_threshold_at(epoch)
+        if thr == self.net.cfg.prune_threshold:
+            return 0
+        self.net.cfg = self.net.cfg.replace(prune_threshold=thr)
+        net = self.net
+        pruned = net.mask & rules.prune_decision(net.weights, net.cfg.prune_enabled, thr)
+        net.mask &= ~pruned
+        return int(pruned.sum())
+
     def rebin(self, features: np.ndarray) -> np.ndarray:
         """Feature spike times (..., F) on the classifier's steps: t * T_c // T (T -> T_c)."""
         t_c = self.net.cfg.time_steps
@@ -364,7 +384,9 @@ class DeepNetwork:
         with tqdm(total=sum(len(o) for o in orders), desc=f"learn {name}", unit="sample",
                   disable=not progress, dynamic_ncols=True) as bar:
             step = 0
-            for order in orders:
+            for epoch, order in enumerate(orders):
+                if isinstance(layer, ClassifierLayer):
+                    layer.start_epoch(epoch)
                 for idx in order:
                     res: ConvSample | SampleResult | MarginSample
                     if isinstance(layer, ConvLayer):

@@ -2,13 +2,13 @@
 at MNIST size, in one process, next to its Brian2 reference on the same work.
 
 The work: the MNIST preset (``model/configs/deep/mnist.toml``, or --config) on the bench's
-MNIST-like images (``bench.mnist_like_images``: no MNIST files needed). Learning: every learning
-layer in turn learns one pass over the N samples (its frozen lower layers' outputs computed
-first, in batches, and counted in its time); one "learning sample" is one sample learned by one
-layer, so the learning rate is (layers x N) / (sum of the layers' times). Inference: N samples
-through the whole network. Brian2 (``model.brian_deep_ref``) does the same on the first
---brian-samples samples from the same initial state; building its objects (connecting the
-synapses) is not counted, its runs are. Writes ``OUT/deep.json``.
+MNIST-like images and their labels (``bench.mnist_like``: no MNIST files needed). Learning:
+every learning layer in turn learns one pass over the N samples (its frozen lower layers'
+outputs computed first, in batches, and counted in its time); one "learning sample" is one
+sample learned by one layer, so the learning rate is (layers x N) / (sum of the layers' times).
+Inference: N samples through the whole network. Brian2 (``model.brian_deep_ref``) does the same
+on the first --brian-samples samples from the same initial state; building its objects
+(connecting the synapses) is not counted, its runs are. Writes ``OUT/deep.json``.
 """
 
 from __future__ import annotations
@@ -107,12 +107,11 @@ def brian_rates(cfg: DeepConfig, times: np.ndarray, labels: np.ndarray) -> dict[
 
 
 def run(args: argparse.Namespace) -> int:
-    from .commands.bench import mnist_like_images
+    from .commands.bench import mnist_like
 
     cfg = DeepConfig.load(args.config) if args.config else DeepConfig.preset("mnist")
     source = str(args.config) if args.config else "preset deep/mnist"
-    images = mnist_like_images(args.samples)
-    labels = np.random.default_rng(7).integers(0, 10, len(images))
+    images, labels = mnist_like(args.samples)
     times = DeepNetwork(cfg).encode(images)
     shapes = " -> ".join("x".join(map(str, s)) for s in cfg.shapes())
     print(f"deep golden model: {shapes}, T = {cfg.time_steps}, {source}, {args.samples} "

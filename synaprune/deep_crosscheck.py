@@ -227,6 +227,9 @@ class _Check:
         b_net = self.ref.classifier(self.cfg, net.weights, net.mask, net.adapt,
                                     net.lfsr.peek_state(), target=self.target)
         b_feats = self.ref.rebin(feats.astype(np.int64), self.cfg.never, net.cfg.time_steps)
+        # the first epoch's prune threshold (the check learns one epoch)
+        g_layer.start_epoch(0)
+        self.ref.prune_sweep(b_net, g_layer.spec, 0)
         fc = FcReport()
         try:
             if g_layer.spec.rule == "margin":

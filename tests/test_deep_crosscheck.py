@@ -26,9 +26,12 @@ def _times(cfg: DeepConfig, digits: Split, n: int) -> tuple[np.ndarray, np.ndarr
 def test_identical_with_pruning_inhibition_and_k_winners(digits_split: Split, rule: str,
                                                          clf_steps: int) -> None:
     cfg = tiny_config()
+    # margin: a prune-threshold schedule whose first epoch sweeps (16 + 100 = 116 > some of the
+    # initial weights, normal(0.5, 0.05) * 255)
     cfg = cfg.replace(layers=(*cfg.layers[:3], dataclasses.replace(
         cfg.layers[3], rule=rule, time_steps=clf_steps, threshold=0 if rule == "margin"
-        else cfg.layers[3].threshold, margin=500)))
+        else cfg.layers[3].threshold, margin=500, prune_ramp_step=100 if rule == "margin" else 0,
+        prune_threshold_max=116)))
     times, labels = _times(cfg, digits_split, 30)
     golden = DeepNetwork(cfg)
     report = crosscheck_deep(cfg, times, labels, golden=golden)
@@ -39,6 +42,8 @@ def test_identical_with_pruning_inhibition_and_k_winners(digits_split: Split, ru
     assert report.spikes > 0 and report.updates > 0
     conv = golden.layers[0]
     assert isinstance(conv, ConvLayer) and conv.live < conv.mask.size
+    if rule == "margin":  # the first epoch's sweep removed classifier synapses on both sides
+        assert golden.classifier.live < golden.classifier.net.mask.size
 
 
 def test_corrupted_kernel_weight_is_caught(digits_split: Split) -> None:

@@ -212,3 +212,35 @@ def test_checkpoint_round_trip_and_errors(tmp_path: Path, digits_split: Split) -
         load_deep_checkpoint(tmp_path / "junk.npz")
     with pytest.raises(FileNotFoundError):
         load_deep_checkpoint(tmp_path / "missing.npz")
+
+
+# ---------------------------------------------------------------------------------------------
+# classifier prune-threshold schedule
+# ---------------------------------------------------------------------------------------------
+def test_prune_threshold_schedule_and_sweep() -> None:
+    cfg = tiny_config()
+    spec = dataclasses.replace(cfg.layers[-1], prune_threshold=16, prune_ramp_start=2,
+                               prune_ramp_step=50, prune_threshold_max=120)
+    cfg = cfg.replace(layers=(*cfg.layers[:-1], spec))
+    clf = DeepNetwork(cfg).classifier
+    # epochs 0, 1: 16; epoch 2: 16 + 50 = 66; epoch 3: 116; epoch 4: 166 capped at 120
+    assert [clf.prune_threshold_at(e) for e in range(6)] == [16, 16, 66, 116, 120, 120]
+    w = clf.net.weights
+    w[:] = 100
+    w[0, :3] = (65, 66, 10)
+    clf.net.mask[0, 2] = False  # already pruned: stays pruned, not counted again
+    assert clf.start_epoch(0) == 0 and clf.start_epoch(1) == 0
+    # threshold 66: only w[0, 0] = 65 is below it among the live synapses
+    assert clf.start_epoch(2) == 1
+    assert not clf.net.mask[0, 0] and clf.net.mask[0, 1] and clf.net.cfg.prune_threshold == 66
+    # threshold 116: every other live synapse (all 100 or 66) goes
+    before = int(clf.net.mask.sum())
+    assert clf.start_epoch(3) == before and clf.live == 0
+
+
+def test_prune_sweep_off_when_pruning_disabled() -> None:
+    cfg = tiny_config()
+    spec = dataclasses.replace(cfg.layers[-1], prune_enabled=False, prune_ramp_step=200,
+                               prune_threshold_max=255)
+    clf = DeepNetwork(cfg.replace(layers=(*cfg.layers[:-1], spec))).classifier
+    assert clf.start_epoch(0) == 0 and clf.live == clf.net.mask.size

@@ -50,9 +50,15 @@ def bench_config(config_path: Path | None) -> tuple[Config, str]:
 
 def mnist_like_images(n: int, seed: int = IMAGE_SEED) -> np.ndarray:
     """``n`` uint8 28x28 images: built-in digits scaled 3x to 24x24 at a random offset."""
+    return mnist_like(n, seed)[0]
+
+
+def mnist_like(n: int, seed: int = IMAGE_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """``mnist_like_images`` and the digit label of each image."""
     from ..model.datasets import load_digits_split
 
-    digits = load_digits_split().x_train
+    split = load_digits_split()
+    digits = split.x_train
     rng = np.random.default_rng(seed)
     pick = rng.integers(0, len(digits), n)
     dy, dx = rng.integers(0, 5, n), rng.integers(0, 5, n)
@@ -60,7 +66,7 @@ def mnist_like_images(n: int, seed: int = IMAGE_SEED) -> np.ndarray:
     out = np.zeros((n, 28, 28), dtype=np.uint8)
     for s in range(n):
         out[s, dy[s]:dy[s] + 24, dx[s]:dx[s] + 24] = big[s]
-    return out
+    return out, split.y_train[pick]
 
 
 def golden_throughput(cfg: Config, times: np.ndarray, *, learn: bool,
