@@ -78,7 +78,11 @@ def test_toml_errors_name_the_key() -> None:
 
 
 def test_presets_load() -> None:
-    for name in ("digits", "mnist"):
+    from synaprune.model.deep_config import CONFIG_DIR
+
+    names = sorted(p.stem for p in CONFIG_DIR.glob("*.toml"))
+    assert {"digits", "mnist"} <= set(names)
+    for name in names:
         cfg = DeepConfig.preset(name)
         assert isinstance(cfg.layers[-1], ClassifierSpec)
     with pytest.raises(ValueError, match="no deep preset"):
