@@ -5,7 +5,8 @@
 # requirements.lock and installs Icarus Verilog when it is missing (apt-get, as root).
 #
 # Variables: DATASET (digits | mnist), DATA (MNIST directory), OUT (train output directory),
-# BOARD (default ulx3s), DEVICE (passed as --device), ARGS (extra CLI options),
+# BOARD (default ulx3s), DEVICE (passed as --device), NETWORK (fc | deep, passed as --network to
+# train and bench; bench without it measures both), ARGS (extra CLI options),
 # PYTHON (interpreter that creates .venv, default python3), TEST_JOBS (pytest-xdist workers of
 # make test, default auto = one per core; 0 runs the suite in one process).
 
@@ -26,10 +27,12 @@ OUT ?= build/train
 BOARD ?= ulx3s
 DEVICE ?=
 ARGS ?=
+NETWORK ?=
 
 # Tools installed into the venv (yowasp-*, cocotb-config, ...) come first for every command.
 IN_VENV = PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
 DATA_ARGS = $(if $(DATASET),--dataset $(DATASET)) $(if $(DATA),--data $(DATA))
+NETWORK_ARGS = $(if $(NETWORK),--network $(NETWORK))
 BOARD_ARGS = --board $(BOARD) $(if $(DEVICE),--device $(DEVICE))
 
 # Install Debian package $(1) when root with apt-get; otherwise say exactly what to run and fail.
@@ -53,9 +56,11 @@ help:
 	@echo "make test-slow   the slow tests (Verilator, real bitstreams)"
 	@echo "make lint        ruff check"
 	@echo "make train       learn the built-in digits (DATASET=mnist DATA=DIR for MNIST), OUT=$(OUT)"
+	@echo "                 NETWORK=deep: the deep network (conv layers, pooling, classifier)"
 	@echo "make sim         simulate the hardware core against the golden model"
 	@echo "make regress     RTL against the golden model: 10,000 samples, every config, in parallel"
-	@echo "make bench       learning throughput of the golden model at 784 x 400"
+	@echo "make bench       learning throughput of the golden model at 784 x 400, then of the deep"
+	@echo "                 network at MNIST size (NETWORK=fc or deep: only that one)"
 	@echo "make experiment  the experiments (DATASET, DATA)"
 	@echo "make bitstream   synthesise for BOARD=$(BOARD) (DEVICE=...)"
 	@echo "make report      resource and timing report for BOARD=$(BOARD)"
@@ -113,10 +118,13 @@ regress: $(STAMP)
 	$(IN_VENV) $(SYNAPRUNE) regress $(ARGS)
 
 bench: $(STAMP)
-	$(IN_VENV) $(SYNAPRUNE) bench $(ARGS)
+	$(if $(NETWORK),$(IN_VENV) $(SYNAPRUNE) bench $(NETWORK_ARGS) $(ARGS),\
+	  $(IN_VENV) $(SYNAPRUNE) bench $(ARGS) && \
+	  $(IN_VENV) $(SYNAPRUNE) bench --network deep $(ARGS))
 
 train: $(STAMP)
-	$(IN_VENV) $(SYNAPRUNE) train $(DATA_ARGS) --out $(OUT) --json $(OUT)/train.json $(ARGS)
+	$(IN_VENV) $(SYNAPRUNE) train $(NETWORK_ARGS) $(DATA_ARGS) --out $(OUT) --json $(OUT)/train.json \
+	  $(ARGS)
 
 experiment: $(STAMP)
 	$(IN_VENV) $(SYNAPRUNE) experiment $(DATA_ARGS) $(ARGS)

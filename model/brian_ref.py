@@ -177,6 +177,8 @@ class BrianNetwork:
         self._winners: list[tuple[int, int]] = []
         self._results: list[BrianSample] = []
         self._callback: SampleCallback | None = None
+        self._rates: Callable[[int, int], tuple[int, int]] | None = None
+        self._allowed: np.ndarray | None = None
         self._first_step_at = 0.0
         #: Seconds of the last ``run`` from its first time step to its end (Brian2's per-run
         #: set-up, code generation included, excluded).
@@ -199,6 +201,11 @@ class BrianNetwork:
         return self._var("synapses", "live")[self._syn] != 0
 
     @property
+    def margins(self) -> np.ndarray:
+        """A copy of every neuron's margin at the last step run."""
+        return self._var("neurons", "margin").astype(np.int64)
+
+    @property
     def adapt(self) -> np.ndarray:
         """A copy of the threshold adaptation of every neuron."""
         return self._var("neurons", "adapt").astype(np.int64)
@@ -209,8 +216,14 @@ class BrianNetwork:
 
     # --- running ------------------------------------------------------------------------------
     def run(self, times: np.ndarray, *, learn: bool = True,
-            callback: SampleCallback | None = None) -> list[BrianSample]:
+            callback: SampleCallback | None = None,
+            rates: Callable[[int, int], tuple[int, int]] | None = None,
+            allowed: np.ndarray | None = None) -> list[BrianSample]:
         """Run a batch of samples (``times``: int array (n, n_inputs), T = never) in one Brian2 run.
+
+        ``rates(k, j)``, when given, is the (LTP, LTD) rate pair winner j of sample k learns with
+        instead of (a_plus, a_minus): a reward-modulated rule (the deep network's classifier).
+        ``allowed`` (bool per neuron), when given, limits who may fire and win in every sample.
 
         ``callback(k, sample, self)``, when given, is called after sample k of the batch is
         complete (after its learning update when learning), while the weights, mask, adaptation
@@ -232,6 +245,8 @@ class BrianNetwork:
         self.inputs.set_spikes(inp, steps * self._dt)
         self._batch, self._base_step, self._learn = times, base, learn
         self._current, self._results, self._callback = -1, [], callback
+        self._rates = rates
+        self._allowed = None if allowed is None else np.asarray(allowed, dtype=bool)
         try:
             self.network.run(n * T * self._dt)
             self._finish_sample()  # the last sample's learning update
@@ -258,7 +273,10 @@ class BrianNetwork:
             adapt = self._var("neurons", "adapt")
             adapt -= adapt // (1 << self.cfg.homeo_decay_shift)
         self._var("neurons", "v")[:] = 0
-        self._var("neurons", "fired")[:] = 0
+        # Neurons outside ``allowed`` start the sample as if they had fired: they can neither
+        # fire nor win (a teacher's pass); tspike -1 tells them from real spikes.
+        self._var("neurons", "fired")[:] = 0 if self._allowed is None else ~self._allowed
+        self._var("neurons", "tspike")[:] = -1
         self._var("neurons", "active")[:] = 1
         self._winners = []
 
@@ -280,7 +298,8 @@ class BrianNetwork:
         k = self._current
         fired = self._var("neurons", "fired") != 0
         t_spike = self._var("neurons", "tspike") - (self._base_step + k * cfg.time_steps)
-        result = BrianSample(spike_times=np.where(fired, t_spike, cfg.never).astype(np.int64),
+        result = BrianSample(spike_times=np.where(fired & (t_spike >= 0), t_spike,
+                                                  cfg.never).astype(np.int64),
                              winners=list(self._winners))
         if self._learn:
             for j, t_post in result.winners:
@@ -303,7 +322,9 @@ class BrianNetwork:
         shift = cfg.stdp_frac_bits + cfg.weight_bits
         w = w_all[syn].astype(np.int64)
         causal = times[inputs] <= t_post  # a never-spiking input has time T > t_post
-        rate = np.where(causal, np.int64(cfg.a_plus), np.int64(cfg.a_minus))
+        ltp, ltd = (cfg.a_plus, cfg.a_minus) if self._rates is None else self._rates(
+            self._current, j)
+        rate = np.where(causal, np.int64(ltp), np.int64(ltd))
         rounding = rand % (1 << shift)
         dw = np.floor_divide(rate * w * (cfg.w_max - w) + rounding, 1 << shift)
         w_new = np.minimum(np.maximum(w + dw, 0), cfg.w_max)

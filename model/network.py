@@ -18,6 +18,7 @@ cycle count of a whole data set follows without RTL simulation.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -85,8 +86,15 @@ class Network:
     def live(self) -> int:
         return int(self.mask.sum())
 
-    def run_sample(self, times: np.ndarray, *, learn: bool, trace: bool = False) -> SampleResult:
-        """Run one sample given its input spike times (shape (n_inputs,), T = never)."""
+    def run_sample(self, times: np.ndarray, *, learn: bool, trace: bool = False,
+                   rates: Callable[[int], tuple[int, int]] | None = None,
+                   allowed: np.ndarray | None = None) -> SampleResult:
+        """Run one sample given its input spike times (shape (n_inputs,), T = never).
+
+        ``rates(j)``, when given, returns the (a_plus, a_minus) that winner j learns with instead
+        of the configuration's: how a reward-modulated rule (``model.deep_network``) drives the
+        same STDP unit with the signs of STDP kept (reward) or reversed (punishment).
+        """
         cfg = self.cfg
         times = check_times(times, cfg)
         n, k_rows, p = cfg.n_neurons, cfg.rows, cfg.lanes
@@ -95,7 +103,7 @@ class Network:
         order = np.argsort(times, kind="stable")
         bounds = np.concatenate([[0], np.cumsum(np.bincount(times, minlength=cfg.never + 1))])
         v = np.zeros(n, dtype=np.int64)
-        fired = np.zeros(n, dtype=bool)
+        fired = np.zeros(n, dtype=bool) if allowed is None else ~np.asarray(allowed, dtype=bool)
         res = SampleResult(winners=[], spikes=[], prediction=-1, steps=0,
                            n_events=int(bounds[cfg.never]), syn_events=0, syn_updates=0, live=0,
                            pruned=0, event_costs=[], spikes_per_step=[], learn_word_pops=[])
@@ -127,12 +135,13 @@ class Network:
         res.prediction = res.winners[0][0] if res.winners else candidate
         if learn:
             for j, t_post in res.winners:
-                self._learn(j, t_post, times, res, trace)
+                a_plus, a_minus = (cfg.a_plus, cfg.a_minus) if rates is None else rates(j)
+                self._learn(j, t_post, times, res, trace, a_plus, a_minus)
         res.live = self.live
         return res
 
     def _learn(self, j: int, t_post: int, times: np.ndarray, res: SampleResult,
-               trace: bool) -> None:
+               trace: bool, a_plus: int, a_minus: int) -> None:
         cfg = self.cfg
         self.adapt[j] = rules.homeo_win(int(self.adapt[j]), cfg.homeo_inc, cfg.adapt_max)
         inputs = np.flatnonzero(self.mask[:, j])
@@ -140,7 +149,7 @@ class Network:
             np.bincount(inputs // cfg.col_word_bits, minlength=cfg.col_words))
         rand = self.lfsr.take(len(inputs))
         w_new = rules.stdp_delta(self.weights[inputs, j], times[inputs], t_post, rand, cfg,
-                                 cfg.a_plus, cfg.a_minus)
+                                 a_plus, a_minus)
         pruned = rules.prune_decision(w_new, cfg.prune_enabled, cfg.prune_threshold)
         self.weights[inputs, j] = w_new
         self.mask[inputs[pruned], j] = False

@@ -6,9 +6,20 @@ integrate -> leak -> compare (``docs/architecture.md``, section 'Golden model').
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 
-from .config import Config
+
+class StdpWidths(Protocol):
+    """What ``stdp_delta`` reads of a configuration: ``Config`` (one layer) and ``DeepConfig``
+    (every layer of a deep network) both provide it."""
+
+    @property
+    def w_max(self) -> int: ...
+
+    @property
+    def stdp_shift(self) -> int: ...
 
 
 def integrate(v: np.ndarray, contribution: np.ndarray, v_max: int) -> np.ndarray:
@@ -46,7 +57,7 @@ def select_winner(margins: np.ndarray, eligible: np.ndarray) -> tuple[int, np.nd
 
 
 def stdp_delta(w: np.ndarray, t_pre: np.ndarray, t_post: int, rand: np.ndarray,
-               cfg: Config, a_plus: int, a_minus: int) -> np.ndarray:
+               cfg: StdpWidths, a_plus: int, a_minus: int) -> np.ndarray:
     """New weights of the winner's live synapses after one multiplicative STDP update.
 
     dw = (a * w * (w_max - w) + r) >> S with a = a_plus when t_pre <= t_post (an input that never

@@ -122,6 +122,17 @@ def load_split(args: argparse.Namespace, dataset: str | None = None) -> Split:
     return mnist_split(x, y, n_train, n_test or MNIST_TEST_DEFAULT)
 
 
+NETWORKS = ("fc", "deep")
+
+
+def add_network_argument(parser: argparse._ActionsContainer) -> None:
+    """--network fc|deep: the one fully connected layer (default) or the deep network
+    (``model/deep_network.py``, presets ``model/configs/deep/<dataset>.toml``)."""
+    parser.add_argument("--network", choices=NETWORKS, default="fc",
+                        help="fc = one fully connected layer (default); deep = convolutional "
+                             "layers, pooling and a classifier (model/configs/deep/)")
+
+
 def add_config_argument(parser: argparse._ActionsContainer) -> None:
     parser.add_argument("--config", metavar="FILE", type=Path,
                         help="TOML configuration that replaces the data set's preset "

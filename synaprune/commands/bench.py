@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..model.config import Config
-from . import load_config_file, positive_int, write_json
+from . import add_network_argument, load_config_file, positive_int, write_json
 
 TARGET_SAMPLES_PER_S = 300  # golden-model learning throughput the project aims for
 SIZES = {"image_shape": (28, 28), "n_inputs": 784, "n_neurons": 400, "lanes": 8,
@@ -50,9 +50,15 @@ def bench_config(config_path: Path | None) -> tuple[Config, str]:
 
 def mnist_like_images(n: int, seed: int = IMAGE_SEED) -> np.ndarray:
     """``n`` uint8 28x28 images: built-in digits scaled 3x to 24x24 at a random offset."""
+    return mnist_like(n, seed)[0]
+
+
+def mnist_like(n: int, seed: int = IMAGE_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """``mnist_like_images`` and the digit label of each image."""
     from ..model.datasets import load_digits_split
 
-    digits = load_digits_split().x_train
+    split = load_digits_split()
+    digits = split.x_train
     rng = np.random.default_rng(seed)
     pick = rng.integers(0, len(digits), n)
     dy, dx = rng.integers(0, 5, n), rng.integers(0, 5, n)
@@ -60,7 +66,7 @@ def mnist_like_images(n: int, seed: int = IMAGE_SEED) -> np.ndarray:
     out = np.zeros((n, 28, 28), dtype=np.uint8)
     for s in range(n):
         out[s, dy[s]:dy[s] + 24, dx[s]:dx[s] + 24] = big[s]
-    return out
+    return out, split.y_train[pick]
 
 
 def golden_throughput(cfg: Config, times: np.ndarray, *, learn: bool,
@@ -137,14 +143,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                     f"Target: {TARGET_SAMPLES_PER_S} samples/s. Writes OUT/golden.json.",
         epilog="examples:\n"
                "  synaprune bench\n"
-               "  synaprune bench --samples 500 --brian-samples 0 --profile",
+               "  synaprune bench --samples 500 --brian-samples 0 --profile\n"
+               "  synaprune bench --network deep   # the deep network, writes OUT/deep.json",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--samples", type=positive_int, default=2000, metavar="N",
                    help="samples the golden model learns on (default 2000)")
     p.add_argument("--brian-samples", type=_count, default=50, metavar="N",
                    help="samples for the (much slower) Brian2 run; 0 skips it (default 50)")
     p.add_argument("--config", metavar="FILE", type=Path,
-                   help="take the rule parameters from this TOML (sizes are still forced)")
+                   help="take the rule parameters from this TOML (sizes are still forced); "
+                        "deep network: the whole network description")
+    add_network_argument(p)
     p.add_argument("--out", metavar="DIR", type=Path, default=Path("build/bench"),
                    help="directory for golden.json (default build/bench)")
     p.add_argument("--sim-samples", type=_count, default=40, metavar="N",
@@ -156,6 +165,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.network == "deep":
+        from ..deep_bench import run as deep_run
+
+        return deep_run(args)
     from ..model.encoding import encode
 
     cfg, source = bench_config(args.config)

@@ -23,6 +23,7 @@ from ..model.network import Network, SampleResult
 from . import (
     DATASETS,
     add_config_argument,
+    add_network_argument,
     check_images_fit,
     load_split,
     positive_int,
@@ -173,7 +174,7 @@ def crosscheck(cfg: Config, times: np.ndarray, *, learn: bool = True,
 
 
 # --- command line ---------------------------------------------------------------------------
-def _parse_value(text: str) -> Any:
+def parse_value(text: str) -> Any:
     import tomllib
 
     try:
@@ -197,7 +198,7 @@ def load_config(args: argparse.Namespace) -> Config:
         key, sep, value = item.partition("=")
         if not sep:
             raise ValueError(f"--set {item!r}: expected KEY=VALUE")
-        changes[key.strip()] = _parse_value(value.strip())
+        changes[key.strip()] = parse_value(value.strip())
     if args.no_prune:
         changes["prune_enabled"] = False
     return Config.from_dict({**cfg.to_dict(), **changes}) if changes else cfg
@@ -237,10 +238,12 @@ def register(sub: Any) -> None:
                         "optionally .gz)")
     g.add_argument("--images", metavar="FILE", type=Path, help="MNIST IDX image file")
     g.add_argument("--labels", metavar="FILE", type=Path, help="MNIST IDX label file")
+    add_network_argument(p)
     add_config_argument(p)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one configuration field with a TOML value, e.g. --set "
-                        "leak_shift=3 (repeatable)")
+                        "leak_shift=3; deep network: a network field or layers.N.FIELD, e.g. "
+                        "--set layers.0.a_plus=400 (repeatable)")
     p.add_argument("--no-prune", action="store_true", help="learn without pruning")
     p.add_argument("--no-learn", action="store_true",
                    help="inference only: compare spikes and winners, no learning updates")
@@ -249,6 +252,10 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the check; print the summary and the first difference. 0 = identical, 1 = not."""
+    if args.network == "deep":
+        from ..deep_commands import crosscheck as deep_crosscheck
+
+        return deep_crosscheck(args)
     cfg = load_config(args)
     times = load_times(args, cfg)
     learn = not args.no_learn

@@ -16,7 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import add_data_arguments, check_images_fit, load_split, write_json
+from . import (
+    add_data_arguments,
+    add_network_argument,
+    check_images_fit,
+    load_split,
+    write_json,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,12 +39,23 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="checkpoint.npz written by 'synaprune train'")
     add_data_arguments(p, default_note="default: the data set the checkpoint learned on",
                        train=False)
+    add_network_argument(p)
+    p.add_argument("--sweep", action="store_true",
+                   help="deep network: also test copies with every entry below each of a set "
+                        "of thresholds removed, and draw accuracy_vs_removed.png next to the "
+                        "checkpoint")
     p.add_argument("--json", metavar="FILE", type=Path, help="also write the figures as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.network == "deep":
+        from ..deep_commands import evaluate
+
+        return evaluate(args)
+    if args.sweep:
+        raise ValueError("--sweep applies to --network deep only")
     from ..checkpoint import load_checkpoint
     from ..model import readout
     from ..model.encoding import encode

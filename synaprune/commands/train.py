@@ -29,6 +29,7 @@ from . import (
     DEFAULT_DATASET_NOTE,
     add_config_argument,
     add_data_arguments,
+    add_network_argument,
     check_images_fit,
     choose_dataset,
     load_split,
@@ -147,6 +148,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     add_data_arguments(p, default_note=DEFAULT_DATASET_NOTE, train=True)
     g = p.add_argument_group("configuration")
+    add_network_argument(g)
     add_config_argument(g)
     g.add_argument("--no-prune", action="store_true",
                    help="learn without pruning (sets prune_enabled = false)")
@@ -161,10 +163,21 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also write the figures (accuracy, baseline_accuracy, live_fraction, "
                         "connectivity_removed, samples, syn_events, syn_updates, seconds, ...)")
     o.add_argument("--no-progress", action="store_true", help="no progress bars")
+    o.add_argument("--resume", action="store_true",
+                   help="deep network: continue OUT/checkpoint.npz from its first layer that "
+                        "has not finished learning")
+    o.add_argument("--plots", action="store_true",
+                   help="deep network: also write the pictures (kernels, live entries) to OUT")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.network == "deep":
+        from ..deep_commands import train
+
+        return train(args)
+    if args.resume or args.plots:
+        raise ValueError("--resume and --plots apply to --network deep only")
     t_start = time.perf_counter()
     dataset = choose_dataset(args)
     cfg = resolve_config(dataset, args.config)
