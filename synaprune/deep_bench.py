@@ -2,7 +2,7 @@
 at MNIST size, in one process, next to its Brian2 reference on the same work.
 
 The work: the MNIST preset (``model/configs/deep/mnist.toml``, or --config) on the bench's
-MNIST-like images and their labels (``bench.mnist_like``: no MNIST files needed). Learning:
+MNIST-like images and their labels (``model.datasets.mnist_like``: no MNIST files needed). Learning:
 every learning layer in turn learns one pass over the N samples (its frozen lower layers'
 outputs computed first, in batches, and counted in its time); one "learning sample" is one
 sample learned by one layer, so the learning rate is (layers x N) / (sum of the layers' times).
@@ -23,6 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .commands import write_json
+from .model.datasets import mnist_like
 from .model.deep_config import ClassifierSpec, ConvSpec, DeepConfig
 from .model.deep_network import ClassifierLayer, ConvLayer, DeepNetwork
 
@@ -107,8 +108,6 @@ def brian_rates(cfg: DeepConfig, times: np.ndarray, labels: np.ndarray) -> dict[
 
 
 def run(args: argparse.Namespace) -> int:
-    from .commands.bench import mnist_like
-
     cfg = DeepConfig.load(args.config) if args.config else DeepConfig.preset("mnist")
     source = str(args.config) if args.config else "preset deep/mnist"
     images, labels = mnist_like(args.samples)

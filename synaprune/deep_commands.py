@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .commands import choose_dataset, load_split, write_json
+from .commands import choose_dataset, load_split, parse_value, write_json
 from .model.deep_config import ClassifierSpec, ConvSpec, DeepConfig
 from .model.deep_network import DeepNetwork, Totals
 
@@ -165,8 +165,6 @@ def prune_sweep(net: DeepNetwork, times: np.ndarray, labels: np.ndarray,
 
 def set_fields(cfg: DeepConfig, items: list[str]) -> DeepConfig:
     """Apply ``--set KEY=VALUE`` items: KEY a network field or ``layers.N.FIELD``; VALUE TOML."""
-    from .commands.crosscheck import parse_value
-
     data = cfg.to_dict()
     for item in items:
         key, sep, value = item.partition("=")

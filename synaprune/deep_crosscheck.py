@@ -5,7 +5,7 @@ the layers in turn on the same first N training samples, in order, one epoch eac
 layer and sample the check compares: the spike time of every neuron of every layer below the
 learning one (frozen) and of the learning one, its winners, each winner's update (live entries,
 new weights, pruned entries), and after the sample the whole kernel tensor, mask and LFSR state
-(for the classifier: the fully connected layer's check, ``commands.crosscheck``). The first
+(for the classifier: the fully connected layer's check, ``fc_crosscheck``). The first
 sample with a difference stops the check; its differences are reported with their place
 (layer, sample, step, map, position).
 """
@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from .commands.crosscheck import Report as FcReport
-from .commands.crosscheck import _compare_sample
+from .fc_crosscheck import Report as FcReport
+from .fc_crosscheck import compare_sample
 from .model.deep_config import ClassifierSpec, ConvSpec, DeepConfig
 from .model.deep_network import (
     ClassifierLayer,
@@ -259,7 +259,7 @@ class _Check:
             golden_seconds += time.perf_counter() - t
             assert not isinstance(g, MarginSample)
             self.stop_on([DeepDifference(n, d.sample, d.what, d.where, d.expected, d.got)
-                          for d in _compare_sample(k, g, g_layer.net, b, bn, fc)])
+                          for d in compare_sample(k, g, g_layer.net, b, bn, fc)])
             self.done(n)
             bar.update()
 
@@ -302,7 +302,7 @@ class _Check:
                 elif gp is not None:
                     diffs += [DeepDifference(n, k, f"{name} pass: {d.what}", d.where,
                                              d.expected, d.got)
-                              for d in _compare_sample(k, gp, g_layer.net, bp, b_net, fc)]
+                              for d in compare_sample(k, gp, g_layer.net, bp, b_net, fc)]
             self.stop_on(diffs)
             self.done(n)
             bar.update()

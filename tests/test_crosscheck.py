@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from synaprune.cli import main
-from synaprune.commands.crosscheck import Report, crosscheck
+from synaprune.fc_crosscheck import Report, crosscheck
 from synaprune.model.config import Config
 from synaprune.model.datasets import load_digits_split
 from synaprune.model.encoding import encode

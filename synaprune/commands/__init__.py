@@ -32,6 +32,17 @@ MNIST_TRAIN_DEFAULT = 6000
 MNIST_TEST_DEFAULT = 2000
 
 
+def parse_value(text: str) -> Any:
+    """The value of a ``--set KEY=VALUE`` item: ``text`` read as a TOML value (numbers, booleans,
+    quoted strings, lists), or ``text`` itself when it is not one (a bare word)."""
+    import tomllib
+
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
 def positive_int(text: str) -> int:
     """argparse type: an int >= 1."""
     try:

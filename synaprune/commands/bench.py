@@ -27,13 +27,13 @@ from typing import Any
 import numpy as np
 
 from ..model.config import Config
+from ..model.datasets import mnist_like
 from . import add_network_argument, load_config_file, positive_int, write_json
 
 TARGET_SAMPLES_PER_S = 300  # golden-model learning throughput the project aims for
 SIZES = {"image_shape": (28, 28), "n_inputs": 784, "n_neurons": 400, "lanes": 8,
          "on_off": False}
 WARMUP_SAMPLES = 20
-IMAGE_SEED = 2024
 
 
 def bench_config(config_path: Path | None) -> tuple[Config, str]:
@@ -46,27 +46,6 @@ def bench_config(config_path: Path | None) -> tuple[Config, str]:
         except ValueError:  # preset not written (yet): the defaults still make a fair benchmark
             base, source = Config(), "Config defaults"
     return base.replace(**SIZES), source
-
-
-def mnist_like_images(n: int, seed: int = IMAGE_SEED) -> np.ndarray:
-    """``n`` uint8 28x28 images: built-in digits scaled 3x to 24x24 at a random offset."""
-    return mnist_like(n, seed)[0]
-
-
-def mnist_like(n: int, seed: int = IMAGE_SEED) -> tuple[np.ndarray, np.ndarray]:
-    """``mnist_like_images`` and the digit label of each image."""
-    from ..model.datasets import load_digits_split
-
-    split = load_digits_split()
-    digits = split.x_train
-    rng = np.random.default_rng(seed)
-    pick = rng.integers(0, len(digits), n)
-    dy, dx = rng.integers(0, 5, n), rng.integers(0, 5, n)
-    big = np.kron(digits[pick], np.ones((3, 3), dtype=np.uint8))
-    out = np.zeros((n, 28, 28), dtype=np.uint8)
-    for s in range(n):
-        out[s, dy[s]:dy[s] + 24, dx[s]:dx[s] + 24] = big[s]
-    return out, split.y_train[pick]
 
 
 def golden_throughput(cfg: Config, times: np.ndarray, *, learn: bool,
@@ -172,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
     from ..model.encoding import encode
 
     cfg, source = bench_config(args.config)
-    times = encode(mnist_like_images(args.samples), cfg)
+    times = encode(mnist_like(args.samples)[0], cfg)
     progress = not args.no_progress
     print(f"golden model: {cfg.n_inputs} inputs x {cfg.n_neurons} neurons, {cfg.lanes} lanes, "
           f"T = {cfg.time_steps}, rules from {source}, {args.samples} samples")
