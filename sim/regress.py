@@ -2,10 +2,11 @@
 independent cases that run in parallel and resume after an interruption.
 
 A case is a plain dict (``CaseSpec.as_dict``): configuration name, simulator, sample order,
-sizes, back-pressure. ``run_spec`` runs one in any process (a pool here; a Dask worker for the
-scale-out engine) and returns its result row; ``regress`` plans, builds each simulation once,
-runs the cases on the machine's cores, keeps one JSON file per finished case in
-``OUT/cases/`` (a rerun skips those) and writes ``OUT/summary.json``.
+sizes, back-pressure. ``run_spec`` runs one in any process and returns its result row;
+``regress`` runs the cases on the machine's cores (a process pool, each simulation built once
+first) or as tasks of the Dask engine (``synaprune.engine``: a local cluster or an existing one,
+whose workers build what they need), keeps one JSON file per finished case in ``OUT/cases/``
+(a rerun skips those) and writes ``OUT/summary.json``.
 """
 
 from __future__ import annotations
@@ -156,6 +157,15 @@ def run_spec(spec: dict[str, Any], out: str | Path) -> dict[str, Any]:
     return row
 
 
+def run_point(point: dict[str, Any]) -> dict[str, Any]:
+    """``run_spec`` as a task of ``synaprune.engine``: ``point`` is a case's dict plus ``out``;
+    the row leaves out the case id (the engine's row holds it as the task id)."""
+    spec = {k: v for k, v in point.items() if k != "out"}
+    row = run_spec(spec, point["out"])
+    del row["id"]
+    return row
+
+
 def _write_json(path: Path, value: Any) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(value, indent=2))
@@ -200,11 +210,18 @@ def summarize(rows: Sequence[dict[str, Any]], *, planned: int, wall_s: float
 
 
 def regress(specs: Sequence[CaseSpec], out: str | Path, *, workers: int | None = None,
+            scheduler: str | None = None,
             on_done: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """Run ``specs`` not already finished in ``out`` on ``workers`` processes (default: the
-    machine's cores); each result row lands in ``OUT/cases/ID.json`` as it finishes, and
-    ``on_done`` (a progress hook) is called with it. Returns the summary over every case of
-    ``specs`` that has a result, also written to ``OUT/summary.json``."""
+    """Run ``specs`` not already finished in ``out``; each result row lands in
+    ``OUT/cases/ID.json`` as it finishes, and ``on_done`` (a progress hook) is called with it.
+    Returns the summary over every case of ``specs`` that has a result, also written to
+    ``OUT/summary.json``.
+
+    Where: ``scheduler=None``, a process pool of ``workers`` (default: the machine's cores);
+    ``"local"``, a Dask ``LocalCluster`` of ``workers``; ``"tcp://HOST:PORT"``, an existing Dask
+    cluster, whose workers must see ``out`` at the same path (a shared file system) and have
+    this project installed. On Dask, a case that raises is recorded by the engine
+    (``OUT/engine/results.json``) and counted in the summary's ``cases_failed``."""
     for sim in {s.simulator for s in specs}:
         check_simulator(sim)
     out = Path(out).resolve()
@@ -212,7 +229,27 @@ def regress(specs: Sequence[CaseSpec], out: str | Path, *, workers: int | None =
     cases_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     todo = [s for s in specs if not (cases_dir / f"{s.id}.json").exists()]
-    workers = workers or os.cpu_count() or 1
+
+    def finished(row: dict[str, Any]) -> None:
+        _write_json(cases_dir / f"{row['id']}.json", row)
+        if on_done:
+            on_done(row)
+
+    failed = 0
+    if scheduler is None:
+        _run_in_pool(todo, out, workers or os.cpu_count() or 1, finished)
+    elif todo:
+        failed = _run_on_engine(todo, out, workers, scheduler, finished)
+    rows = [json.loads((cases_dir / f"{s.id}.json").read_text()) for s in specs
+            if (cases_dir / f"{s.id}.json").exists()]
+    summary = summarize(rows, planned=len(specs), wall_s=time.perf_counter() - t0)
+    summary["cases_failed"] = failed
+    _write_json(out / "summary.json", summary)
+    return summary
+
+
+def _run_in_pool(todo: Sequence[CaseSpec], out: Path, workers: int,
+                 finished: Callable[[dict[str, Any]], None]) -> None:
     with ProcessPoolExecutor(max_workers=workers) as pool:
         # each simulation is built once, before the cases that share it run in parallel
         builds = {(s.config, s.simulator) for s in todo}
@@ -222,12 +259,22 @@ def regress(specs: Sequence[CaseSpec], out: str | Path, *, workers: int | None =
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for fut in done:
-                row = fut.result()
-                _write_json(cases_dir / f"{row['id']}.json", row)
-                if on_done:
-                    on_done(row)
-    rows = [json.loads((cases_dir / f"{s.id}.json").read_text()) for s in specs
-            if (cases_dir / f"{s.id}.json").exists()]
-    summary = summarize(rows, planned=len(specs), wall_s=time.perf_counter() - t0)
-    _write_json(out / "summary.json", summary)
-    return summary
+                finished(fut.result())
+
+
+def _run_on_engine(todo: Sequence[CaseSpec], out: Path, workers: int | None, scheduler: str,
+                   finished: Callable[[dict[str, Any]], None]) -> int:
+    """The cases as tasks of the Dask engine; returns how many failed. Each worker builds the
+    simulations it needs (``build_simulation`` holds a lock, so a netlist is built once)."""
+    from ..engine import ENGINE_KEYS, Task, run_tasks
+
+    def on_row(row: dict[str, Any]) -> None:
+        if row["status"] == "ok":
+            case = {k: v for k, v in row.items() if k not in ENGINE_KEYS}
+            finished({"id": row["id"], **case, "worker": row["worker"]})
+
+    tasks = [Task({**s.as_dict(), "out": str(out)}, id=s.id) for s in todo]
+    rows = run_tasks(tasks, run_point, scheduler=None if scheduler == "local" else scheduler,
+                     results_dir=out / "engine", workers=workers, progress=False,
+                     on_row=on_row)
+    return sum(r["status"] != "ok" for r in rows)

@@ -121,8 +121,8 @@ def crosscheck(cfg: Config, times: np.ndarray, *, learn: bool = True,
     advanced in place. ``golden_hook(k, golden)`` is called before the golden model runs sample
     k (a test uses it to corrupt the golden state). Stops at the first sample with a difference.
     """
-    from .progress import progress_bar
     from .model.brian_ref import BrianNetwork
+    from .progress import progress_bar
 
     times = np.asarray(times)
     g_net = golden if golden is not None else Network(cfg)

@@ -55,18 +55,25 @@ def test_plan_rejects_bad_input(kwargs: dict, message: str) -> None:
 
 
 @needs_icarus
-def test_short_regression_runs_in_parallel_and_resumes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("scheduler", [None, "local"], ids=["process-pool", "dask-local"])
+def test_short_regression_runs_in_parallel_and_resumes(tmp_path: Path,
+                                                       scheduler: str | None) -> None:
     specs = [CaseSpec(config="A", simulator="icarus", order=n, pretrain=40 * n, learn=6,
                       infer=3, backpressure=n == 1) for n in range(2)]
-    seen: list[str] = []
-    summary = regress(specs, tmp_path, workers=2, on_done=lambda row: seen.append(row["id"]))
-    assert sorted(seen) == sorted(s.id for s in specs)
+    seen: list[dict] = []
+    summary = regress(specs, tmp_path, workers=2, scheduler=scheduler, on_done=seen.append)
+    assert sorted(r["id"] for r in seen) == sorted(s.id for s in specs)
     assert summary["samples"] == 18 and summary["mismatches"] == 0
+    assert summary["cases_failed"] == 0
     assert summary["cycles_equal_model"] and summary["membranes_compared"] > 0
     assert summary["simulators"]["icarus"]["cycles_per_s"] > 0
     assert json.loads((tmp_path / "summary.json").read_text())["cases_done"] == 2
-    again: list[str] = []
-    summary = regress(specs, tmp_path, workers=2, on_done=lambda row: again.append(row["id"]))
+    if scheduler == "local":  # the rows came from Dask workers, through the engine's table
+        assert all(r["worker"].startswith("tcp://") for r in seen)
+        engine_rows = json.loads((tmp_path / "engine" / "results.json").read_text())
+        assert sorted(r["id"] for r in engine_rows) == sorted(s.id for s in specs)
+    again: list[dict] = []
+    summary = regress(specs, tmp_path, workers=2, scheduler=scheduler, on_done=again.append)
     assert again == [] and summary["cases_done"] == 2 and summary["samples"] == 18
 
 
@@ -94,3 +101,14 @@ def test_netlist_key_follows_every_elaboration_field() -> None:
     assert hw_key(cfg.replace(lfsr_seed=7)) != key
     # runtime registers do not change the netlist
     assert hw_key(cfg.replace(threshold=cfg.threshold + 1, prune_threshold=3)) == key
+
+
+def test_regress_command_rejects_a_bad_scheduler(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from synaprune.cli import main
+
+    rc = main(["regress", "--samples", "4", "--configs", "A", "--out", str(tmp_path),
+               "--scheduler", "nowhere:8786"])
+    assert rc == 2
+    assert "expected a Dask scheduler address" in capsys.readouterr().err
+    assert not (tmp_path / "cases").exists() or not any((tmp_path / "cases").iterdir())

@@ -5,9 +5,12 @@ The samples are split into independent cases (``sim/regress.py``): each configur
 regression (sizes, lanes, leak, k > 1, pruning on and off, every ``ram_latency``) gets cases of
 ``--case-samples`` digits samples in their own order from their own pre-trained state, a third
 of them with back-pressure, plus its corner cases; a share of the cases runs in Icarus, the rest
-in Verilator. Each case compares everything ``synaprune sim`` compares. Cases already finished
-in ``--out`` are not run again (``--fresh`` starts over). Writes ``OUT/summary.json``; exits 1
-on any mismatch, naming the first with its waveform.
+in Verilator. Each case compares everything ``synaprune sim`` compares. The cases run in a
+process pool on this machine's cores, or with ``--scheduler`` as tasks on Dask distributed
+(``local``: a local cluster; ``tcp://HOST:PORT``: an existing cluster whose workers see
+``--out`` at the same path). Cases already finished in ``--out`` are not run again
+(``--fresh`` starts over). Writes ``OUT/summary.json``; exits 1 on any mismatch, naming the
+first with its waveform, or when a case fails.
 """
 
 from __future__ import annotations
@@ -39,6 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-edge-cases", action="store_true",
                    help="skip the corner cases of each configuration")
     p.add_argument("--workers", type=positive_int, help="parallel cases (default: the cores)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run the cases on Dask: 'local' (a local cluster of --workers) or an "
+                        "existing cluster's scheduler, tcp://HOST:PORT")
     p.add_argument("--out", type=Path, default=Path("build/regress"))
     p.add_argument("--fresh", action="store_true", help="forget finished cases in --out")
     p.set_defaults(func=run)
@@ -57,6 +63,9 @@ def report(summary: dict[str, Any]) -> str:
         lines.append(f"  config {name}: {c['samples']} samples in {c['cases']} cases "
                      f"({', '.join(c['simulators'])}), mismatches {c['mismatches']}")
     lines.append(f"  wall time {summary['wall_s']:.0f} s")
+    if summary.get("cases_failed"):
+        lines.append(f"  FAILED: {summary['cases_failed']} case(s) raised; their errors are in "
+                     f"engine/results.json")
     bad = summary["first_mismatch"]
     if bad:
         lines.append(f"  first mismatch: {bad}")
@@ -88,8 +97,13 @@ def run(args: argparse.Namespace) -> int:
             bar.write(f"MISMATCH in {row['id']}: {row['first_mismatch']} "
                        f"(waveform: {row['waveform_dir']}; log: {row['log']})")
 
-    summary = regress(specs, args.out, workers=args.workers, on_done=on_done)
+    if args.scheduler not in (None, "local"):
+        from ..engine import check_scheduler
+
+        check_scheduler(args.scheduler)
+    summary = regress(specs, args.out, workers=args.workers, scheduler=args.scheduler,
+                      on_done=on_done)
     bar.close()
     print(report(summary))
     print(f"wrote {args.out / 'summary.json'}")
-    return 1 if summary["mismatches"] else 0
+    return 1 if summary["mismatches"] or summary["cases_failed"] else 0
