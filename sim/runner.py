@@ -181,7 +181,7 @@ def simulate(case: Case, *, simulator: str, build_dir: Path, run_dir: Path, wave
     summary_file.unlink(missing_ok=True)
     _use_tools(simulator)
     env = {"SYNAPRUNE_CASE": str(case_file), "SYNAPRUNE_SUMMARY": str(summary_file),
-           "SYNAPRUNE_PROGRESS": "1" if progress else "0"}
+           "SYNAPRUNE_SIM_PROGRESS": "1" if progress else "0"}
     if profile:
         env["SYNAPRUNE_PROFILE"] = str(run_dir / "profile.txt")
     # the runner exits when the cocotb test fails (under pytest) or the simulator does: a

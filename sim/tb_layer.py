@@ -45,6 +45,7 @@ from ..hw.layouts import Counter, EventKind, HostRegion
 from ..model import cycles
 from ..model.encoding import events
 from ..model.network import Network, SampleResult
+from ..progress import progress_bar
 from .cases import Case
 from .harness import HarnessDriver, LayoutCodec
 
@@ -285,7 +286,9 @@ async def layer_matches_golden_model(dut: Any) -> None:
     tally = Tally()
     mismatch: dict[str, Any] | None = None
     t0 = time.perf_counter()
-    progress = os.environ.get("SYNAPRUNE_PROGRESS") == "1"
+    # a bar in a terminal, a few lines in a log (SYNAPRUNE_PROGRESS, inherited, still decides)
+    bar = progress_bar(total=len(case.times), desc="sim", unit="sample",
+                       disable=os.environ.get("SYNAPRUNE_SIM_PROGRESS") != "1")
     profile_path = os.environ.get("SYNAPRUNE_PROFILE")
     profiler = cProfile.Profile() if profile_path else None
     if profiler:  # the testbench's own Python: the simulator's time is outside any frame
@@ -299,11 +302,11 @@ async def layer_matches_golden_model(dut: Any) -> None:
             await bench.run_sample(s, times, bool(learn), net, tally)
             if (s + 1) % case.full_check_every == 0 or s + 1 == len(case.times):
                 await bench.check_state(s, net, tally)
-            if progress:
-                print(f"[sim] sample {s + 1}/{len(case.times)}", flush=True)
+            bar.update()
     except MismatchError as err:
         mismatch = {k: (v if isinstance(v, (int, str, type(None))) else repr(v))
                     for k, v in err.where.items()}
+    bar.close()
     wall = time.perf_counter() - t0
     if profiler and profile_path:
         profiler.disable()
