@@ -24,8 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from tqdm import tqdm
 
+from ..progress import progress_bar
 from . import conv, rules
 from .deep_config import ClassifierSpec, ConvSpec, DeepConfig, PoolSpec
 from .dog import dog_kernel, dog_on_off
@@ -381,8 +381,8 @@ class DeepNetwork:
         orders = [rng.permutation(len(inputs)) for _ in range(spec.epochs)]
         totals = Totals()
         name = f"layer {n} ({spec.type})"
-        with tqdm(total=sum(len(o) for o in orders), desc=f"learn {name}", unit="sample",
-                  disable=not progress, dynamic_ncols=True) as bar:
+        with progress_bar(total=sum(len(o) for o in orders), desc=f"learn {name}", unit="sample",
+                          disable=not progress) as bar:
             step = 0
             for epoch, order in enumerate(orders):
                 if isinstance(layer, ClassifierLayer):

@@ -20,12 +20,12 @@ import time
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from .commands import write_json
 from .model.datasets import mnist_like
 from .model.deep_config import ClassifierSpec, ConvSpec, DeepConfig
 from .model.deep_network import ClassifierLayer, ConvLayer, DeepNetwork
+from .progress import progress_bar
 
 TARGET_SAMPLES_PER_S = 100  # deep golden-model learning throughput the issue asks for
 TARGET_SPEEDUP = 20  # golden learning against Brian2 on the same work
@@ -42,8 +42,8 @@ def golden_rates(cfg: DeepConfig, times: np.ndarray, labels: np.ndarray, progres
         t0 = time.perf_counter()
         inputs = net.features(times) if n == last else net.forward(times, n)
         layer = net.layers[n]
-        for k in tqdm(range(len(times)), desc=f"golden learn layer {n}", unit="sample",
-                      disable=not progress, dynamic_ncols=True):
+        for k in progress_bar(range(len(times)), desc=f"golden learn layer {n}", unit="sample",
+                              disable=not progress):
             if isinstance(layer, ConvLayer):
                 layer.learn_sample(inputs[k])
             else:

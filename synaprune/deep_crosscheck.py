@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from .fc_crosscheck import Report as FcReport
 from .fc_crosscheck import compare_sample
@@ -30,6 +29,7 @@ from .model.deep_network import (
     DeepNetwork,
     MarginSample,
 )
+from .progress import progress_bar
 
 
 @dataclass(frozen=True)
@@ -186,8 +186,8 @@ class _Check:
                 self.stop_on(compare_spikes(m, k, g_outs[m][k], b_outs[m][k], self.cfg.never,
                                             self.report))
         inputs = g_outs[-1] if n else times
-        with tqdm(total=len(times), desc=f"crosscheck layer {n}", unit="sample",
-                  disable=not self.progress, dynamic_ncols=True) as bar:
+        with progress_bar(total=len(times), desc=f"crosscheck layer {n}", unit="sample",
+                          disable=not self.progress) as bar:
             if isinstance(self.cfg.layers[n], ConvSpec):
                 self.conv(n, inputs, bar)
             else:
