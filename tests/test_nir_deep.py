@@ -1,6 +1,7 @@
 """NIR export of the deep network: one graph (Conv2d + IF per conv layer, SumPool2d + IF per
 first-spike pooling layer, Flatten + the classifier's Linear + IF) that loads with ``nir.read``,
-its weights the learned ones with pruned entries as zeros, the rest in its metadata; the CLI
+its weights the learned ones with pruned entries as zeros, the rest in its metadata; run with
+NIR's semantics plus fire-once it gives the golden model's features spike for spike; the CLI
 exports a deep checkpoint; the importer names the node it does not support."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import nir
 import numpy as np
 import pytest
 from deep_helpers import small_split, tiny_config
+from numpy.lib.stride_tricks import sliding_window_view
 
 from synaprune.cli import main
 from synaprune.deep_checkpoint import save_deep_checkpoint
@@ -148,3 +150,47 @@ def test_cli_export_deep_and_import_names_the_node(tmp_path: Path, digits_split:
     err = capsys.readouterr().err
     assert err.startswith("synaprune: error: node 'conv0' (Conv2d): not supported")
     assert err.count("\n") == 1
+
+
+def graph_features(graph: nir.NIRGraph, times: np.ndarray, never: int) -> np.ndarray:
+    """Run the graph's nodes before ``flatten`` on input spike times (N, C, H, W) with NIR's
+    semantics, one step of dt = 1 at a time (Conv2d: cross-correlation; SumPool2d: window sums;
+    IF: v += r * I, spike when v > v_threshold) and the metadata's fire_once (a neuron that
+    spiked stays silent); the first spike time of every feature (N, F), ``never`` for none."""
+    names = chain(graph)
+    names = names[1:names.index("flatten")]
+    neurons: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for t in range(never):
+        x = (times == t).astype(np.float64)
+        for name in names:
+            node = graph.nodes[name]
+            if isinstance(node, nir.Conv2d):
+                win = sliding_window_view(x, node.weight.shape[2:], axis=(2, 3))
+                x = np.einsum("nchwyx,mcyx->nmhw", win, node.weight)
+            elif isinstance(node, nir.SumPool2d):
+                (ky, kx), (sy, sx) = node.kernel_size, node.stride
+                x = sliding_window_view(x, (ky, kx), axis=(2, 3))[:, :, ::sy, ::sx].sum((-2, -1))
+            else:
+                assert isinstance(node, nir.IF)
+                v, first = neurons.setdefault(name, (np.zeros(x.shape), np.full(x.shape, never)))
+                v += node.r * x
+                spikes = (v > node.v_threshold) & (first == never)
+                first[spikes] = t
+                x = spikes.astype(np.float64)
+    return neurons[names[-1]][1].reshape(len(times), -1)
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_graph_runs_as_the_golden_model(name: str, digits_split: Split) -> None:
+    """Without leak and inference inhibition (which NIR's nodes cannot say), the exported graph
+    run as NIR says gives the golden model's feature spike times: the Conv2d + IF layers and
+    the SumPool2d + one-spike IF pooling (2x2 and global) are the golden model's layers."""
+    cfg = CONFIGS[name]().replace_layers(ConvSpec, leak_shift=0, inhibit_infer=False)
+    net = DeepNetwork(cfg)
+    split = small_split(digits_split)
+    fit_deep(net, split, progress=False, svm=False)
+    times = net.encode(split.x_test)
+    want = net.features(times)
+    assert np.unique(want).size > 1, "features spike at different steps"
+    got = graph_features(export_deep_graph(net, dataset="digits"), times, cfg.never)
+    assert np.array_equal(got, want)
