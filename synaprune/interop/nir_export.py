@@ -1,10 +1,12 @@
 """A learned network as a NIR graph (Neuromorphic Intermediate Representation, PyPI ``nir``).
 
-``export_graph(net, labels, ...)`` builds the graph; ``write_nir`` writes it (HDF5, loads with
-``nir.read``). The graph is a chain of nodes built by ``Chain``; each kind of network adds its
-layers to it with an exporter from ``EXPORTERS`` (today the fully connected layer core,
-``layer``: ``Linear`` + ``IF``/``LIF``; a deep network adds ``Conv2d``, pooling and more nodes
-to the same chain with an exporter of its own).
+``export_graph(net, labels, ...)`` builds the graph of the fully connected layer core;
+``write_nir`` writes any graph (HDF5, loads with ``nir.read``). The graph is a chain of nodes
+built by ``Chain``; each kind of layer network adds its layers to it with an exporter from
+``EXPORTERS`` (the layer core, ``layer``: ``Linear`` + ``IF``/``LIF``). The deep network's
+graph (``nir_export_deep.export_deep_graph``: ``Conv2d``, pooling, ``Flatten`` nodes) is built
+on the same ``Chain``, with ``export_layer`` for its classifier and ``graph_metadata`` for the
+keys every graph carries.
 
 Layer core::
 
@@ -64,6 +66,20 @@ class Chain:
         return self
 
 
+def neuron_node(v_threshold: np.ndarray, leak_shift: int) -> Any:
+    """NIR's IF (``r = 1``) for ``leak_shift`` 0, else the LIF of the core's leak
+    (``nir_mapping``), with ``v_reset = 0``; one neuron per entry of ``v_threshold`` (any
+    shape, e.g. (maps, H, W) after a convolution)."""
+    import nir
+
+    zeros = np.zeros(np.shape(v_threshold))
+    if leak_shift == 0:
+        return nir.IF(r=np.ones_like(zeros), v_threshold=v_threshold, v_reset=zeros)
+    tau = np.full_like(zeros, leak_tau(leak_shift))
+    return nir.LIF(tau=tau, r=tau.copy(), v_leak=zeros.copy(), v_threshold=v_threshold,
+                   v_reset=zeros.copy())
+
+
 def export_layer(chain: Chain, net: Network) -> dict[str, Any]:
     """Append the layer core's synapses and neurons to ``chain``; the metadata they need."""
     import nir
@@ -73,22 +89,29 @@ def export_layer(chain: Chain, net: Network) -> dict[str, Any]:
     weight = np.where(net.mask, net.weights, 0).T.astype(np.float64) / scale
     theta = cfg.threshold + net.adapt
     v_threshold = thresholds_to_nir(theta, scale)
-    n = cfg.n_neurons
     chain.add("fc", nir.Linear(weight=weight))
-    if cfg.leak_shift == 0:
-        neurons = nir.IF(r=np.ones(n), v_threshold=v_threshold, v_reset=np.zeros(n))
-    else:
-        tau = np.full(n, leak_tau(cfg.leak_shift))
-        neurons = nir.LIF(tau=tau, r=tau.copy(), v_leak=np.zeros(n), v_threshold=v_threshold,
-                          v_reset=np.zeros(n))
-    chain.add("neurons", neurons)
+    chain.add("neurons", neuron_node(v_threshold, cfg.leak_shift))
     return {"adapt": net.adapt.astype(np.int64), "mask": net.mask.astype(bool),
             "lfsr_state": int(net.lfsr.peek_state()), "threshold": int(cfg.threshold),
             "leak_shift": int(cfg.leak_shift)}
 
 
-# Network kinds and their exporters; a deep network is one more entry.
+# Layer network kinds and their exporters (the deep network: ``nir_export_deep``).
 EXPORTERS: dict[str, Callable[[Chain, Network], dict[str, Any]]] = {"layer": export_layer}
+
+
+def graph_metadata(*, network: str, dataset: str, config: dict[str, Any], labels: np.ndarray,
+                   time_steps: int, scale: float, v_max: int, notes: str,
+                   **extra: Any) -> dict[str, Any]:
+    """The ``synaprune`` metadata every exported graph carries (format, network kind, data set,
+    configuration as TOML, labels, TTFS coding, fire once, the quantisation), plus ``extra``."""
+    return {
+        "format": FORMAT, "network": network, "dataset": dataset,
+        "config": tomli_w.dumps(config), "labels": np.asarray(labels, dtype=np.int64),
+        "coding": "ttfs", "time_steps": int(time_steps), "dt": 1.0, "fire_once": True,
+        "weight_scale": scale, "threshold_offset": THRESHOLD_OFFSET,
+        "membrane_max": v_max / scale, "notes": notes, **extra,
+    }
 
 
 def export_graph(net: Network, labels: np.ndarray, *, dataset: str,
@@ -103,15 +126,9 @@ def export_graph(net: Network, labels: np.ndarray, *, dataset: str,
     chain = Chain().add("input", nir.Input(input_type={"input": np.array([cfg.n_inputs])}))
     layer_meta = EXPORTERS[network](chain, net)
     chain.add("output", nir.Output(output_type={"output": np.array([cfg.n_neurons])}))
-    meta = {
-        "format": FORMAT, "network": network, "dataset": dataset,
-        "config": tomli_w.dumps(cfg.to_dict()),
-        "labels": np.asarray(labels, dtype=np.int64),
-        "coding": "ttfs", "time_steps": int(cfg.time_steps), "dt": 1.0,
-        "fire_once": True, "winner_take_all": int(cfg.k_winners),
-        "weight_scale": weight_scale(cfg), "threshold_offset": THRESHOLD_OFFSET,
-        "membrane_max": cfg.v_max / weight_scale(cfg), "notes": NOTES, **layer_meta,
-    }
+    meta = graph_metadata(network=network, dataset=dataset, config=cfg.to_dict(), labels=labels,
+                          time_steps=cfg.time_steps, scale=weight_scale(cfg), v_max=cfg.v_max,
+                          notes=NOTES, winner_take_all=int(cfg.k_winners), **layer_meta)
     return nir.NIRGraph(nodes=chain.nodes, edges=chain.edges, metadata={METADATA_KEY: meta})
 
 

@@ -20,6 +20,7 @@ import math
 import numpy as np
 
 from ..model.config import Config
+from ..model.deep_config import DeepConfig
 
 FORMAT = "synaprune-nir/1"
 METADATA_KEY = "synaprune"
@@ -28,8 +29,8 @@ THRESHOLD_OFFSET = 0.5
 EPS = 1e-6
 
 
-def weight_scale(cfg: Config) -> float:
-    """Core weight steps per NIR weight unit."""
+def weight_scale(cfg: Config | DeepConfig) -> float:
+    """Core weight steps per NIR weight unit (the deep network's layers share one)."""
     return float(cfg.w_max)
 
 
