@@ -19,7 +19,7 @@ from ..model.config import Config
 from ..model.datasets import load_digits_split
 from ..model.encoding import encode
 from ..model.network import Network
-from ..model.readout import assign_labels, learn, predict_neurons
+from ..model.readout import learn_and_label
 
 
 @dataclass
@@ -105,15 +105,13 @@ def digits_case(cfg: Config, *, pretrain: int, n_learn: int, n_infer: int, seed:
         rng = np.random.default_rng(order)
         perm = rng.permutation(len(tr))
         tr, y_tr, te = tr[perm], y_tr[perm], te[rng.permutation(len(te))]
-    net = Network(cfg)
-    if pretrain:
-        learn(net, tr[:pretrain], epochs=1, seed=seed, progress=False)
     rest = tr[pretrain:pretrain + n_learn]
     if len(rest) < n_learn:
         raise ValueError(f"digits has {len(tr)} training samples, asked for "
                          f"{pretrain} + {n_learn}")
-    labels = assign_labels(predict_neurons(net, tr[:max(pretrain, 1)], progress=False),
-                           y_tr[:max(pretrain, 1)], cfg.n_neurons)
+    net = Network(cfg)
+    labels, _ = learn_and_label(net, tr[:pretrain], y_tr[:pretrain], epochs=1, seed=seed,
+                                progress=False)
     labels = np.where(labels < 0, 0xF, labels)
     times = np.concatenate([rest, te[:n_infer]])
     flags = np.r_[np.ones(len(rest), bool), np.zeros(min(n_infer, len(te)), bool)]

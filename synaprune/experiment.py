@@ -26,7 +26,7 @@ from .model.cycles import sample_cycles
 from .model.datasets import Split
 from .model.encoding import encode
 from .model.network import Network, SampleResult
-from .model.readout import UNLABELLED, accuracy, assign_labels, learn, predict_neurons
+from .model.readout import UNLABELLED, learn_label_test
 from .progress import progress_bar
 
 # Published figures that the experiment is compared with, and this project's goal. Units as in
@@ -83,20 +83,11 @@ def train_and_cost(cfg: Config, train: np.ndarray, y_train: np.ndarray, test: np
         trace.cycles.append(sample_cycles(cfg, res).total)
         learn_results.append(res)
 
-    learn(net, train, epochs=cfg.epochs, seed=cfg.seed, progress=progress, on_sample=on_sample)
-    labels = assign_labels(predict_neurons(net, train, progress=progress,
-                                           desc=f"{desc} label"), y_train, cfg.n_neurons)
-    pred = np.empty(len(test), dtype=np.int64)
-    cyc = np.empty(len(test), dtype=np.int64)
-    infer_results: list[SampleResult] = []
-    for s in progress_bar(range(len(test)), desc=f"{desc} test", unit="sample",
-                          disable=not progress):
-        res = net.run_sample(test[s], learn=False)
-        pred[s] = res.prediction
-        cyc[s] = sample_cycles(cfg, res).total
-        infer_results.append(res)
-    return RunFigures(net, labels, accuracy(pred, y_test, labels), trace, cyc, learn_results,
-                      infer_results)
+    run = learn_label_test(net, train, y_train, test, y_test, progress=progress, desc=desc,
+                           on_sample=on_sample)
+    cyc = np.array([sample_cycles(cfg, r).total for r in run.test_results], dtype=np.int64)
+    return RunFigures(net, run.labels, run.accuracy, trace, cyc, learn_results,
+                      run.test_results)
 
 
 def compare(dense: RunFigures, pruned: RunFigures, *, board: str,

@@ -117,20 +117,14 @@ def fit(cfg: Config, split: Split, *, progress: bool = True, baseline: bool = Tr
     check_images_fit(split, cfg)
     times_train = encode(split.x_train, cfg)
     times_test = encode(split.x_test, cfg)
-    net = Network(cfg)
+    run = readout.learn_label_test(Network(cfg), times_train, split.y_train, times_test,
+                                   split.y_test, progress=progress)
     t0 = time.perf_counter()
-    totals = readout.learn(net, times_train, epochs=cfg.epochs, seed=cfg.seed, progress=progress)
-    t1 = time.perf_counter()
-    won = readout.predict_neurons(net, times_train, progress=progress, desc="label")
-    labels = readout.assign_labels(won, split.y_train, cfg.n_neurons)
-    predicted = readout.predict_neurons(net, times_test, progress=progress, desc="test")
-    acc = readout.accuracy(predicted, split.y_test, labels)
-    t2 = time.perf_counter()
     base = baseline_accuracy(split) if baseline else float("nan")
-    t3 = time.perf_counter()
-    return TrainResult(net=net, labels=labels, totals=totals, accuracy=acc,
-                       baseline_accuracy=base, learn_seconds=t1 - t0, infer_seconds=t2 - t1,
-                       baseline_seconds=t3 - t2, n_train=len(split.x_train),
+    return TrainResult(net=run.net, labels=run.labels, totals=run.totals,
+                       accuracy=run.accuracy, baseline_accuracy=base,
+                       learn_seconds=run.learn_seconds, infer_seconds=run.test_seconds,
+                       baseline_seconds=time.perf_counter() - t0, n_train=len(split.x_train),
                        n_test=len(split.x_test))
 
 
