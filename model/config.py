@@ -16,6 +16,8 @@ from typing import Any
 
 import tomli_w
 
+from .widths import FixedPointWidths
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
@@ -25,7 +27,7 @@ CONFIG_DIR = Path(__file__).parent / "configs"
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(FixedPointWidths):
     """Sizes, widths and rule parameters of one fully connected TTFS LIF layer.
 
     Weights are unsigned ``weight_bits`` integers, ``w_max = 2**weight_bits - 1`` standing for 1.0.
@@ -74,14 +76,6 @@ class Config:
 
     # ----------------------------------------------------------------------------------------
     @property
-    def w_max(self) -> int:
-        return (1 << self.weight_bits) - 1
-
-    @property
-    def v_max(self) -> int:
-        return (1 << self.membrane_bits) - 1
-
-    @property
     def adapt_max(self) -> int:
         return (1 << self.adapt_bits) - 1
 
@@ -106,11 +100,6 @@ class Config:
         return -(-self.n_inputs // self.col_word_bits)
 
     @property
-    def never(self) -> int:
-        """Spike time that stands for 'no spike in this sample'."""
-        return self.time_steps
-
-    @property
     def time_bits(self) -> int:
         return self.time_steps.bit_length()  # holds 0..T, T = never
 
@@ -121,11 +110,6 @@ class Config:
     @property
     def neuron_bits(self) -> int:
         return max(1, (self.n_neurons - 1).bit_length())
-
-    @property
-    def stdp_shift(self) -> int:
-        """S: right shift that turns a_q * w * (w_max - w) into weight steps."""
-        return self.stdp_frac_bits + self.weight_bits
 
     def replace(self, **changes: Any) -> Config:
         """A copy with some fields changed, validated."""

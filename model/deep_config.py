@@ -36,6 +36,7 @@ from typing import Any
 import tomli_w
 
 from .config import Config
+from .widths import FixedPointWidths
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -155,7 +156,7 @@ KINDS: dict[str, type] = {"conv": ConvSpec, "pool": PoolSpec, "classifier": Clas
 
 
 @dataclass(frozen=True)
-class DeepConfig:
+class DeepConfig(FixedPointWidths):
     """Input coding, widths shared by every layer, seeds, and the layers in order."""
 
     image_shape: tuple[int, int] = (8, 8)
@@ -173,23 +174,6 @@ class DeepConfig:
     stdp_frac_bits: int = 12
     seed: int = 1  # initial weights and sample order
     layers: tuple[LayerSpec, ...] = field(default_factory=tuple)
-
-    # --- the widths model.rules.stdp_delta reads --------------------------------------------
-    @property
-    def w_max(self) -> int:
-        return (1 << self.weight_bits) - 1
-
-    @property
-    def v_max(self) -> int:
-        return (1 << self.membrane_bits) - 1
-
-    @property
-    def stdp_shift(self) -> int:
-        return self.stdp_frac_bits + self.weight_bits
-
-    @property
-    def never(self) -> int:
-        return self.time_steps
 
     @property
     def in_channels(self) -> int:

@@ -186,6 +186,7 @@ def set_fields(cfg: DeepConfig, items: list[str]) -> DeepConfig:
 def crosscheck(args: argparse.Namespace) -> int:
     """``synaprune crosscheck --network deep``: the golden model against Brian2, layer by layer."""
     from .deep_crosscheck import crosscheck_deep
+    from .fc_crosscheck import print_outcome
 
     cfg = set_fields(deep_config(args.dataset, args.config), args.set)
     if args.no_prune:
@@ -213,12 +214,4 @@ def crosscheck(args: argparse.Namespace) -> int:
     print(f"entries compared    {report.entries_compared} (kernel entries and classifier "
           f"synapses after every sample, and as many mask bits)")
     print(f"entries pruned      {report.pruned}")
-    print(f"differences         {report.differences}")
-    print(f"time                golden {report.seconds_golden:.2f} s, brian2 "
-          f"{report.seconds_brian:.2f} s")
-    if report.first is not None:
-        print(f"FIRST DIFFERENCE    {report.first}")
-        for d in report.found[1:5]:
-            print(f"                    {d}")
-        return 1
-    return 0
+    return print_outcome(report)

@@ -161,3 +161,17 @@ def crosscheck(cfg: Config, times: np.ndarray, *, learn: bool = True,
     report.seconds_golden = golden_seconds
     report.seconds_brian = time.perf_counter() - start - golden_seconds
     return report
+
+
+def print_outcome(report: Any) -> int:
+    """Print the last lines of a check's summary (differences, times, the first differences)
+    for this check's ``Report`` or the deep network's; 0 when identical, else 1."""
+    print(f"differences         {report.differences}")
+    print(f"time                golden {report.seconds_golden:.2f} s, brian2 "
+          f"{report.seconds_brian:.2f} s")
+    if report.first is not None:
+        print(f"FIRST DIFFERENCE    {report.first}")
+        for d in report.found[1:5]:
+            print(f"                    {d}")
+        return 1
+    return 0

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..fc_crosscheck import crosscheck
+from ..fc_crosscheck import crosscheck, print_outcome
 from ..model.config import CONFIG_DIR, Config
 from . import (
     DATASETS,
@@ -115,12 +115,4 @@ def run(args: argparse.Namespace) -> int:
     print(f"STDP updates        {report.synapse_updates}")
     print(f"weights compared    {report.weights_compared} (and as many mask bits)")
     print(f"synapses pruned     {report.pruned} (live at the end: {report.live})")
-    print(f"differences         {report.differences}")
-    print(f"time                golden {report.seconds_golden:.2f} s, brian2 "
-          f"{report.seconds_brian:.2f} s")
-    if report.first is not None:
-        print(f"FIRST DIFFERENCE    {report.first}")
-        for d in report.found[1:5]:
-            print(f"                    {d}")
-        return 1
-    return 0
+    return print_outcome(report)
