@@ -178,14 +178,7 @@ class Config(FixedPointWidths):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Config:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown config key(s): {', '.join(unknown)}")
-        data = dict(data)
-        if "image_shape" in data:
-            data["image_shape"] = tuple(int(s) for s in data["image_shape"])
-        return cls(**data).validate()
+        return cls(**known_fields(cls, data)).validate()
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(tomli_w.dumps(self.to_dict()))
@@ -209,3 +202,16 @@ class Config(FixedPointWidths):
             names = sorted(p.stem for p in CONFIG_DIR.glob("*.toml"))
             raise ValueError(f"no preset config {name!r}; presets: {', '.join(names)}")
         return cls.load(path)
+
+
+def known_fields(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``data`` (a configuration read from TOML) for the dataclass ``cls``: a
+    ValueError names any key that is not one of its fields; ``image_shape`` becomes a tuple of
+    ints (TOML has only arrays). Shared by ``Config`` and ``DeepConfig``."""
+    unknown = sorted(set(data) - {f.name for f in fields(cls)})
+    if unknown:
+        raise ValueError(f"unknown config key(s): {', '.join(unknown)}")
+    data = dict(data)
+    if "image_shape" in data:
+        data["image_shape"] = tuple(int(s) for s in data["image_shape"])
+    return data

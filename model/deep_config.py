@@ -35,7 +35,7 @@ from typing import Any
 
 import tomli_w
 
-from .config import Config
+from .config import Config, known_fields
 from .widths import FixedPointWidths
 
 if sys.version_info >= (3, 11):
@@ -278,13 +278,7 @@ class DeepConfig(FixedPointWidths):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DeepConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown config key(s): {', '.join(unknown)}")
-        data = dict(data)
-        if "image_shape" in data:
-            data["image_shape"] = tuple(data["image_shape"])
+        data = known_fields(cls, data)
         layers = []
         for n, raw in enumerate(data.get("layers", [])):
             if not isinstance(raw, dict):
