@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from ..hw.memories import memory_list
-from ..hw.synthesis import KEEP_REGISTER
+from ..hw.synthesis import KEEP_REGISTER, KEEP_WHOLE
 from ..model.config import Config
 from .board_top import LINK_NAME, BoardTop, LinkFactory
 from .platforms import board_spec, default_config, device_spec, make_platform
@@ -146,14 +146,15 @@ def synthesis_commands(design: Any, *, prefix: str = TOP_NAME) -> list[str]:
     """The Yosys commands that the attributes of ``design`` (``hw.synthesis``) need beyond
     what Yosys reads from them itself (``ram_style``), for ``design`` written below ``prefix``:
 
-    * ``keep`` on the flip-flop cells whose output wire carries ``KEEP_REGISTER``: Amaranth
-      writes a signal's attributes on the wire, and ``opt_merge`` merges equal flip-flops
-      whatever their wires carry;
+    * ``keep`` on the flip-flop cells whose output wire carries ``KEEP_WHOLE`` or
+      ``KEEP_REGISTER``, and for ``KEEP_WHOLE`` on that wire (``hw.synthesis`` says why
+      Amaranth's attributes on the wires are not enough);
     * ``COLLISION_X_MASK`` on the read ports of the memories that carry ``COLLISION_FREE``
       (a read port has no attributes of its own: the ports are chosen by the memory they
       read, ``MEMID``)."""
-    # the $dff cells only (not the wires: hw.synthesis says why)
-    commands = [f"setattr -set keep 1 a:{KEEP_REGISTER} %ci1:+$dff[Q] t:$dff %i"]
+    cells = f"a:{KEEP_WHOLE} a:{KEEP_REGISTER} %u %ci1:+$dff[Q] t:$dff %i"
+    q_wires = f"a:{KEEP_WHOLE} %ci1:+$dff[Q] t:$dff %i %co1:+[Q] w:* %i"
+    commands = [f"setattr -set keep 1 {cells}", f"setattr -set keep 1 {q_wires}"]
     for mem in memory_list(design):
         if mem.collision_free:
             module, memid = f"{prefix}{mem.path[len('top'):]}".rsplit(".", 1)

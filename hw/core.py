@@ -124,7 +124,7 @@ class LayerCore(wiring.Component):
 
         # ---------------- memories ----------------
         hints = self.synthesis
-        keep = hints.copy_attrs  # on every register copied on purpose, per lane or group
+        keep = hints.keep_attrs  # on the core's own copies of a register, one per lane
         small = hints.small_ram_attrs  # on the small memories
 
         def mem(name: str, **kw: Any) -> Memory:
@@ -141,12 +141,13 @@ class LayerCore(wiring.Component):
                    attrs={COLLISION_FREE: 1})
 
         def banked(name: str, width: int, depth: int) -> BankedRam:
-            ram = BankedRam(width=width, depth=depth, latency=cfg.ram_latency, reg_attrs=keep)
+            ram = BankedRam(width=width, depth=depth, latency=cfg.ram_latency,
+                            reg_attrs=hints.keep_register_attrs)
             m.submodules[name] = ram
             return ram
 
         # weights and row masks per lane, column masks: the lanes' BankedRams see the same
-        # addresses, so their registers carry ``keep`` too (one register would drive logic all
+        # addresses, so their registers are kept apart too (one register would drive logic all
         # over the die: the 85F's critical path before, docs/boards.md)
         w_mem = [banked(f"w{p}", cfg.weight_bits, n_in * K) for p in range(P)]
         row_mem = [banked(f"row{p}", K, n_in) for p in range(P)]
@@ -362,7 +363,8 @@ class LayerCore(wiring.Component):
         nu = []
         for p in range(P):
             unit = NeuronUpdate(membrane_bits=cfg.membrane_bits, adapt_bits=cfg.adapt_bits,
-                                die_wide=cfg.die_wide, reg_attrs=keep)
+                                die_wide=cfg.die_wide,
+                                reg_attrs=hints.keep_register_attrs)
             m.submodules[f"neuron{p}"] = unit
             nu.append(unit)
             m.d.comb += [unit.v.eq(v_rd[p].data), unit.adapt.eq(a_rd[p].data),

@@ -7,13 +7,21 @@ The components take a ``SynthesisHints`` and put the attributes on the ``Signal`
 ``lib.memory.Memory`` they make; Amaranth writes them into the RTLIL, where Yosys reads them.
 Nothing here changes the logic, so simulation ignores it.
 
-* ``KEEP_REGISTER`` on a register copy: Yosys' ``opt_merge`` merges registers with the same
-  next-state logic unless the flip-flop *cell* carries ``keep``. Amaranth writes a signal's
-  attributes on the flip-flop's output *wire* (``keep`` there does not stop the merge), so the
-  signal carries this attribute and the board build sets ``keep`` on the flip-flops that drive
-  a wire with it (``boards.build``, one command selected by the attribute). ``keep`` itself on
-  the wire would also bar Yosys from trimming the register's unused or constant bits, which
-  the cell's ``keep`` does not: the netlist would change (108 flip-flops more on the 85F).
+* Register copies: Yosys' ``opt_merge`` merges registers with the same next-state logic unless
+  the flip-flop *cell* carries ``keep``. Amaranth writes a signal's attributes on the
+  flip-flop's output *wire* (and on every other wire of the same value, such as a memory
+  port's address the copy drives), and ``keep`` there does not stop the merge. So the signal
+  carries a mark of ours and the board build sets ``keep`` where the mark says
+  (``boards.build.synthesis_commands``, selected by the marks):
+
+  - ``keep_attrs`` (``KEEP_WHOLE``): ``keep`` on the flip-flops and their output wire (the
+    core's per-lane flags and addresses, every bit of which is read);
+  - ``keep_register_attrs`` (``KEEP_REGISTER``): ``keep`` on the flip-flops only, so Yosys may
+    still drop the bits nobody reads (``BankedRam``'s and ``NeuronUpdate``'s registers).
+
+  ``keep`` itself on the signals would change the netlist: on every wire of ``BankedRam`` and
+  ``NeuronUpdate`` registers it gave 108 flip-flops more on the 85F; on the core's copies
+  Amaranth also puts it on the address ports they drive (273 LUTs fewer, another mapping).
 * ``ram_style`` on a small memory: read by Yosys' ``memory_libmap``.
 * ``COLLISION_FREE``: an attribute of a memory whose reads never meet a write of the same word
   in a cycle whose read is used; the build sets Yosys' ``COLLISION_X_MASK`` on its read ports
@@ -24,10 +32,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["COLLISION_FREE", "KEEP_REGISTER", "SynthesisHints"]
+__all__ = ["COLLISION_FREE", "KEEP_REGISTER", "KEEP_WHOLE", "SynthesisHints"]
 
-# the signal attribute that the board build turns into keep on the flip-flop driving the signal
+# signal attributes that the board build turns into keep on the flip-flops driving the signal
+# (KEEP_WHOLE: and on their output wire)
 KEEP_REGISTER = "synaprune_keep_register"
+KEEP_WHOLE = "synaprune_keep_whole"
 
 # the memory attribute that the board build turns into COLLISION_X_MASK on the memory's reads
 COLLISION_FREE = "synaprune_collision_free"
@@ -38,8 +48,8 @@ _RAM_STYLES = (None, "distributed", "block")
 @dataclass(frozen=True)
 class SynthesisHints:
     """``small_ram_style``: Yosys ``ram_style`` of the small memories (None: Yosys chooses);
-    ``keep_copies``: ``KEEP_REGISTER`` on every register copied on purpose (False: Yosys may
-    merge them)."""
+    ``keep_copies``: the registers copied on purpose are marked to stay apart (False: Yosys
+    may merge them)."""
 
     small_ram_style: str | None = None
     keep_copies: bool = False
@@ -63,8 +73,14 @@ class SynthesisHints:
         raise ValueError(f"unknown family {family!r}; families: ecp5, ice40")
 
     @property
-    def copy_attrs(self) -> dict[str, int]:
-        """Attributes of a register copied on purpose."""
+    def keep_attrs(self) -> dict[str, int]:
+        """Attributes of a register copied on purpose, kept whole (wire and flip-flops)."""
+        return {KEEP_WHOLE: 1} if self.keep_copies else {}
+
+    @property
+    def keep_register_attrs(self) -> dict[str, int]:
+        """Attributes of a register whose flip-flops are kept apart from equal ones (its
+        unread bits may go)."""
         return {KEEP_REGISTER: 1} if self.keep_copies else {}
 
     @property

@@ -211,7 +211,7 @@ def test_every_board_and_device_elaborates(board: str, device: str, tmp_path: Pa
     free = [m for m in core.memories() if m.collision_free]
     assert {m.role for m in free} == {"w", "row", "col", "ev_mem", "t_in"}
     assert ys.count("setparam -set COLLISION_X_MASK 1") == len(free)
-    assert "setattr -set keep 1 a:synaprune_keep_register %ci1:+$dff[Q] t:$dff %i" in ys
+    assert "a:synaprune_keep_whole a:synaprune_keep_register %u %ci1:+$dff[Q]" in ys
     assert res.build_dir == tmp_path
 
 
