@@ -23,6 +23,7 @@ from amaranth.hdl import ClockDomain, Const, Instance, Module, Signal, Value
 from amaranth.lib import io, wiring
 from amaranth.lib.cdc import ResetSynchronizer
 
+from ..hw.synthesis import SynthesisHints
 from ..model.config import Config
 from .platforms import BoardSpec, DeviceSpec, board_spec, default_config, device_spec
 from .pll import Ecp5Pll, Ice40Pll, ecp5_pll_params, ice40_pll_params
@@ -73,9 +74,10 @@ class BoardTop(wiring.Component):
     """Board top for ``board`` / ``device`` running ``cfg`` (default: the board's default layer)
     at ``clk_mhz`` (default: the device's target) with the UART at ``baud``.
 
-    ``link_factory(cfg=..., clk_freq=..., baud=...)`` builds the link component (ports
-    ``rx: In(1)``, ``tx: Out(1)``, ``status: Out(n)``), with ``core_domain="core"`` too when
-    ``split_clock``; the default is ``boards.link.LinkTop``.
+    ``link_factory(cfg=..., clk_freq=..., baud=..., synthesis=...)`` builds the link component
+    (ports ``rx: In(1)``, ``tx: Out(1)``, ``status: Out(n)``), with ``core_domain="core"`` too
+    when ``split_clock``; ``synthesis`` is the board family's ``SynthesisHints``; the default
+    is ``boards.link.LinkTop``.
     """
 
     def __init__(self, *, board: str, device: str | None = None, cfg: Config | None = None,
@@ -112,7 +114,8 @@ class BoardTop(wiring.Component):
         """The link component, as the board top instantiates it."""
         factory = self.link_factory or default_link_factory()
         extra = {"core_domain": "core"} if self.split_clock else {}
-        return factory(cfg=self.cfg, clk_freq=self.link_clk_freq_hz, baud=self.baud, **extra)
+        return factory(cfg=self.cfg, clk_freq=self.link_clk_freq_hz, baud=self.baud,
+                       synthesis=SynthesisHints.for_family(self.board.family), **extra)
 
     def elaborate(self, platform: Any) -> Module:
         if platform is None:

@@ -34,7 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..hw.core import LayerCore
+from ..hw.memories import memory_list
+from ..hw.synthesis import KEEP_REGISTER, KEEP_WHOLE
 from ..model.config import Config
 from .board_top import LINK_NAME, BoardTop, LinkFactory
 from .platforms import board_spec, default_config, device_spec, make_platform
@@ -127,7 +128,7 @@ def tool_environment(toolchain: Toolchain, *, family: str) -> dict[str, str]:
 def find_module_path(design: Any, cls: type, *, prefix: str = TOP_NAME) -> str | None:
     """Hierarchical RTLIL name of the first instance of ``cls`` inside ``design`` (elaborated
     without a platform), written below ``prefix``. None when the design has none."""
-    from amaranth.hdl._ir import Fragment
+    from amaranth.hdl import Fragment
 
     def walk(frag: Fragment, path: str) -> str | None:
         if any(isinstance(o, cls) for o in (frag.origins or ())):
@@ -139,6 +140,27 @@ def find_module_path(design: Any, cls: type, *, prefix: str = TOP_NAME) -> str |
         return None
 
     return walk(Fragment.get(design, None), prefix)
+
+
+def synthesis_commands(design: Any, *, prefix: str = TOP_NAME) -> list[str]:
+    """The Yosys commands that the attributes of ``design`` (``hw.synthesis``) need beyond
+    what Yosys reads from them itself (``ram_style``), for ``design`` written below ``prefix``:
+
+    * ``keep`` on the flip-flop cells whose output wire carries ``KEEP_WHOLE`` or
+      ``KEEP_REGISTER``, and for ``KEEP_WHOLE`` on that wire (``hw.synthesis`` says why
+      Amaranth's attributes on the wires are not enough);
+    * ``COLLISION_X_MASK`` on the read ports of the memories that carry ``COLLISION_FREE``
+      (a read port has no attributes of its own: the ports are chosen by the memory they
+      read, ``MEMID``)."""
+    cells = f"a:{KEEP_WHOLE} a:{KEEP_REGISTER} %u %ci1:+$dff[Q] t:$dff %i"
+    q_wires = f"a:{KEEP_WHOLE} %ci1:+$dff[Q] t:$dff %i %co1:+[Q] w:* %i"
+    commands = [f"setattr -set keep 1 {cells}", f"setattr -set keep 1 {q_wires}"]
+    for mem in memory_list(design):
+        if mem.collision_free:
+            module, memid = f"{prefix}{mem.path[len('top'):]}".rsplit(".", 1)
+            commands.append(f"setparam -set COLLISION_X_MASK 1 {module}/t:$memrd_v2 "
+                            f"r:MEMID=\\{memid} %i")
+    return commands
 
 
 def find_prune_path(design: Any, *, prefix: str = TOP_NAME) -> str | None:
@@ -242,7 +264,6 @@ def build_bitstream(board: str, *, device: str | None = None, cfg: Config | None
     link = top.make_link()
     prefix = f"{TOP_NAME}.{LINK_NAME}"
     prune_path = find_prune_path(link, prefix=prefix) if keep_prune_hierarchy else None
-    core_path = find_module_path(link, LayerCore, prefix=prefix)
     nextpnr_opts = ["--report", NEXTPNR_REPORT, "--timing-allow-fail"]
     if spec.family == "ecp5":
         # router2 routes the block-RAM-full 85F layer in a fraction of router1's time
@@ -262,28 +283,7 @@ def build_bitstream(board: str, *, device: str | None = None, cfg: Config | None
     after_read = []
     if prune_path:
         after_read.append(f"setattr -mod -set keep_hierarchy 1 {prune_path}")
-    if core_path:
-        # a colliding read may return any word (BankedRam's contract): no emulation logic
-        reads = " ".join(f"{core_path}.{name}/t:$memrd_v2"
-                         for name in LayerCore.banked_ram_names(top.cfg.lanes))
-        after_read.append(f"setparam -set COLLISION_X_MASK 1 {reads}")
-        for name in LayerCore.COLLISION_FREE_MEMORIES:
-            after_read.append(f"setparam -set COLLISION_X_MASK 1 "
-                              f"{core_path}/t:$memrd_v2 r:MEMID=\\{name} %i")
-    if spec.family == "ecp5" and core_path:
-        # block RAM is the scarce resource on the ECP5 parts (the 85F layer fills it)
-        names = " ".join(f"{core_path}.{path}".rsplit(".", 1)[0] + "/" + path.rsplit(".")[-1]
-                         for path in LayerCore.DISTRIBUTED_RAMS)
-        after_read.append(f'setattr -set ram_style "distributed" {names}')
-        # the lanes' BankedRams see the same addresses, a BankedRam's copies of its inputs
-        # next to each group of banks are equal, and so are the lanes' copies of the neuron
-        # knobs: merged, one register would drive logic all over the die (the 85F's critical
-        # path before, docs/boards.md)
-        regs = " ".join([f"{core_path}.{name}/t:$dff"
-                         for name in LayerCore.per_lane_copy_owners(top.cfg.lanes)]
-                        + [f"{core_path}/w:{prefix}* %ci1:+$dff[Q]"
-                           for prefix in LayerCore.LANE_COPIES])
-        after_read.append(f"setattr -set keep 1 {regs}")
+    after_read += synthesis_commands(link, prefix=prefix)
     if after_read:
         overrides["script_after_read"] = "\n".join(after_read)
 

@@ -20,6 +20,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out, connect
 
 from ..hw.core import LayerCore
+from ..hw.synthesis import SynthesisHints
 from ..model.config import Config
 from .command import CommandUnit, check_config
 from .core_bridge import CoreBridge
@@ -49,17 +50,21 @@ class LinkTop(wiring.Component):
       input spiking, see ``protocol.default_max_payload``).
     - ``core_domain``: the clock domain of the core (default None: ``sync``, the link's); the
       domain's clock is the caller's to make.
+    - ``synthesis``: the core's synthesis attributes (``hw.synthesis.SynthesisHints``; default
+      None: none).
     """
 
     def __init__(self, *, cfg: Config, clk_freq: float, baud: int,
                  timeout_s: float = DEFAULT_TIMEOUT_S, run_timeout_s: float = DEFAULT_RUN_TIMEOUT_S,
-                 max_payload: int | None = None, core_domain: str | None = None) -> None:
+                 max_payload: int | None = None, core_domain: str | None = None,
+                 synthesis: SynthesisHints | None = None) -> None:
         self.cfg = check_config(cfg)
         if core_domain is not None and (not isinstance(core_domain, str)
                                         or core_domain in ("", "sync", "comb")):
             raise ValueError(f"core_domain must be None or a clock domain other than sync, "
                              f"not {core_domain!r}")
         self.core_domain = core_domain
+        self.synthesis = synthesis
         for name, value in (("clk_freq", clk_freq), ("baud", baud), ("timeout_s", timeout_s),
                             ("run_timeout_s", run_timeout_s)):
             if not isinstance(value, int | float) or isinstance(value, bool):
@@ -90,7 +95,7 @@ class LinkTop(wiring.Component):
         m.submodules.unit = unit = CommandUnit(cfg=self.cfg, timeout=self.timeout,
                                                watchdog=self.watchdog,
                                                max_payload=self.max_payload)
-        core = LayerCore.from_config(self.cfg)
+        core = LayerCore.from_config(self.cfg, synthesis=self.synthesis)
         if self.core_domain is None:
             m.submodules.core = side = core
             ports = (core.host, core.events_in, core.events_out, core.regs, core.error,

@@ -24,13 +24,14 @@ from typing import Any
 
 from amaranth.build import Platform
 
+from ..hw.memories import CoreMemory
 from ..model.config import Config
 from .protocol import DEFAULT_BAUD
 
 __all__ = [
-    "BOARDS", "PARTS", "BoardSpec", "DeviceSpec", "MemoryUse", "Part", "block_shape_for",
+    "BOARDS", "PARTS", "BoardSpec", "DeviceSpec", "Part", "block_shape_for",
     "blocks_for", "board_names", "board_spec", "default_config", "device_spec",
-    "estimate_block_rams", "make_platform", "memory_inventory",
+    "estimate_block_rams", "make_platform",
 ]
 
 
@@ -210,42 +211,7 @@ def make_platform(board: str, device: str | None = None) -> Platform:
 
 
 # ------------------------------------------------------------------------------------------
-# Block RAM estimate from the memories a design declares.
-
-@dataclass(frozen=True)
-class MemoryUse:
-    """One memory of an elaborated design."""
-
-    path: str
-    depth: int
-    width: int
-    sync_read: bool  # all read ports registered (block RAM candidate)
-    read_ports: int = 1  # a block has one read port: each more is a copy of the memory
-
-    @property
-    def bits(self) -> int:
-        return self.depth * self.width
-
-
-def memory_inventory(top: Any, platform: Platform | None = None) -> list[MemoryUse]:
-    """Every memory of the elaborated design ``top``, with its hierarchical path."""
-    from amaranth.hdl import Shape
-    from amaranth.hdl._ir import Fragment
-    from amaranth.hdl._mem import MemoryInstance
-
-    found: list[MemoryUse] = []
-
-    def walk(frag: Fragment, path: str) -> None:
-        if isinstance(frag, MemoryInstance):
-            sync = all(port._domain != "comb" for port in frag._read_ports)
-            found.append(MemoryUse(path, frag._data.depth, Shape.cast(frag._data.shape).width,
-                                   sync, len(frag._read_ports)))
-        for sub, name, _src in frag.subfragments:
-            walk(sub, f"{path}.{name}" if name else path)
-
-    walk(Fragment.get(top, platform), "top")
-    return found
-
+# Block RAM estimate from the memories the core declares (``LayerCore.memories``).
 
 # (depth, width) shapes of one block: DP16KD true dual port plus the 512x36 pseudo dual port;
 # SB_RAM40_4K.
@@ -273,21 +239,20 @@ def blocks_for(depth: int, width: int, family: str) -> int:
     return math.ceil(depth / d) * math.ceil(width / w)
 
 
-def estimate_block_rams(cfg: Config, family: str) -> tuple[int, list[tuple[MemoryUse, int]]]:
+def estimate_block_rams(cfg: Config, family: str) -> tuple[int, list[tuple[CoreMemory, int]]]:
     """Block RAMs the core built from ``cfg`` needs on ``family``: the total and, per memory,
     the blocks it takes (0: distributed RAM or flip-flops). An estimate of Yosys' mapping;
     the build's report has the real count."""
     from ..hw.core import LayerCore
+    from ..hw.synthesis import SynthesisHints
 
     if family not in _BLOCK_SHAPES:
         raise ValueError(f"unknown family {family!r}; families: {', '.join(_BLOCK_SHAPES)}")
-    # the build keeps these in distributed RAM on ECP5 (boards.build)
-    distributed = {f"top.{name}" for name in LayerCore.DISTRIBUTED_RAMS} if family == "ecp5" \
-        else set()
+    # the core as the board build makes it: on ECP5 its small memories ask for distributed RAM
+    core = LayerCore.from_config(cfg, synthesis=SynthesisHints.for_family(family))
     rows = []
-    for mem in memory_inventory(LayerCore.from_config(cfg)):
-        small = mem.bits < _SMALL_MEMORY_BITS[family] or mem.path in distributed
-        n = 0 if (not mem.sync_read or small) else \
-            blocks_for(mem.depth, mem.width, family) * mem.read_ports
+    for mem in core.memories():
+        small = mem.bits < _SMALL_MEMORY_BITS[family] or mem.kind == "distributed"
+        n = 0 if small else blocks_for(mem.depth, mem.width, family) * mem.read_ports
         rows.append((mem, n))
     return sum(n for _, n in rows), rows

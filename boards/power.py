@@ -40,7 +40,7 @@ from typing import Any
 from ..model.config import Config
 from ..model.network import SampleResult
 from .build_outputs import read_prune_cells, read_utilization
-from .platforms import block_shape_for, board_spec, device_spec, memory_inventory
+from .platforms import block_shape_for, board_spec, device_spec
 
 PAPER_PRUNE_POWER_OVERHEAD = 0.0056  # Nguyen, Veeravalli, Fong, ICONS 2021: 0.56 %
 COEFFICIENT_NAMES = ("static_w", "clock_j", "logic_j", "bram_read_j", "bram_write_j", "dsp_j")
@@ -201,47 +201,20 @@ BLOCK_ROLES = ("ev_mem", "t_in", "w", "row", "col")
 
 @functools.lru_cache(maxsize=32)
 def memory_plan(cfg: Config, family: str) -> MemoryPlan:
-    """Per memory role (``ev_mem``, ``t_in``, ``w``, ``row``, ``col``) the blocks one word spans on
-    ``family``, and whether any block-RAM read port has a read enable (False: all read every
-    cycle). From the core's elaborated memories."""
-    from amaranth.hdl import Const
-    from amaranth.hdl._ast import SignalSet
-    from amaranth.hdl._ir import Fragment
-    from amaranth.hdl._mem import MemoryInstance
-
+    """Per memory role (``ev_mem``, ``t_in``, ``w``, ``row``, ``col``, ...) the blocks one word
+    spans on ``family``, and whether any block-RAM read port of the roles the activity model
+    counts (``BLOCK_ROLES``) has a read enable (False: all read every cycle). From the core's
+    list of its memories (``LayerCore.memories``)."""
     from ..hw.core import LayerCore
 
-    def role_of(path: str) -> str:
-        """``top.w3`` and ``top.w3.bank7`` -> ``w``; ``top.ev_mem`` -> ``ev_mem``."""
-        parts = path.split(".")
-        name = parts[-2] if parts[-1].startswith("bank") and len(parts) > 2 else parts[-1]
-        return name.rstrip("0123456789")
-
-    core = LayerCore.from_config(cfg)
     widths: dict[str, int] = {}
-    for mem in memory_inventory(core):
+    gated = False
+    for mem in LayerCore.from_config(cfg).memories():
         if not mem.sync_read:
             continue
         _depth, w = block_shape_for(mem.depth, mem.width, family)
-        role = role_of(mem.path)
-        widths[role] = max(widths.get(role, 0), math.ceil(mem.width / w))
-    # A read enable that nothing drives stays at its reset value 1: the block reads every cycle.
-    # Only the memories the activity model counts (BLOCK_ROLES) matter here.
-    driven = SignalSet()
-    enables: list[Any] = []
-
-    def walk(frag: Any, path: str) -> None:
-        for stmts in getattr(frag, "statements", {}).values():
-            for stmt in stmts:
-                driven.update(stmt._lhs_signals())
-        if isinstance(frag, MemoryInstance) and role_of(path) in BLOCK_ROLES:
-            enables.extend(port._en for port in frag._read_ports if port._domain != "comb")
-        for sub, name, _src in frag.subfragments:
-            walk(sub, f"{path}.{name}" if name else path)
-
-    walk(Fragment.get(LayerCore.from_config(cfg), None), "top")
-    gated = any(not isinstance(en, Const) and any(sig in driven for sig in en._rhs_signals())
-                for en in enables)
+        widths[mem.role] = max(widths.get(mem.role, 0), math.ceil(mem.width / w))
+        gated |= mem.role in BLOCK_ROLES and mem.read_gated
     return MemoryPlan(widths, gated)
 
 

@@ -17,7 +17,7 @@ CLEAR  restore ``t_in`` of the loaded inputs to 'never', zero membranes and fire
 EMIT   stream the spikes and an END (time = last step, index = predicted neuron) to ``events_out``.
 
 Memories that are block RAM have a register after the read (2-cycle latency); membrane,
-adaptation, spike and label memories are small and read asynchronously (distributed RAM). The
+adaptation, spike and label memories are small (``hw.memories``: the kind of each). The
 datapaths are pipelined for a 100 MHz ECP5 clock (walker visits registered, sweep rows through a
 stalling row pipeline, a two-stage reduce, STDP in ``StdpUnit.LATENCY`` stages); the pipeline
 depths are the constants of ``model.cycles``.
@@ -25,10 +25,12 @@ depths are the constants of ``model.cycles``.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import operator
 from functools import reduce
 from types import SimpleNamespace
+from typing import Any
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, wiring
@@ -41,51 +43,24 @@ from . import layouts
 from .banked_ram import BankedRam
 from .delay_line import DelayLine, register_chain
 from .layouts import Counter, EventKind, HostRegion
+from .memories import CoreMemory, memory_list
 from .rule_units import NeuronUpdate, PruneUnit, StdpUnit
+from .synthesis import COLLISION_FREE, SynthesisHints
 from .walker import LockstepWalker, one_hot_index, three_or_more, two_or_more
 
 
 class LayerCore(wiring.Component):
     """The layer core. Build it with ``LayerCore.from_config(cfg)`` or the keyword arguments
     below (the elaboration-time fields of ``model.config.Config``); runtime knobs come in on
-    ``regs``. Port contract: ``hw/layouts.py``."""
-
-    # Small memories (dotted paths below the core) that a part short of block RAM keeps in
-    # distributed RAM; the build sets Yosys' ram_style on them for ECP5.
-    DISTRIBUTED_RAMS = ("spk0", "spk1", "labels", "row_walker.fifo.storage",
-                        "col_walker.fifo.storage", "wb_line.buf")
-
-    @staticmethod
-    def banked_ram_names(lanes: int) -> tuple[str, ...]:
-        """Submodule names of the core's BankedRams: weights and row masks per lane, column
-        masks. No read of theirs meets a write of the same address in the same cycle (a
-        learning pass visits each synapse once; the host does one access at a time), so the
-        build lets Yosys drop the logic that keeps a colliding read's old word."""
-        return (*[f"w{p}" for p in range(lanes)], *[f"row{p}" for p in range(lanes)], "col")
-
-    # The core's own block-RAM memories that no read meets a write of the same word in a cycle
-    # whose read is used (written in LOAD and CLEAR, read in INTEG, CLEAR and LEARN): the build
-    # lets Yosys drop their collision logic too.
-    COLLISION_FREE_MEMORIES = ("ev_mem", "t_in")
-
-    @staticmethod
-    def per_lane_copy_owners(lanes: int) -> tuple[str, ...]:
-        """Submodule names whose flip-flops include copies of one value made on purpose, one
-        per lane or per group of banks, so that no register drives logic all over the die: the
-        BankedRams (input registers) and the NeuronUpdates (knobs). The board build keeps
-        Yosys from merging such copies back into one."""
-        return (*LayerCore.banked_ram_names(lanes), *[f"neuron{p}" for p in range(lanes)])
-
-    # Name prefixes of the core's own per-lane register copies (``<prefix><lane>``), kept
-    # apart by the board build too: copies with the same next-state logic are equal to Yosys.
-    LANE_COPIES = ("in_sweep_l", "in_clear_l", "sw_stall_l", "sweep_k_l", "a_oaddr_l",
-                   "in_learn_l", "hq_re_l")
+    ``regs``. Port contract: ``hw/layouts.py``. ``synthesis`` (``hw.synthesis.SynthesisHints``,
+    default none) chooses the attributes the core's registers and memories carry for the
+    synthesis tool; it changes no logic. ``memories()`` lists the core's memories."""
 
     def __init__(self, *, n_inputs: int, n_neurons: int, lanes: int, time_steps: int,
                  k_max: int = 1, col_word_bits: int = 16, weight_bits: int = 8,
                  membrane_bits: int = 16, adapt_bits: int = 12, stdp_frac_bits: int = 12,
                  counter_bits: int = 32, ram_latency: int = 4,
-                 lfsr_seed: int = 0xACE1) -> None:
+                 lfsr_seed: int = 0xACE1, synthesis: SynthesisHints | None = None) -> None:
         args = dict(n_inputs=n_inputs, n_neurons=n_neurons, lanes=lanes, time_steps=time_steps,
                     k_max=k_max, col_word_bits=col_word_bits, weight_bits=weight_bits,
                     membrane_bits=membrane_bits, adapt_bits=adapt_bits,
@@ -94,6 +69,10 @@ class LayerCore(wiring.Component):
         for name, value in args.items():
             if not isinstance(value, int) or isinstance(value, bool):
                 raise TypeError(f"LayerCore: {name} must be an int, not {type(value).__name__}")
+        if synthesis is not None and not isinstance(synthesis, SynthesisHints):
+            raise TypeError(f"LayerCore: synthesis must be a SynthesisHints or None, not "
+                            f"{type(synthesis).__name__}")
+        self.synthesis = synthesis if synthesis is not None else SynthesisHints()
         # The hardware only needs the elaboration-time fields; a Config carries and checks them.
         shape = (1, n_inputs)
         self.cfg = Config(image_shape=shape, k_winners=1, threshold=0, prune_threshold=0,
@@ -115,15 +94,22 @@ class LayerCore(wiring.Component):
 
     @classmethod
     def elaboration_args(cls, cfg: Config) -> dict[str, int]:
-        """The constructor's keyword arguments (the elaboration-time fields) read from ``cfg``:
-        two configurations with the same arguments give the same netlist."""
+        """The constructor's keyword arguments that are fields of ``Config`` (the
+        elaboration-time fields), read from ``cfg``: two configurations with the same arguments
+        give the same logic (``synthesis`` only adds attributes for the synthesis tool)."""
+        fields = {f.name for f in dataclasses.fields(Config)}
         names = [p.name for p in inspect.signature(cls.__init__).parameters.values()
-                 if p.kind is inspect.Parameter.KEYWORD_ONLY]
+                 if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name in fields]
         return {name: getattr(cfg, name) for name in names}
 
     @classmethod
-    def from_config(cls, cfg: Config) -> LayerCore:
-        return cls(**cls.elaboration_args(cfg))
+    def from_config(cls, cfg: Config, *, synthesis: SynthesisHints | None = None) -> LayerCore:
+        return cls(**cls.elaboration_args(cfg), synthesis=synthesis)
+
+    def memories(self, platform: object = None) -> list[CoreMemory]:
+        """Every memory of the core as elaborated (``hw.memories``): name, depth, width, kind,
+        role."""
+        return memory_list(self, platform)
 
     # ------------------------------------------------------------------------------------------
     def elaborate(self, platform: object) -> Module:
@@ -137,23 +123,35 @@ class LayerCore(wiring.Component):
         ev_bits = (n_in).bit_length()
 
         # ---------------- memories ----------------
-        def mem(name: str, **kw: object) -> Memory:
+        hints = self.synthesis
+        keep = hints.keep_attrs  # on the core's own copies of a register, one per lane
+        small = hints.small_ram_attrs  # on the small memories
+
+        def mem(name: str, **kw: Any) -> Memory:
             memory = Memory(**kw)
             m.submodules[name] = memory
             return memory
 
-        ev_mem = mem("ev_mem", shape=unsigned(cfg.input_bits), depth=n_in, init=[])
-        t_in = mem("t_in", shape=unsigned(cfg.time_bits), depth=n_in, init=[T] * n_in)
+        # No read of the event list or the input times meets a write of the same word in a
+        # cycle whose read is used (written in LOAD and CLEAR, read in INTEG, CLEAR and LEARN):
+        # the build lets Yosys drop their collision logic (COLLISION_FREE).
+        ev_mem = mem("ev_mem", shape=unsigned(cfg.input_bits), depth=n_in, init=[],
+                     attrs={COLLISION_FREE: 1})
+        t_in = mem("t_in", shape=unsigned(cfg.time_bits), depth=n_in, init=[T] * n_in,
+                   attrs={COLLISION_FREE: 1})
 
         def banked(name: str, width: int, depth: int) -> BankedRam:
-            ram = BankedRam(width=width, depth=depth, latency=cfg.ram_latency)
+            ram = BankedRam(width=width, depth=depth, latency=cfg.ram_latency,
+                            reg_attrs=hints.keep_register_attrs)
             m.submodules[name] = ram
             return ram
 
-        names = self.banked_ram_names(P)
-        w_mem = [banked(names[p], cfg.weight_bits, n_in * K) for p in range(P)]
-        row_mem = [banked(names[P + p], K, n_in) for p in range(P)]
-        col_mem = banked(names[-1], B, N * G)
+        # weights and row masks per lane, column masks: the lanes' BankedRams see the same
+        # addresses, so their registers are kept apart too (one register would drive logic all
+        # over the die: the 85F's critical path before, docs/boards.md)
+        w_mem = [banked(f"w{p}", cfg.weight_bits, n_in * K) for p in range(P)]
+        row_mem = [banked(f"row{p}", K, n_in) for p in range(P)]
+        col_mem = banked("col", B, N * G)
         v_mem = [mem(f"v{p}", shape=unsigned(cfg.membrane_bits), depth=K, init=[])
                  for p in range(P)]
         a_mem = [mem(f"a{p}", shape=unsigned(cfg.adapt_bits), depth=K, init=[])
@@ -162,9 +160,10 @@ class LayerCore(wiring.Component):
                                           "neuron": unsigned(cfg.neuron_bits)})
         # the spike list in two banks, the even and the odd entries (entry e at e // 2 of bank
         # e % 2): EMIT's two reads, spikes eptr and eptr + 1, are one per bank
-        spk_mem = [mem(f"spk{b}", shape=spike_layout, depth=(N + 1) // 2, init=[])
+        spk_mem = [mem(f"spk{b}", shape=spike_layout, depth=(N + 1) // 2, init=[], attrs=small)
                    for b in range(2)]
-        lab_mem = mem("labels", shape=unsigned(layouts.LABEL_BITS), depth=N, init=[])
+        lab_mem = mem("labels", shape=unsigned(layouts.LABEL_BITS), depth=N, init=[],
+                      attrs=small)
 
         # Every read is synchronous, so every memory can be block RAM where the part has it
         # (iCE40 has no distributed RAM) and no RAM read shares a cycle with arithmetic.
@@ -184,7 +183,8 @@ class LayerCore(wiring.Component):
         # address is then one multiplexer from registers next to it (the sweep's port), or
         # die-wide the address of a port of its own (a_oth), as for the membrane.
         a_oth = [x.read_port() for x in a_mem] if cfg.die_wide else a_rd
-        a_oaddr = [Signal.like(a_rd[p].addr, name=f"a_oaddr_l{p}") for p in range(P)]
+        a_oaddr = [Signal.like(a_rd[p].addr, name=f"a_oaddr_l{p}", attrs=keep)
+                   for p in range(P)]
         spk_rd = [x.read_port() for x in spk_mem]
         lab_rd = lab_mem.read_port()
 
@@ -278,7 +278,7 @@ class LayerCore(wiring.Component):
         ev_tag = data.StructLayout({"base": unsigned((n_in * K).bit_length())})
         m.submodules.row_walker = row_walker = LockstepWalker(
             lanes=P, width=K, tag_layout=ev_tag, depth=fetch_depth,
-            pipelined=cfg.die_wide)
+            pipelined=cfg.die_wide, fifo_attrs=small)
         fptr, fend = Signal(ev_bits), Signal(ev_bits)
         fs_valid = Signal(fetch_stages)  # fetch pipeline occupancy, bit s: stage s + 1
         fs_base = delay(ev_q * K, "fs_base", L)  # element L-1: stage 2 + L
@@ -346,23 +346,25 @@ class LayerCore(wiring.Component):
         in_sweep = Signal()  # the FSM is in SWEEP: the membrane and adaptation read rows
         # Per-lane copies of sweep_k and in_sweep (with more than one lane): each lane's
         # memories take their row address from registers of their own, next to them, not from
-        # one register across the die (the board build keeps Yosys from merging them,
-        # LANE_COPIES).
+        # one register across the die (``keep``: Yosys must not merge them back into one).
         copies = P > 1
-        sweep_kl = [Signal(range(K + 1), name=f"sweep_k_l{p}") for p in range(P)] if copies \
-            else [sweep_k]
-        in_sweep_l = [Signal(name=f"in_sweep_l{p}") for p in range(P)] if copies else [in_sweep]
+        sweep_kl = ([Signal(range(K + 1), name=f"sweep_k_l{p}", attrs=keep) for p in range(P)]
+                    if copies else [sweep_k])
+        in_sweep_l = ([Signal(name=f"in_sweep_l{p}", attrs=keep) for p in range(P)]
+                      if copies else [in_sweep])
         # and of the stall, which enables the lane's row-pipeline registers and memory reads
-        sw_stall_l = [Signal(name=f"sw_stall_l{p}") for p in range(P)] if copies else [sw_stall]
+        sw_stall_l = ([Signal(name=f"sw_stall_l{p}", attrs=keep) for p in range(P)]
+                      if copies else [sw_stall])
         # per-lane copies of in_clear: each lane's fired flags are zeroed during CLEAR from a
         # register next to them (one register would drive every lane's flags across the die)
-        in_clear_l = [Signal(name=f"in_clear_l{p}") for p in range(P)]
+        in_clear_l = [Signal(name=f"in_clear_l{p}", attrs=keep) for p in range(P)]
         pend = Signal(P)
         pending = Signal()  # extra cycles of a row that fires more than one lane
         nu = []
         for p in range(P):
             unit = NeuronUpdate(membrane_bits=cfg.membrane_bits, adapt_bits=cfg.adapt_bits,
-                                die_wide=cfg.die_wide)
+                                die_wide=cfg.die_wide,
+                                reg_attrs=hints.keep_register_attrs)
             m.submodules[f"neuron{p}"] = unit
             nu.append(unit)
             m.d.comb += [unit.v.eq(v_rd[p].data), unit.adapt.eq(a_rd[p].data),
@@ -434,7 +436,7 @@ class LayerCore(wiring.Component):
                                      "w_base": unsigned(w_addr_bits)})
         m.submodules.col_walker = col_walker = LockstepWalker(
             lanes=1, width=B, tag_layout=col_tag, depth=fetch_depth,
-            pipelined=cfg.die_wide)
+            pipelined=cfg.die_wide, fifo_attrs=small)
         lw = Signal(range(cfg.k_max + 1))  # winner being learned
         l_k, l_p, l_t = Signal(row_bits), Signal(lane_bits), Signal(cfg.time_bits)
         col_base = Signal((N * G).bit_length())
@@ -480,7 +482,8 @@ class LayerCore(wiring.Component):
         wb_layout = data.StructLayout({
             "hit": 1, "last": 1, "seen": 1, "bit": len(cv_bit), "g": len(cv_g),
             "waddr": w_addr_bits})
-        m.submodules.wb_line = wb_line = DelayLine(width=wb_layout.size, delay=ls_wb)
+        m.submodules.wb_line = wb_line = DelayLine(width=wb_layout.size, delay=ls_wb,
+                                                      ram_attrs=small)
         m.d.comb += wb_line.data.eq(Cat(c_hit, cv_last, cv_seen, cv_bit, cv_g, w_addr))
         at_wb = data.View(wb_layout, wb_line.out)
         # the row-mask word is read at stage ls_wb - L, so that it arrives for the write-back
@@ -516,7 +519,7 @@ class LayerCore(wiring.Component):
         in_learn = Signal()  # LEARN_START .. CLEAR_START: learning drives the banked RAMs
         # and a copy per lane: it selects every address and word of the lane's banked RAMs
         # (one register would drive thousands of multiplexers across the die)
-        in_learn_l = [Signal(name=f"in_learn_l{p}") for p in range(P)]
+        in_learn_l = [Signal(name=f"in_learn_l{p}", attrs=keep) for p in range(P)]
         learn_inc = Signal()  # the winner's adaptation is written (LEARN's first cycle)
         l_lane = Signal(P)  # the winner's lane, one-hot
         l_kmask = Signal(K)  # ~(1 << l_k): clears the winner's bit of a row-mask word
@@ -546,7 +549,7 @@ class LayerCore(wiring.Component):
                              region=Signal(HostRegion, name="hq_region"),
                              lane=Signal.like(host.lane, name="hq_lane"))
         # (and the read strobe once per lane: it selects the lanes' banked-RAM read addresses)
-        hq_re_l = [Signal(name=f"hq_re_l{p}") for p in range(P)]
+        hq_re_l = [Signal(name=f"hq_re_l{p}", attrs=keep) for p in range(P)]
         m.d.sync += [x.eq(host.re & host.ready) for x in hq_re_l]
         m.d.sync += [hq.we.eq(host.we & host.ready), hq.re.eq(host.re & host.ready),
                      hq.addr.eq(host.addr), hq.wdata.eq(host.wdata), hq.region.eq(host.region),

@@ -12,6 +12,8 @@ configuration).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from amaranth.hdl import Module, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
@@ -19,14 +21,16 @@ from amaranth.lib.wiring import In, Out
 
 
 def register_chain(m: Module, value: Value, stages: int, *, name: str = "delay",
-                   reset_less: bool = False) -> list[Signal]:
+                   reset_less: bool = False,
+                   attrs: Mapping[str, object] | None = None) -> list[Signal]:
     """``value`` registered ``stages`` times in ``m``'s sync domain; element s-1 is its copy s
     cycles later (registers named ``name1``, ``name2``, ...). For short delays and for values
     that must be reset, where a ``DelayLine`` RAM does not pay; ``reset_less`` for data that
-    the domain's reset need not reach."""
+    the domain's reset need not reach; ``attrs``: synthesis attributes of every register."""
     out: list[Signal] = []
     for s in range(1, stages + 1):
-        reg = Signal(Value.cast(value).shape(), name=f"{name}{s}", reset_less=reset_less)
+        reg = Signal(Value.cast(value).shape(), name=f"{name}{s}", reset_less=reset_less,
+                     attrs=attrs)
         m.d.sync += reg.eq(value if not out else out[-1])
         out.append(reg)
     return out
@@ -34,9 +38,11 @@ def register_chain(m: Module, value: Value, stages: int, *, name: str = "delay",
 
 class DelayLine(wiring.Component):
     """``out`` = ``data`` delayed by ``delay`` >= 2 cycles (one cycle is the RAM's read
-    register, the rest the distance between write and read pointers)."""
+    register, the rest the distance between write and read pointers). ``ram_attrs``:
+    synthesis attributes of the RAM (``hw.synthesis``)."""
 
-    def __init__(self, *, width: int, delay: int) -> None:
+    def __init__(self, *, width: int, delay: int,
+                 ram_attrs: Mapping[str, object] | None = None) -> None:
         for name, value in (("width", width), ("delay", delay)):
             if not isinstance(value, int) or isinstance(value, bool):
                 raise TypeError(f"DelayLine: {name} must be an int, not {type(value).__name__}")
@@ -45,12 +51,14 @@ class DelayLine(wiring.Component):
         if delay < 2:
             raise ValueError(f"DelayLine: delay must be >= 2, not {delay}")
         self.width, self.delay = width, delay
+        self.ram_attrs = dict(ram_attrs or {})
         super().__init__({"data": In(width), "out": Out(width)})
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
         depth = 1 << self.delay.bit_length()  # > delay - 1: reads never meet the write
-        m.submodules.buf = buf = Memory(shape=self.width, depth=depth, init=[])
+        m.submodules.buf = buf = Memory(shape=self.width, depth=depth, init=[],
+                                             attrs=self.ram_attrs)
         wr, rd = buf.write_port(), buf.read_port()
         ptr = Signal(range(depth))
         m.d.sync += ptr.eq(ptr + 1)  # wraps: depth is a power of two

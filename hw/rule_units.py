@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from amaranth.hdl import Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -34,9 +36,10 @@ class NeuronUpdate(wiring.Component):
     presented until the outputs are out. ``en`` low freezes every stage (the caller's stall).
     Stages: leak and decay; margin (``latency`` 2, ``knob_setup`` 0). ``die_wide`` (a core
     spread over a large die): the knobs, which come from one register file to every lane's
-    unit, are registered inside (a copy next to each unit; the board build keeps Yosys from
-    merging the copies), and the shifts get a stage of their own before the subtractions
-    (``latency`` 3, ``knob_setup`` 1).
+    unit, are registered inside (a copy next to each unit), and the shifts get a stage of their
+    own before the subtractions (``latency`` 3, ``knob_setup`` 1). ``reg_attrs``: synthesis
+    attributes of every register here (``hw.synthesis``: ``keep``, so that Yosys does not merge
+    the lanes' knob copies back into one).
     """
 
     @staticmethod
@@ -44,10 +47,12 @@ class NeuronUpdate(wiring.Component):
         """(``latency``, ``knob_setup``) of a unit built with ``die_wide``."""
         return (3, 1) if die_wide else (2, 0)
 
-    def __init__(self, *, membrane_bits: int, adapt_bits: int, die_wide: bool = False) -> None:
+    def __init__(self, *, membrane_bits: int, adapt_bits: int, die_wide: bool = False,
+                 reg_attrs: Mapping[str, object] | None = None) -> None:
         if not isinstance(die_wide, bool):
             raise TypeError(f"die_wide must be a bool, not {type(die_wide).__name__}")
         self.die_wide = die_wide
+        self.reg_attrs = dict(reg_attrs or {})
         self.latency, self.knob_setup = self.timing(die_wide)
         self.membrane_bits = _check_width("membrane_bits", membrane_bits, 2, 32)
         self.adapt_bits = _check_width("adapt_bits", adapt_bits, 1, membrane_bits)
@@ -63,10 +68,11 @@ class NeuronUpdate(wiring.Component):
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
+        attrs = self.reg_attrs
         knobs = (self.threshold, self.leak_shift, self.decay_en, self.decay_shift)
         if self.die_wide:
             threshold, leak_shift, decay_en, decay_shift = (
-                Signal.like(x, name=f"{x.name}_q", reset_less=True) for x in knobs)
+                Signal.like(x, name=f"{x.name}_q", reset_less=True, attrs=attrs) for x in knobs)
             m.d.sync += [threshold.eq(self.threshold), leak_shift.eq(self.leak_shift),
                          decay_en.eq(self.decay_en), decay_shift.eq(self.decay_shift)]
         else:
@@ -74,19 +80,27 @@ class NeuronUpdate(wiring.Component):
         v_sh, a_sh = self.v >> leak_shift, self.adapt >> decay_shift
         v0, a0 = self.v, self.adapt
         if self.die_wide:  # the shifts in a stage of their own
-            v0, a0 = Signal.like(self.v, name="v0"), Signal.like(self.adapt, name="a0")
-            v_shq, a_shq = Signal.like(self.v, name="v_sh"), Signal.like(self.adapt, name="a_sh")
+            v0 = Signal.like(self.v, name="v0", attrs=attrs)
+            a0 = Signal.like(self.adapt, name="a0", attrs=attrs)
+            v_shq = Signal.like(self.v, name="v_sh", attrs=attrs)
+            a_shq = Signal.like(self.adapt, name="a_sh", attrs=attrs)
             with m.If(self.en):
                 m.d.sync += [v0.eq(self.v), a0.eq(self.adapt), v_shq.eq(v_sh), a_shq.eq(a_sh)]
             v_sh, a_sh = v_shq, a_shq
-        v1, a1 = Signal.like(self.v_out, name="v1"), Signal.like(self.adapt_out, name="a1")
+        v1 = Signal.like(self.v_out, name="v1", attrs=attrs)
+        a1 = Signal.like(self.adapt_out, name="a1", attrs=attrs)
+        # the outputs' registers, made here so that they carry the attributes too
+        v2 = Signal.like(self.v_out, name="v2", attrs=attrs)
+        a2 = Signal.like(self.adapt_out, name="a2", attrs=attrs)
+        margin = Signal.like(self.margin, name="margin_q", attrs=attrs)
         with m.If(self.en):
             m.d.sync += [
                 v1.eq(Mux(leak_shift == 0, v0, v0 - v_sh)),
                 a1.eq(Mux(decay_en & (decay_shift != 0), a0 - a_sh, a0)),
-                self.v_out.eq(v1), self.adapt_out.eq(a1),
-                self.margin.eq(v1 - (threshold + a1)),
+                v2.eq(v1), a2.eq(a1),
+                margin.eq(v1 - (threshold + a1)),
             ]
+        m.d.comb += [self.v_out.eq(v2), self.adapt_out.eq(a2), self.margin.eq(margin)]
         return m
 
 

@@ -22,6 +22,8 @@ lowest set bit, one-hot, and its index in cycles of their own).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
@@ -84,6 +86,20 @@ def three_or_more(bits: Value) -> Value:
     return tree(0, len(bits))[2]
 
 
+class _AttributedFifo(SyncFIFOBuffered):
+    """``SyncFIFOBuffered`` whose memory (its submodule ``storage``) carries ``storage_attrs``:
+    ``lib.fifo`` takes no attributes for the memory it makes."""
+
+    def __init__(self, *, width: int, depth: int, storage_attrs: Mapping[str, object]) -> None:
+        super().__init__(width=width, depth=depth)
+        self.storage_attrs = dict(storage_attrs)
+
+    def elaborate(self, platform: object) -> Module:
+        m = super().elaborate(platform)
+        m.submodules.storage.attrs.update(self.storage_attrs)
+        return m
+
+
 class LockstepWalker(wiring.Component):
     """Walk ``lanes`` bitmap words of ``width`` bits in lockstep, one set bit per lane per cycle.
 
@@ -96,11 +112,13 @@ class LockstepWalker(wiring.Component):
     index of the bit taken), and ``last`` (the entry's final visit). ``out`` is registered: it
     shows the visit the walk made one cycle earlier, so the index logic and the consumer's
     address arithmetic sit in different cycles. ``idle`` is high when no entry is queued, being
-    walked or still in ``out``.
+    walked or still in ``out``. ``fifo_attrs``: synthesis attributes of the FIFO's memory
+    (``hw.synthesis``).
     """
 
     def __init__(self, *, lanes: int, width: int, tag_layout: data.Layout | int,
-                 depth: int = 8, pipelined: bool = False) -> None:
+                 depth: int = 8, pipelined: bool = False,
+                 fifo_attrs: Mapping[str, object] | None = None) -> None:
         for name, value in (("lanes", lanes), ("width", width), ("depth", depth)):
             if not isinstance(value, int) or isinstance(value, bool):
                 raise TypeError(f"{name} must be an int, not {type(value).__name__}")
@@ -110,6 +128,7 @@ class LockstepWalker(wiring.Component):
             raise TypeError(f"pipelined must be a bool, not {type(pipelined).__name__}")
         self.lanes, self.width, self.depth = lanes, width, depth
         self.pipelined = pipelined
+        self.fifo_attrs = dict(fifo_attrs or {})
         bit_bits = max(1, (width - 1).bit_length())
         self.entry_layout = data.StructLayout({
             "tag": tag_layout, "words": data.ArrayLayout(width, lanes)})
@@ -135,8 +154,9 @@ class LockstepWalker(wiring.Component):
         # plus the output register, and refuses a write while the memory is full even when the
         # output register is about to empty: one entry more keeps the producer's credit count
         # (entries issued and not yet taken <= depth) sufficient.
-        m.submodules.fifo = fifo = SyncFIFOBuffered(width=self.stored_layout.size,
-                                                    depth=self.depth + 1)
+        m.submodules.fifo = fifo = _AttributedFifo(width=self.stored_layout.size,
+                                                   depth=self.depth + 1,
+                                                   storage_attrs=self.fifo_attrs)
         # the entry as offered, or (pipelined) after two registers (reset-less but for valid),
         # the lanes' bits counted in groups of 8 between them and the groups added after
         stored = Signal(self.stored_layout)

@@ -34,6 +34,7 @@ from synaprune.boards.platforms import (
 from synaprune.boards.pll import ecp5_pll_params, ice40_pll_params
 from synaprune.boards.report import format_report, upscaled_digits
 from synaprune.hw.core import LayerCore
+from synaprune.hw.synthesis import SynthesisHints
 from synaprune.model.config import Config
 
 ALL_DEVICES = [(b, d) for b, spec in BOARDS.items() for d in spec.devices]
@@ -141,7 +142,7 @@ class StubLink(wiring.Component):
     """Stands in for LinkTop where only the board-level wiring is under test."""
 
     def __init__(self, *, cfg: Config, clk_freq: float, baud: int,
-                 core_domain: str | None = None) -> None:
+                 core_domain: str | None = None, synthesis: SynthesisHints | None = None) -> None:
         self.cfg, self.clk_freq, self.baud = cfg, clk_freq, baud
         self.core_domain = core_domain
         super().__init__({"rx": In(1), "tx": Out(1), "status": Out(3)})
@@ -204,9 +205,13 @@ def test_every_board_and_device_elaborates(board: str, device: str, tmp_path: Pa
     dev = device_spec(board, device)
     assert ("--tmg-ripup" in script) == dev.tmg_ripup == info["tmg_ripup"]
     assert (f"--placer {dev.placer}" in script) == (dev.placer is not None)
-    # the banked RAMs' reads, and one for each of the core's own collision-free memories
-    assert ys.count("setparam -set COLLISION_X_MASK 1") == 1 + len(
-        LayerCore.COLLISION_FREE_MEMORIES)
+    # one command per memory that carries COLLISION_FREE (the banks, the event list and input
+    # times), and keep copied from the wires to their flip-flops
+    core = LayerCore.from_config(Config.from_dict(info["config"]))
+    free = [m for m in core.memories() if m.collision_free]
+    assert {m.role for m in free} == {"w", "row", "col", "ev_mem", "t_in"}
+    assert ys.count("setparam -set COLLISION_X_MASK 1") == len(free)
+    assert "a:synaprune_keep_whole a:synaprune_keep_register %u %ci1:+$dff[Q]" in ys
     assert res.build_dir == tmp_path
 
 
