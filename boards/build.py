@@ -165,7 +165,7 @@ def synthesis_commands(design: Any, *, prefix: str = TOP_NAME) -> list[str]:
 
 def find_prune_path(design: Any, *, prefix: str = TOP_NAME) -> str | None:
     """Hierarchical RTLIL name of the ``PruneUnit`` inside ``design``:
-    ``find_prune_path(link, prefix="top.link")`` gives ``top.link.core.prune``."""
+    ``find_prune_path(link, prefix="top.link")`` gives ``top.link.core.learning.prune``."""
     from ..hw.rule_units import PruneUnit
 
     return find_module_path(design, PruneUnit, prefix=prefix)

@@ -8,13 +8,14 @@ RAM estimate, power model) instead of walking Amaranth's private netlist classes
 * ``kind``: ``"distributed"`` when the memory carries ``ram_style = "distributed"`` or any read
   is asynchronous (no block RAM can serve it), else ``"block"`` (a block-RAM candidate; Yosys
   may still put a tiny one in logic).
-* ``role``: what the memory holds, its submodule name without the lane or bank number:
+* ``role``: what the memory holds, its owner's name without the lane or bank number:
   ``w3.bank7`` -> ``w`` (weights), ``ev_mem``, ``t_in``, ``row``, ``col``, ``v``, ``a``,
   ``spk``, ``labels``, ``row_walker``/``col_walker`` (FIFO storage), ``wb_line``.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,12 +24,27 @@ from amaranth.lib.memory import Memory
 
 from .synthesis import COLLISION_FREE
 
-__all__ = ["GATED_READ_ROLES", "CoreMemory", "memory_list"]
+__all__ = ["GATED_READ_ROLES", "CoreMemory", "memory_list", "role_of"]
 
 # The roles whose read ports have a read enable (the sweep's stall holds the lane's membrane
 # and adaptation reads; a walker's FIFO reads when it takes an entry); every other memory reads
 # every cycle. Checked against the netlist by tests/test_synthesis_attrs.py.
 GATED_READ_ROLES = ("v", "a", "row_walker", "col_walker")
+
+
+# the names, inside a memory's owner, of the memory itself: a BankedRam's banks, a FIFO's
+# storage, a DelayLine's buffer
+_INNER = re.compile(r"bank\d+|fifo|storage|buf")
+
+
+def role_of(path: str) -> str:
+    """What a memory at ``path`` (dotted, below ``top``) holds: the name of its owner (the
+    memory itself, or the BankedRam, walker or delay line it is part of) without a lane or bank
+    number, wherever the owner sits in the hierarchy."""
+    parts = [x for x in path.split(".")[1:] if x] or [path]
+    while len(parts) > 1 and _INNER.fullmatch(parts[-1]):
+        parts.pop()
+    return parts[-1].rstrip("0123456789")
 
 
 @dataclass(frozen=True)
@@ -69,11 +85,9 @@ class CoreMemory:
 
     @property
     def role(self) -> str:
-        """``top.w3.bank7`` and ``top.w3`` -> ``w``; ``top.row_walker.fifo.storage`` ->
-        ``row_walker``."""
-        parts = self.path.split(".")
-        name = parts[1] if len(parts) > 1 else parts[0]
-        return name.rstrip("0123456789")
+        """``top.w3.bank7`` -> ``w``; ``top.integration.row_walker.fifo.storage`` ->
+        ``row_walker`` (``role_of``)."""
+        return role_of(self.path)
 
     @property
     def read_gated(self) -> bool:

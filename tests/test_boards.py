@@ -196,7 +196,7 @@ def test_every_board_and_device_elaborates(board: str, device: str, tmp_path: Pa
                           say=lambda _: None)
     info = json.loads((tmp_path / build_mod.BUILD_INFO).read_text())
     assert info["built"] is False and info["device"] == device
-    assert info["prune_module"] == "top.link.core.prune"
+    assert info["prune_module"] == "top.link.core.learning.prune"
     assert Config.from_dict(info["config"]) == default_config(board, device)
     ys = (tmp_path / "top.ys").read_text()
     assert "keep_hierarchy" in ys and "stat -json" in ys
@@ -330,4 +330,4 @@ def test_real_bitstream_build(tmp_path: Path) -> None:
     assert report["utilization"]["DP16KD"]["used"] > 0
     assert res.info["fmax_mhz"] > 0
     stat = json.loads((tmp_path / build_mod.STAT_JSON).read_text())
-    assert "\\top.link.core.prune" in stat["modules"]
+    assert "\\top.link.core.learning.prune" in stat["modules"]

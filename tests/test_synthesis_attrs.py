@@ -5,7 +5,6 @@ the board build writes them (RTLIL of the board top), and the core's public memo
 from __future__ import annotations
 
 import gc
-import re
 import subprocess
 import warnings
 from dataclasses import dataclass, field
@@ -18,18 +17,21 @@ from amaranth.hdl import UnusedElaboratable
 from synaprune.boards.build import build_bitstream, resolve_toolchain, toolchain_available
 from synaprune.boards.platforms import default_config
 from synaprune.hw.core import LayerCore
-from synaprune.hw.memories import GATED_READ_ROLES
+from synaprune.hw.memories import GATED_READ_ROLES, role_of
 from synaprune.hw.synthesis import COLLISION_FREE, KEEP_REGISTER, KEEP_WHOLE, SynthesisHints
 from synaprune.model.config import Config
 
 CORE = "top.link.core"
-# the core's own per-lane register copies (<name><lane>; the sweep's only with two lanes or more)
-LANE_COPIES = ("in_clear_l", "a_oaddr_l", "in_learn_l", "hq_re_l")
-SWEEP_COPIES = ("in_sweep_l", "sw_stall_l", "sweep_k_l")
+# the per-lane register copies of the core and its components: module -> <name><lane> (the
+# sweep's row counter, flag and stall only with two lanes or more)
+LANE_COPIES = {CORE: ("a_oaddr_l", "in_learn_l"), f"{CORE}.sweep": ("in_clear_l",),
+               f"{CORE}.host_port": ("hq_re_l",)}
+SWEEP_COPIES = {f"{CORE}.sweep": ("in_sweep_l", "sw_stall_l", "sweep_k_l")}
 # the small memories: (module, memory)
 SMALL_MEMORIES = ((CORE, "spk0"), (CORE, "spk1"), (CORE, "labels"),
-                  (f"{CORE}.row_walker.fifo", "storage"), (f"{CORE}.col_walker.fifo", "storage"),
-                  (f"{CORE}.wb_line", "buf"))
+                  (f"{CORE}.integration.row_walker.fifo", "storage"),
+                  (f"{CORE}.learning.col_walker.fifo", "storage"),
+                  (f"{CORE}.learning.wb_line", "buf"))
 
 
 @dataclass
@@ -96,9 +98,12 @@ def test_ecp5_board_top_carries_the_attributes(tmp_path: Path, lanes: int,
     distributed, every banked or collision-free memory COLLISION_FREE."""
     mods, _script = board_top(tmp_path, "ulx3s", "12F", lanes, ram_latency)
     core = mods[CORE]
-    copies = [f"{name}{p}" for name in LANE_COPIES + SWEEP_COPIES for p in range(lanes)]
-    assert set(copies) <= marked(core, KEEP_WHOLE) & set(core.dff_q)
-    owners = [f"{CORE}.{name}{p}" for name in ("w", "row", "neuron") for p in range(lanes)]
+    for table in (LANE_COPIES, SWEEP_COPIES):
+        for module, names in table.items():
+            copies = {f"{name}{p}" for name in names for p in range(lanes)}
+            assert copies <= marked(mods[module], KEEP_WHOLE) & set(mods[module].dff_q), module
+    owners = [f"{CORE}.{name}{p}" for name in ("w", "row", "sweep.neuron")
+              for p in range(lanes)]
     for owner in [*owners, f"{CORE}.col"]:
         assert mods[owner].dff_q, owner
         assert set(mods[owner].dff_q) <= marked(mods[owner], KEEP_REGISTER), owner
@@ -152,8 +157,8 @@ def test_gated_read_roles_match_the_netlist(lanes: int) -> None:
     gated = set()
     for path, mod in mods.items():
         for memid, en in mod.reads:
-            if en != "1'1":  # the role: the core's submodule the memory is in (or is)
-                gated.add(re.sub(r"\d+$", "", f"{path}.{memid}".split(".")[1]))
+            if en != "1'1":
+                gated.add(role_of(f"{path}.{memid}"))
     assert gated == set(GATED_READ_ROLES)
 
 

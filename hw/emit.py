@@ -1,0 +1,77 @@
+"""Emit: the sample's spike list out as events, then an END.
+
+The spike list is a memory in two banks, the even and the odd entries (entry e at e // 2 of bank
+e % 2), each read at an address this unit drives from registers: bank 0 at ``eptr1 // 2``, bank 1
+at ``eptr // 2``, where ``eptr`` is the next spike to send and ``eptr1 = eptr + 1`` is counted
+alongside. Whether a spike was sent in the cycle before (``eptr`` moved to ``eptr1``) or not, the
+word of spike ``eptr`` is then in the read register of bank ``eptr % 2``: no logic sits in front of
+the (distributed-RAM) reads, and the multiplexer after them has a registered select.
+
+Contract: ``start`` (a cycle before the list is complete is fine) points at entry 0; ``arm``, with
+``n_spikes`` final, says whether there is a spike to send. While ``run`` is high, ``out`` offers
+SPIKE (time, neuron) for entries 0 .. n_spikes - 1 in order, one per cycle ``out.ready`` is high,
+then END (time = ``last_step``, index = ``pred``); ``done`` is high in the cycle the END is taken.
+Reads of the spike banks must have latency 1 (a synchronous read port).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .layouts import EventKind
+
+
+class Emit(wiring.Component):
+    """``spike_layout``: the spike list's entries ({time, neuron}); ``event_layout``: the output
+    events' payload ({kind, time, index}); ``max_spikes``: the list's length at most."""
+
+    def __init__(self, *, spike_layout: data.StructLayout, event_layout: data.StructLayout,
+                 max_spikes: int) -> None:
+        if not isinstance(max_spikes, int) or isinstance(max_spikes, bool) or max_spikes < 1:
+            raise ValueError(f"Emit: max_spikes must be an int >= 1, not {max_spikes!r}")
+        for name, layout in (("spike_layout", spike_layout), ("event_layout", event_layout)):
+            if not isinstance(layout, data.StructLayout):
+                raise TypeError(f"Emit: {name} must be a data.StructLayout, not "
+                                f"{type(layout).__name__}")
+        bank_depth = (max_spikes + 1) // 2
+        time_shape = event_layout.members["time"]
+        super().__init__({
+            "start": In(1), "arm": In(1), "run": In(1),
+            "n_spikes": In(range(max_spikes + 1)),
+            "last_step": In(time_shape), "pred": In(event_layout.members["index"]),
+            "bank_addr": Out(range(bank_depth)).array(2),
+            "bank_data": In(spike_layout).array(2),
+            "out": Out(stream.Signature(event_layout)),
+            "done": Out(1),
+        })
+        self.max_spikes = max_spikes
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        N = self.max_spikes
+        eptr = Signal(range(N + 1))
+        eptr1 = Signal(range(N + 2))  # eptr + 1, counted alongside
+        more = Signal()  # eptr != n_spikes (n_spikes holds still while running)
+        word = data.View(self.bank_data[0].shape(),
+                         Mux(eptr[0], self.bank_data[1], self.bank_data[0]))
+        m.d.comb += [self.bank_addr[0].eq(eptr1 >> 1), self.bank_addr[1].eq(eptr >> 1)]
+        with m.If(self.start):
+            m.d.sync += [eptr.eq(0), eptr1.eq(1)]
+        with m.If(self.arm):
+            m.d.sync += more.eq(self.n_spikes != 0)
+        out = self.out
+        with m.If(self.run):
+            m.d.comb += out.valid.eq(1)
+            with m.If(more):
+                m.d.comb += [out.payload.kind.eq(EventKind.SPIKE),
+                             out.payload.time.eq(word.time), out.payload.index.eq(word.neuron)]
+                with m.If(out.ready):
+                    m.d.sync += [eptr.eq(eptr1), eptr1.eq(eptr1 + 1),
+                                 more.eq(eptr1 != self.n_spikes)]
+            with m.Else():
+                m.d.comb += [out.payload.kind.eq(EventKind.END),
+                             out.payload.time.eq(self.last_step),
+                             out.payload.index.eq(self.pred), self.done.eq(out.ready)]
+        return m

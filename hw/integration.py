@@ -1,0 +1,135 @@
+"""Integration: a time step's input events into the membranes, one live synapse per lane per cycle.
+
+Three pipelines in a row (``L`` = the banked RAMs' read latency):
+
+* fetch, stage s = cycles after the event address ``event_addr`` (``first`` .. ``end`` - 1 of the
+  event list): 2: the event's input index (``event_index``, the event RAM's registered read), the
+  address of its row-mask words; 2 + L: the words (``row_words``, one per lane) into the walker
+  with the weight base ``input * rows``. The fetch keeps at most ``depth`` entries in flight
+  (credits, ``hw.credits``).
+* walk: ``LockstepWalker`` visits the set bits of the lanes' words together (pruned synapses cost
+  nothing); a visit's lane p reads the weight at ``weight_addr[p]`` = base + row.
+* accumulate, stage s = cycles after the visit: L - 1: the membrane read (``v_read_addr``, the
+  RAM's word in ``v_read`` at stage L); L: weight + membrane, saturated at 2^membrane_bits - 1, a
+  write request (``v_write_*``, done by the core's registered write port at the end of stage
+  L + 1). The word read at stage L - 1 misses the writes of the two visits ahead of it, so a
+  visit whose row one of them wrote takes that sum instead (forwarding).
+
+Contract: ``start`` loads the step's bounds (``first``, ``end``, ``some`` = first != end) and
+clears ``idle``; while ``run`` is high the fetch issues, and ``idle`` goes high (registered) the
+cycle after every pipeline has drained. ``synapses`` is the number of lanes hit by this cycle's
+visit (the SYN_EVENTS count). The memories are the core's: this unit only drives their addresses
+and write requests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from .credits import credit_flag
+from .delay_line import register_chain
+from .walker import LockstepWalker
+
+
+class Integration(wiring.Component):
+    """``lanes`` lanes of ``rows`` neurons over ``n_inputs`` inputs; ``weight_bits``,
+    ``membrane_bits``; ``ram_latency``; ``pipelined``: the walker's die-wide form;
+    ``fifo_attrs``: synthesis attributes of the walker's FIFO."""
+
+    def __init__(self, *, lanes: int, rows: int, n_inputs: int, weight_bits: int,
+                 membrane_bits: int, ram_latency: int, pipelined: bool = False,
+                 fifo_attrs: Mapping[str, object] | None = None) -> None:
+        sizes = dict(lanes=lanes, rows=rows, n_inputs=n_inputs, weight_bits=weight_bits,
+                     membrane_bits=membrane_bits, ram_latency=ram_latency)
+        for name, value in sizes.items():
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"Integration: {name} must be an int >= 1, not {value!r}")
+        if ram_latency < 2:
+            raise ValueError(f"Integration: ram_latency must be >= 2, not {ram_latency}")
+        self.lanes, self.rows, self.n_inputs = lanes, rows, n_inputs
+        self.membrane_bits, self.latency = membrane_bits, ram_latency
+        self.pipelined, self.fifo_attrs = pipelined, dict(fifo_attrs or {})
+        ev_bits = n_inputs.bit_length()
+        row_bits = max(1, (rows - 1).bit_length())
+        w_addr_bits = (n_inputs * rows).bit_length()
+        super().__init__({
+            "start": In(1), "run": In(1),
+            "first": In(ev_bits), "end": In(ev_bits), "some": In(1),
+            "event_addr": Out(ev_bits), "event_index": In(max(1, (n_inputs - 1).bit_length())),
+            "row_words": In(rows).array(lanes),
+            "weight_addr": Out(w_addr_bits).array(lanes), "weights": In(weight_bits).array(lanes),
+            "v_read_addr": Out(row_bits).array(lanes), "v_read": In(membrane_bits).array(lanes),
+            "v_write_addr": Out(row_bits).array(lanes),
+            "v_write_data": Out(membrane_bits).array(lanes), "v_write_en": Out(lanes),
+            "synapses": Out(range(lanes + 1)), "idle": Out(1),
+        })
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        P, K, L = self.lanes, self.rows, self.latency
+        fetch_stages = 2 + L  # event read (2) + row-mask read
+        depth = fetch_stages + 4  # walker FIFO entries: > fetch latency keeps it fed
+        tag = data.StructLayout({"base": unsigned((self.n_inputs * K).bit_length())})
+        m.submodules.row_walker = walker = LockstepWalker(
+            lanes=P, width=K, tag_layout=tag, depth=depth, pipelined=self.pipelined,
+            fifo_attrs=self.fifo_attrs)
+
+        # fetch
+        fptr, fend = self.event_addr, Signal.like(self.end, name="fend")
+        more = Signal(name="f_more")  # fptr != fend, registered
+        fs_valid = Signal(fetch_stages)  # occupancy, bit s: stage s + 1
+        fs_base = register_chain(m, self.event_index * K, L, name="fs_base")  # [-1]: 2 + L
+        issue = Signal()
+        some = credit_flag(m, depth=depth, issue=issue & self.run, taken=walker.taken & self.run,
+                           name="fetch")
+        m.d.comb += issue.eq(more & some)
+        with m.If(self.start):
+            m.d.sync += [fptr.eq(self.first), fend.eq(self.end), more.eq(self.some)]
+        with m.If(self.run):
+            m.d.sync += fs_valid.eq(Cat(issue, fs_valid[:-1]))
+            with m.If(issue):
+                m.d.sync += [fptr.eq(fptr + 1), more.eq(fptr + 1 != fend)]
+        m.d.comb += [walker.entries.valid.eq(fs_valid[-1]),
+                     walker.entries.payload.tag.base.eq(fs_base[-1])]
+        m.d.comb += [walker.entries.payload.words[p].eq(self.row_words[p]) for p in range(P)]
+
+        # walk
+        walk = walker.out
+        m.d.comb += [self.weight_addr[p].eq(walk.tag.base + walk.bit[p]) for p in range(P)]
+        m.d.comb += self.synapses.eq(sum(walk.hit[p] for p in range(P)))
+
+        # accumulate
+        acc_valid = register_chain(m, walk.valid, L, name="acc_valid")  # [s-1]: stage s
+        acc_hit = register_chain(m, Cat(*[walk.hit[p] for p in range(P)]), L, name="acc_hit")
+        acc_k = [register_chain(m, walk.bit[p], L + 1, name=f"acc_k{p}_") for p in range(P)]
+        fwd, fwd2, wrote = Signal(P), Signal(P), Signal(P)
+        write = Cat(*[acc_valid[L - 1] & acc_hit[L - 1][p] for p in range(P)])
+        for p in range(P):
+            last = Signal(self.membrane_bits, name=f"acc_last{p}")  # the sum one visit ahead
+            last2 = Signal(self.membrane_bits, name=f"acc_last2_{p}")  # two visits ahead
+            base = Mux(fwd[p], last, Mux(fwd2[p], last2, self.v_read[p]))
+            total = base + self.weights[p]
+            # v_max = 2^membrane_bits - 1: the carry out is the saturation flag
+            acc_sum = Mux(total[self.membrane_bits], 2 ** self.membrane_bits - 1,
+                          total[:self.membrane_bits])
+            m.d.sync += [last.eq(acc_sum), last2.eq(last)]
+            m.d.comb += [self.v_read_addr[p].eq(acc_k[p][L - 2]),
+                         self.v_write_addr[p].eq(acc_k[p][L - 1]),
+                         self.v_write_data[p].eq(acc_sum)]
+        m.d.comb += self.v_write_en.eq(write)
+        m.d.sync += wrote.eq(write)  # stage L + 1: the visit wrote
+        m.d.sync += fwd.eq(Cat(*[write[p] & (acc_k[p][L - 1] == acc_k[p][L - 2])
+                                 for p in range(P)]))
+        m.d.sync += fwd2.eq(Cat(*[wrote[p] & (acc_k[p][L] == acc_k[p][L - 2])
+                                  for p in range(P)]))
+        # drained: registered (the FSM leaves INTEG on a flag, not on an OR over every stage),
+        # cleared by start, so it says "idle" from the cycle after the pipeline was (nothing is
+        # issued once fptr reaches fend)
+        m.d.sync += self.idle.eq(~more & (fs_valid == 0) & walker.idle & ~Cat(*acc_valid).any())
+        with m.If(self.start):
+            m.d.sync += self.idle.eq(0)
+        return m
