@@ -9,8 +9,8 @@ address stage:
 * 0: the synapse's weight address (``weight_addr``), input time address (``input_addr``) and, at
   stage ls_wb - L, its row-mask word's address (``row_addr``), so the word arrives for the
   write-back;
-* L: weight (``weights[win_lane]``) and input time (``input_time``, read latency 2) into ``StdpUnit``,
-  one LFSR step per update (``model.lfsr``: the same sequence as ``model.rules``);
+* L: weight (``weights[win_lane]``) and input time (``input_time``, read latency 2) into
+  ``StdpUnit``, one LFSR step per update (``model.lfsr``: the same sequence as ``model.rules``);
 * L + StdpUnit.LATENCY: the new weight, the prune decision (``PruneUnit``);
 * ls_wb = L + LATENCY + 1: write-back: the weight (``weight_write_*``), on pruning the row-mask
   word without the winner's bit (``row_write_*``), and after the word's last synapse the column
@@ -19,11 +19,13 @@ address stage:
 What the write-back needs rides a ``DelayLine`` (a RAM, not ls_wb registers per bit). Within one
 pass every synapse is visited once and the pass drains before the next starts: no forwarding.
 
-Contract: ``start`` loads the winner (a cycle before ``run``); while ``run`` is high the column
-words are fetched (credits, ``hw.credits``); ``idle`` (registered) goes high the cycle after the
-pass has drained. ``lfsr`` and ``live`` (the live-synapse count, one less a cycle after each
-pruning) are host-writable (``lfsr_write``/``live_write`` with ``wdata``). ``updates``/``pruned``
-flag this cycle's STDP update (address stage) and pruning (write-back), for the counters.
+Contract: ``start`` loads the winner, at least two cycles before ``run`` (``idle`` still shows
+the last pass in the cycle after ``start``; the core's LEARN_INC sits between); while ``run`` is
+high the column words are fetched (credits, ``hw.credits``); ``idle`` (registered) goes high
+the cycle after the pass has drained. ``lfsr`` and ``live`` (the live-synapse count, one less a
+cycle after each pruning) are host-writable (``lfsr_write``/``live_write`` with ``wdata``).
+``updates``/``pruned`` flag this cycle's STDP update (address stage) and pruning (write-back), for
+the counters.
 """
 
 from __future__ import annotations
