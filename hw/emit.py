@@ -7,7 +7,8 @@ alongside. Whether a spike was sent in the cycle before (``eptr`` moved to ``ept
 word of spike ``eptr`` is then in the read register of bank ``eptr % 2``: no logic sits in front of
 the (distributed-RAM) reads, and the multiplexer after them has a registered select.
 
-Contract: ``start`` (a cycle before the list is complete is fine) points at entry 0; ``arm``, with
+Contract: ``start`` points at entry 0 (the banks are read every cycle: an entry must be written at
+least a cycle before it is shown, and the last may be written in the ``start`` cycle); ``arm``, with
 ``n_spikes`` final, says whether there is a spike to send. While ``run`` is high, ``out`` offers
 SPIKE (time, neuron) for entries 0 .. n_spikes - 1 in order, one per cycle ``out.ready`` is high,
 then END (time = ``last_step``, index = ``pred``); ``done`` is high in the cycle the END is taken.

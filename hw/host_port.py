@@ -19,8 +19,9 @@ lanes' and the shared words, so no multiplexer over lanes spread across the die 
 
 Counters (``layouts.Counter``, ``counter_bits`` wide, wrapping): ``increments`` carries this
 cycle's increment of each, added a cycle later from a register (so the adders and enables do not
-hang off the core's FSM decodes); a write to the COUNTER region clears them all. The host reads
-and clears them only while the core is idle, after the last increment has landed.
+hang off the core's FSM decodes); a write to the COUNTER region clears them all. A read taken in
+cycle c returns the increments of the cycles before c; a clear taken in cycle w drops those of
+the cycles up to w.
 """
 
 from __future__ import annotations

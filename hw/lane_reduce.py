@@ -6,9 +6,11 @@ and then the lowest lane (neuron = row * lanes + lane), as ``model.rules`` picks
 
 Contract: ``start`` clears the result. In each cycle ``run`` is high, stage 1 loads lane ``red``'s
 candidate (``red`` counting 0 .. lanes, from ``start``) and stage 2 compares the candidate loaded in
-the cycle before with the best so far; ``done`` is high in the cycle ``red == lanes`` (run must
-stay high through it), after which ``best_*`` hold the winner (``best_valid`` low if no lane had a
-candidate). The reduce takes lanes + 1 cycles. The lane inputs must hold still while it runs.
+the cycle before with the best so far (``run`` may pause between cycles); ``done`` is high while
+``red == lanes``: the reduce's last cycle when ``run`` is high in it, after which ``best_*`` hold
+the winner (``best_valid`` low if no lane had a candidate), and the user stops running (further
+run cycles would count on). The reduce takes lanes + 1 run cycles. The lane inputs must hold still
+while it runs.
 """
 
 from __future__ import annotations
