@@ -13,8 +13,8 @@ address stage:
   ``StdpUnit``, one LFSR step per update (``model.lfsr``: the same sequence as ``model.rules``);
 * L + StdpUnit.LATENCY: the new weight, the prune decision (``PruneUnit``);
 * ls_wb = L + LATENCY + 1: write-back: the weight (``weight_write_*``), on pruning the row-mask
-  word without the winner's bit (``row_write_*``), and after the word's last synapse the column
-  word rebuilt from the visits (``col_write_*``).
+  word without the winner's bit (``row_write_*``), and a cycle after the word's last synapse the
+  column word rebuilt from the visits (``col_write_*``, registered).
 
 What the write-back needs rides a ``DelayLine`` (a RAM, not ls_wb registers per bit). Within one
 pass every synapse is visited once and the pass drains before the next starts: no forwarding.
@@ -202,8 +202,11 @@ class Learning(wiring.Component):
         keep_now = Mux(at_wb.seen & ~pruned_now, bit_oh, 0)
         m.d.comb += [self.weight_write_addr.eq(at_wb.waddr), self.weight_write_en.eq(do_update),
                      self.row_write_addr.eq(Cat(at_wb.bit, at_wb.g)),
-                     self.row_write_en.eq(pruned_now), self.pruned.eq(pruned_now),
-                     self.col_write_addr.eq(col_base + at_wb.g),
+                     self.row_write_en.eq(pruned_now), self.pruned.eq(pruned_now)]
+        # the column word's write request leaves registers, a cycle after its last synapse's
+        # write-back (the prune decision -> the rebuilt word -> the column RAM's input is then
+        # not one cycle across the die); the pass's idle flag comes later still
+        m.d.sync += [self.col_write_addr.eq(col_base + at_wb.g),
                      self.col_write_data.eq(keep_acc | keep_now),
                      self.col_write_en.eq(wb_valid & at_wb.last)]
         m.d.comb += [self.row_write_data[p].eq(self.row_words[p] & kmask) for p in range(P)]
