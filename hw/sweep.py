@@ -106,6 +106,7 @@ class Sweep(wiring.Component):
             m.d.comb += [self.row_addr[p].eq(sweep_kl[p]), self.read_en[p].eq(~sw_stall_l[p]),
                          self.sweeping_lane[p].eq(in_sweep_l[p])]
         row_last, elig = sw_row[-1], sw_elig[-1]
+        last_is_end = Signal()  # row_last == K - 1
 
         # last stage: the NeuronUpdate outputs, the firing lanes and "two or more fire"
         x_m = [Signal.like(nu[p].margin, name=f"x_m{p}") for p in range(P)]
@@ -190,12 +191,15 @@ class Sweep(wiring.Component):
                              sw_elig[0].eq(Cat(*[~(fired[p].bit_select(sweep_kl[p], 1))
                                                  for p in range(P)]))]
                 m.d.sync += [sw_row[s].eq(sw_row[s - 1]) for s in range(1, last)]
+                # whether the row entering the last stage is the lane's last one, a register:
+                # the FSM's decision to leave the sweep then starts from flags
+                m.d.sync += last_is_end.eq(sw_row[-2] == K - 1)
                 m.d.sync += [sw_elig[s].eq(sw_elig[s - 1]) for s in range(1, last)]
                 with m.If(issue):
                     m.d.sync += sweep_k.eq(sweep_k + 1)
             m.d.sync += [pend.eq(spike_rest), pending.eq(sw_stall),
                          sw_stall.eq(Mux(sw_stall, stall_more, stall_new))]
-            m.d.comb += self.done.eq(sw_valid[-1] & ~sw_stall & (row_last == K - 1))
+            m.d.comb += self.done.eq(sw_valid[-1] & ~sw_stall & last_is_end)
             with m.If(self.done):
                 m.d.sync += in_sweep.eq(0)
                 if copies:
