@@ -9,8 +9,8 @@ address stage:
 * 0: the synapse's weight address (``weight_addr``), input time address (``input_addr``) and, at
   stage ls_wb - L, its row-mask word's address (``row_addr``), so the word arrives for the
   write-back;
-* L: weight (``weights[win_lane]``) and input time (``input_time``, read latency 2) into ``StdpUnit``,
-  one LFSR step per update (``model.lfsr``: the same sequence as ``model.rules``);
+* L: weight (``weights[win_lane]``) and input time (``input_time``, read latency 2) into
+  ``StdpUnit``, one LFSR step per update (``model.lfsr``: the same sequence as ``model.rules``);
 * L + StdpUnit.LATENCY: the new weight, the prune decision (``PruneUnit``);
 * ls_wb = L + LATENCY + 1: write-back: the weight (``weight_write_*``), on pruning the row-mask
   word without the winner's bit (``row_write_*``), and after the word's last synapse the column
