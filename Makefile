@@ -5,7 +5,8 @@
 # requirements.lock and installs Icarus Verilog when it is missing (apt-get, as root).
 #
 # Variables: DATASET (digits | mnist), DATA (MNIST directory), OUT (train output directory),
-# BOARD (default ulx3s), DEVICE (passed as --device), NETWORK (fc | deep, passed as --network to
+# BOARD (default ulx3s), DEVICE (passed as --device), POLICY (experiment's rewiring policy:
+# threshold, fixed-density, pq or all; default threshold), NETWORK (fc | deep, passed as --network to
 # train and bench; bench without it measures both), ARGS (extra CLI options),
 # PYTHON (interpreter that creates .venv, default python3), TEST_JOBS (pytest-xdist workers of
 # make test, default auto = one per core; 0 runs the suite in one process).
@@ -28,6 +29,7 @@ BOARD ?= ulx3s
 DEVICE ?=
 ARGS ?=
 NETWORK ?=
+POLICY ?=
 
 # Tools installed into the venv (yowasp-*, cocotb-config, ...) come first for every command.
 IN_VENV = PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
@@ -61,7 +63,7 @@ help:
 	@echo "make regress     RTL against the golden model: 10,000 samples, every config, in parallel"
 	@echo "make bench       learning throughput of the golden model at 784 x 400, then of the deep"
 	@echo "                 network at MNIST size (NETWORK=fc or deep: only that one)"
-	@echo "make experiment  the experiments (DATASET, DATA)"
+	@echo "make experiment  the experiments (DATASET, DATA; POLICY=threshold|fixed-density|pq|all)"
 	@echo "make bitstream   synthesise for BOARD=$(BOARD) (DEVICE=...)"
 	@echo "make report      resource and timing report for BOARD=$(BOARD)"
 	@echo "make program     program BOARD=$(BOARD) (installs openFPGALoader first)"
@@ -127,7 +129,7 @@ train: $(STAMP)
 	  $(ARGS)
 
 experiment: $(STAMP)
-	$(IN_VENV) $(SYNAPRUNE) experiment $(DATA_ARGS) $(ARGS)
+	$(IN_VENV) $(SYNAPRUNE) experiment $(DATA_ARGS) $(if $(POLICY),--policy $(POLICY)) $(ARGS)
 
 bitstream: $(STAMP)
 	$(IN_VENV) $(SYNAPRUNE) bitstream $(BOARD_ARGS) $(ARGS)

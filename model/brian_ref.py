@@ -28,10 +28,19 @@ Mapping onto Brian2 (numpy code generation, one Brian2 time step per model time 
 
 A batch of n samples is one ``Network.run`` of n * T steps; the learning update of the batch's
 last sample is made right after the run by the same function.
+
+Rewiring policies (``Config.rewire_policy``), written again from ``model.rewiring``'s docstring:
+"fixed-density" regrows, after a winner's STDP pass, one absent synapse of the winner per
+synapse that pass pruned (the ``(state * absent) >> 32``-th absent input, ascending, with the
+next LFSR state, weight ``regrow_weight``); "pq" prunes nothing in the STDP pass, and after every
+``rewire_block``-th learning sample computes per neuron the PQ-index ratio of its live weights
+(plain Python floats here), prunes floor(ratio * live) of its smallest live weights (the lower
+input first on ties) and regrows as many, neurons in ascending order.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -82,6 +91,7 @@ class BrianSample:
     winners: list[tuple[int, int]]
     updates: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
     pruned: int = 0
+    regrown: int = 0
 
 
 SampleCallback = Callable[[int, BrianSample, "BrianNetwork"], None]
@@ -99,7 +109,7 @@ class BrianNetwork:
 
     def __init__(self, cfg: Config, weights: np.ndarray, mask: np.ndarray | None = None,
                  adapt: np.ndarray | None = None, lfsr_state: int | None = None, *,
-                 target: str = "numpy") -> None:
+                 learned: int = 0, target: str = "numpy") -> None:
         import brian2 as b2
 
         self.cfg = cfg = cfg.validate()
@@ -115,6 +125,7 @@ class BrianNetwork:
         if adapt.shape != (cfg.n_neurons,) or adapt.min() < 0 or adapt.max() > cfg.adapt_max:
             raise ValueError(f"adapt must have shape ({cfg.n_neurons},), values 0..{cfg.adapt_max}")
         self.lfsr = Lfsr32(cfg.lfsr_seed if lfsr_state is None else lfsr_state)
+        self.learned = learned  # learning samples so far ("pq" rewires every rewire_block)
 
         b2.prefs.codegen.target = target
         self._dt = 1 * b2.ms
@@ -304,6 +315,10 @@ class BrianNetwork:
         if self._learn:
             for j, t_post in result.winners:
                 self._learn_winner(j, t_post, self._batch[k], result)
+            self.learned += 1
+            if (cfg.rewire_policy == "pq" and cfg.prune_enabled
+                    and self.learned % cfg.rewire_block == 0):
+                self._pq_rewire(result)
         self._results.append(result)
         self._current = -1
         if self._callback is not None:
@@ -328,11 +343,55 @@ class BrianNetwork:
         rounding = rand % (1 << shift)
         dw = np.floor_divide(rate * w * (cfg.w_max - w) + rounding, 1 << shift)
         w_new = np.minimum(np.maximum(w + dw, 0), cfg.w_max)
-        pruned = (w_new < cfg.prune_threshold) if cfg.prune_enabled else np.zeros(len(w), bool)
+        prunes = cfg.prune_enabled and cfg.rewire_policy != "pq"
+        pruned = (w_new < cfg.prune_threshold) if prunes else np.zeros(len(w), bool)
         w_all[syn] = w_new
         live_all[syn[pruned]] = 0
         result.updates.append((j, inputs, w_new, pruned))
         result.pruned += int(pruned.sum())
+        if cfg.rewire_policy == "fixed-density":
+            result.regrown += self._regrow(j, int(pruned.sum()))
+
+    def _regrow(self, j: int, n: int) -> int:
+        """Grow n absent synapses of neuron j, one LFSR state each, at ``regrow_weight``."""
+        w_all, live_all = self._var("synapses", "w"), self._var("synapses", "live")
+        column = self._syn[:, j]
+        for s in self.lfsr.take(n):
+            absent = [i for i in range(self.cfg.n_inputs) if not live_all[column[i]]]
+            i = absent[(int(s) * len(absent)) >> 32]
+            live_all[column[i]] = 1
+            w_all[column[i]] = self.cfg.regrow_weight
+        return n
+
+    def _pq_rewire(self, result: BrianSample) -> None:
+        """The end of a "pq" block: per neuron, the PQ-index ratio of its live weights, then the
+        prune of the smallest and as many regrowths."""
+        cfg = self.cfg
+        w_all, live_all = self._var("synapses", "w"), self._var("synapses", "live")
+        p, q = cfg.pq_p, cfg.pq_q
+        for j in range(cfg.n_neurons):
+            column = self._syn[:, j]
+            live = [i for i in range(cfg.n_inputs) if live_all[column[i]]]
+            w = [float(w_all[column[i]]) for i in live]
+            d = len(w)
+            if d == 0:
+                continue
+            sum_q = sum(x ** q for x in w)
+            if sum_q == 0.0:
+                index = 1.0
+            else:
+                ratio = sum(x ** p for x in w) ** (1 / p) / sum_q ** (1 / q)
+                index = 1 - d ** (1 / q - 1 / p) * ratio
+            m = math.ceil(d * (1 + cfg.pq_eta) ** (q / (p - q))
+                          * (1 - index) ** (q * p / (q - p)))
+            r = min(max(cfg.pq_gamma * (1 - m / d), 0.0), cfg.pq_beta)
+            n = math.floor(r * d)
+            if n == 0:
+                continue
+            for i in sorted(live, key=lambda i: (int(w_all[column[i]]), i))[:n]:
+                live_all[column[i]] = 0
+            result.pruned += n
+            result.regrown += self._regrow(j, n)
 
 
 def initial_weights(cfg: Config) -> np.ndarray:

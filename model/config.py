@@ -16,6 +16,7 @@ from typing import Any
 
 import tomli_w
 
+from .rewiring import POLICIES, live_per_neuron, starts_sparse
 from .widths import FixedPointWidths
 
 if sys.version_info >= (3, 11):
@@ -65,6 +66,16 @@ class Config(FixedPointWidths):
     a_minus: int = -150  # LTD rate (negative)
     prune_enabled: bool = True
     prune_threshold: int = 16  # a learned weight below this removes the synapse for good
+    # --- rewiring (model.rewiring; prune_enabled False also stops every regrowth) ---
+    rewire_policy: str = "threshold"  # "threshold" | "fixed-density" | "pq"
+    rewire_density: float = 0.1  # fixed-density, pq: live share of each neuron's inputs at start
+    regrow_weight: int = 128  # fixed-density, pq: the weight a regrown synapse starts with
+    rewire_block: int = 100  # pq: learning samples between two rewirings
+    pq_p: float = 0.5  # pq: the norms of the PQ index, 0 < p < q
+    pq_q: float = 1.0
+    pq_eta: float = 0.001  # pq: the bound's tolerance
+    pq_gamma: float = 1.2  # pq: scale of the rewiring ratio
+    pq_beta: float = 0.1  # pq: largest rewiring ratio
     homeo_inc: int = 32  # threshold adaptation added to each winner
     homeo_decay_shift: int = 8  # adapt -= adapt >> shift at the start of each learning sample
     lfsr_seed: int = 0xACE1  # state of the stochastic-rounding LFSR after reset
@@ -128,6 +139,11 @@ class Config(FixedPointWidths):
                 raise TypeError(f"config.{f.name} must be an int, not {type(value).__name__}")
             if f.type in ("bool", bool) and not isinstance(value, bool):
                 raise TypeError(f"config.{f.name} must be true or false, not {value!r}")
+            if f.type in ("float", float) and (not isinstance(value, (int, float))
+                                               or isinstance(value, bool)):
+                raise TypeError(f"config.{f.name} must be a number, not {value!r}")
+            if f.type in ("str", str) and not isinstance(value, str):
+                raise TypeError(f"config.{f.name} must be a string, not {value!r}")
         need(self.n_inputs >= 1, "n_inputs", "must be >= 1")
         need(self.lanes >= 1, "lanes", "must be >= 1")
         need(self.n_neurons >= self.lanes, "n_neurons", "must be >= lanes")
@@ -161,6 +177,22 @@ class Config(FixedPointWidths):
         need(-lim < self.a_minus <= 0, "a_minus", f"must be in {-lim + 1}..0")
         need(0 <= self.prune_threshold <= self.w_max, "prune_threshold",
              f"must be in 0..{self.w_max}")
+        need(self.rewire_policy in POLICIES, "rewire_policy",
+             f"must be one of {', '.join(POLICIES)}")
+        live = live_per_neuron(self.n_inputs, self.rewire_density)
+        need(0.0 < self.rewire_density <= 1.0, "rewire_density", "must be in (0, 1]")
+        need(not (starts_sparse(self.rewire_policy) and live >= self.n_inputs), "rewire_density",
+             f"leaves no input to regrow ({live} of {self.n_inputs} live per neuron); "
+             f"must be below {(self.n_inputs - 0.5) / self.n_inputs:.4f}")
+        need(not starts_sparse(self.rewire_policy)
+             or self.prune_threshold <= self.regrow_weight <= self.w_max, "regrow_weight",
+             f"must be in prune_threshold..w_max ({self.prune_threshold}..{self.w_max}), so a "
+             f"regrown synapse is not pruned by its first update")
+        need(self.rewire_block >= 1, "rewire_block", "must be >= 1")
+        need(0.0 < self.pq_p < self.pq_q, "pq_p", f"must be in (0, pq_q = {self.pq_q})")
+        need(self.pq_eta >= 0.0, "pq_eta", "must be >= 0")
+        need(self.pq_gamma >= 0.0, "pq_gamma", "must be >= 0")
+        need(0.0 <= self.pq_beta <= 1.0, "pq_beta", "must be in [0, 1]")
         need(0 <= self.homeo_inc <= self.adapt_max, "homeo_inc", f"must be in 0..{self.adapt_max}")
         need(0 <= self.homeo_decay_shift < self.adapt_bits, "homeo_decay_shift",
              "must be in 0..adapt_bits-1 (0 = no decay)")

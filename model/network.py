@@ -9,7 +9,13 @@
    the step that brings the k_winners-th winner, or after step T-1;
 3. learning mode only, for each winner in order: its adaptation grows (``rules.homeo_win``), then
    each of its live synapses, inputs in ascending order, gets one STDP update rounded with the
-   next LFSR state, and is pruned if the new weight is below the prune threshold.
+   next LFSR state, and is pruned if the new weight is below the prune threshold;
+   under ``rewire_policy`` "fixed-density" each pruned synapse then regrows one absent synapse of
+   the winner (the next LFSR states), under "pq" nothing is pruned here;
+4. learning mode, "pq" only: after every ``rewire_block``-th learning sample, the block's
+   rewiring (``Network.rewire``: host-side counts, chip-side prune and regrowth).
+
+The rules of step 3's regrowth and step 4 are in ``model.rewiring``.
 
 Besides the outcome, a sample returns the structural facts that the cycle model needs (live
 synapses per lane for each event, live synapses per column word for each learning update), so the
@@ -23,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import rules
+from . import rewiring, rules
 from .config import Config
 from .encoding import check_times
 from .lfsr import LfsrStream
@@ -41,26 +47,32 @@ class SampleResult:
     syn_events: int  # synaptic events integrated (live synapses of the processed events)
     syn_updates: int  # STDP updates made
     live: int  # live synapses after the sample
-    pruned: int  # synapses pruned in this sample
+    pruned: int  # synapses pruned in this sample (rewiring included)
     event_costs: list[np.ndarray]  # per step: max over lanes of live synapses, per event
     spikes_per_step: list[int]
     learn_word_pops: list[np.ndarray]  # per winner: live synapses in each column-bitmap word
+    regrown: int = 0  # synapses regrown in this sample (rewiring policies)
     membranes: list[np.ndarray] = field(default_factory=list)  # trace: v after leak, per step
     margins: list[np.ndarray] = field(default_factory=list)  # trace: margins, per step
     updates: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = field(
         default_factory=list)  # trace: (neuron, inputs, new weights, pruned) per winner
+    regrowths: list[tuple[int, np.ndarray]] = field(
+        default_factory=list)  # trace: (neuron, inputs regrown in order), per regrowth pass
 
 
 class Network:
     """Weights, connection mask, threshold adaptation and LFSR of one layer, and its dynamics.
 
     ``weights[i, j]`` and ``mask[i, j]`` belong to the synapse from input i to neuron j. A synapse
-    with ``mask`` False is pruned: it is never integrated nor updated again.
+    with ``mask`` False is pruned: it is never integrated nor updated again (unless a rewiring
+    policy regrows it). The default mask is ``rewiring.initial_mask`` for a policy that starts
+    sparse, else all live. ``learned`` counts the learning samples run so far (the "pq"
+    policy rewires after every ``rewire_block`` of them).
     """
 
     def __init__(self, cfg: Config, *, weights: np.ndarray | None = None,
                  mask: np.ndarray | None = None, adapt: np.ndarray | None = None,
-                 lfsr_state: int | None = None) -> None:
+                 lfsr_state: int | None = None, learned: int = 0) -> None:
         self.cfg = cfg.validate()
         shape = (cfg.n_inputs, cfg.n_neurons)
         if weights is None:
@@ -68,8 +80,10 @@ class Network:
             real = rng.normal(cfg.init_mean, cfg.init_std, shape)
             weights = np.clip(np.rint(real * cfg.w_max), 0, cfg.w_max)
         self.weights = np.asarray(weights, dtype=np.int64).copy()
-        self.mask = (np.ones(shape, dtype=bool) if mask is None
-                     else np.asarray(mask, dtype=bool).copy())
+        if mask is None:
+            mask = (rewiring.initial_mask(*shape, cfg.rewire_density, cfg.seed)
+                    if rewiring.starts_sparse(cfg.rewire_policy) else np.ones(shape, dtype=bool))
+        self.mask = np.asarray(mask, dtype=bool).copy()
         self.adapt = (np.zeros(cfg.n_neurons, dtype=np.int64) if adapt is None
                       else np.asarray(adapt, dtype=np.int64).copy())
         if self.weights.shape != shape or self.mask.shape != shape:
@@ -81,6 +95,9 @@ class Network:
         if self.adapt.min(initial=0) < 0 or self.adapt.max(initial=0) > cfg.adapt_max:
             raise ValueError(f"adapt must be in 0..{cfg.adapt_max}")
         self.lfsr = LfsrStream(cfg.lfsr_seed if lfsr_state is None else lfsr_state)
+        if learned < 0:
+            raise ValueError(f"learned must be >= 0, not {learned}")
+        self.learned = learned
 
     @property
     def live(self) -> int:
@@ -137,6 +154,10 @@ class Network:
             for j, t_post in res.winners:
                 a_plus, a_minus = (cfg.a_plus, cfg.a_minus) if rates is None else rates(j)
                 self._learn(j, t_post, times, res, trace, a_plus, a_minus)
+            self.learned += 1
+            if (cfg.rewire_policy == "pq" and cfg.prune_enabled
+                    and self.learned % cfg.rewire_block == 0):
+                self.rewire(self.pq_counts(), res, trace)
         res.live = self.live
         return res
 
@@ -150,10 +171,40 @@ class Network:
         rand = self.lfsr.take(len(inputs))
         w_new = rules.stdp_delta(self.weights[inputs, j], times[inputs], t_post, rand, cfg,
                                  a_plus, a_minus)
-        pruned = rules.prune_decision(w_new, cfg.prune_enabled, cfg.prune_threshold)
+        pruned = rules.prune_decision(
+            w_new, cfg.prune_enabled and rewiring.prunes_per_sample(cfg.rewire_policy),
+            cfg.prune_threshold)
         self.weights[inputs, j] = w_new
         self.mask[inputs[pruned], j] = False
         res.syn_updates += len(inputs)
         res.pruned += int(pruned.sum())
         if trace:
             res.updates.append((j, inputs, w_new.copy(), pruned.copy()))
+        if cfg.rewire_policy == "fixed-density" and pruned.any():
+            self._regrow(j, int(pruned.sum()), res, trace)
+
+    def _regrow(self, j: int, count: int, res: SampleResult, trace: bool) -> None:
+        """Chip side: regrow ``count`` absent synapses of neuron j (``rewiring.regrow``, the next
+        ``count`` LFSR states), each starting at ``regrow_weight``."""
+        grown = rewiring.regrow(self.mask[:, j], self.lfsr.take(count))
+        self.mask[grown, j] = True
+        self.weights[grown, j] = self.cfg.regrow_weight
+        res.regrown += len(grown)
+        if trace:
+            res.regrowths.append((j, grown))
+
+    def pq_counts(self) -> np.ndarray:
+        """Host side: the synapses per neuron that the "pq" policy rewires now
+        (``rewiring.pq_counts`` of the weights read back)."""
+        c = self.cfg
+        return rewiring.pq_counts(self.weights, self.mask, c.pq_p, c.pq_q, c.pq_eta, c.pq_gamma,
+                                  c.pq_beta)
+
+    def rewire(self, counts: np.ndarray, res: SampleResult, trace: bool = False) -> None:
+        """Chip side: for each neuron j in ascending order, prune its ``counts[j]`` smallest live
+        weights (``rewiring.smallest_live``), then regrow as many (``_regrow``)."""
+        for j in np.flatnonzero(counts):
+            gone = rewiring.smallest_live(self.weights[:, j], self.mask[:, j], int(counts[j]))
+            self.mask[gone, j] = False
+            res.pruned += len(gone)
+            self._regrow(int(j), len(gone), res, trace)

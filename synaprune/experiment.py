@@ -2,7 +2,12 @@
 
 For every seed the configuration (``seed`` replaced) learns the training split twice from the same
 initial weights and the same sample order, once with ``prune_enabled`` False (dense) and once True
-(pruned). Both are labelled on the training set and tested on the test split. Costs come from the
+(pruned) under the rewiring policy ``policy`` (``model.rewiring``; "threshold" is the default and
+the experiment of before: the pruned run is the base configuration with pruning on). A policy
+that starts sparse runs at ``sparse_config``: its density, and a neuron threshold scaled with
+the density (``sparse_threshold``) unless the caller sets one. The cycle model costs neither the
+regrowth of a synapse nor a "pq" block's rewiring (``model.cycles``: not yet in hardware).
+Both are labelled on the training set and tested on the test split. Costs come from the
 golden model's per-sample results through the exact cycle model (``model.cycles.sample_cycles``,
 equal to the RTL counters) and an energy model. The first ``rtl_samples`` test samples of the
 first seed's pruned network are then simulated in RTL; any mismatch or any cycle count that
@@ -36,6 +41,12 @@ PUBLISHED = {"connectivity_removed": 0.9283, "learn_speedup": 2.1, "learn_energy
              "prune_power_overhead": 0.0056}
 GOAL = {"connectivity_removed": ">= 93 %", "learn_speedup": ">= 4x", "infer_speedup": ">= 6x",
         "accuracy_change": ">= -0.5 points"}
+# The neuron threshold of a sparse start is the base threshold times SPARSE_THRESHOLD_GAIN times
+# the density (at most the base threshold): the drive of a neuron with d of its inputs falls
+# with d. Measured on digits at density 0.1 (thresholds 500..2000 tried, 1 epoch, seed 1):
+# 1400 = 7000 x 2 x 0.1 was best; at 0.2, 2800 (docs/rewiring.md).
+SPARSE_THRESHOLD_GAIN = 2.0
+SWEEP_DENSITIES = (0.05, 0.07, 0.1, 0.2, 0.3)
 METRICS = ("accuracy_dense", "accuracy_pruned", "accuracy_change", "connectivity_removed",
            "learn_cycles_dense", "learn_cycles_pruned", "learn_speedup",
            "infer_cycles_dense", "infer_cycles_pruned", "infer_speedup",
@@ -135,6 +146,8 @@ class ExperimentResult:
     first: tuple[RunFigures, RunFigures] | None = None  # dense, pruned of the first seed
     rtl_times: np.ndarray | None = None
     energy_model: str = ""
+    policy: str = "threshold"
+    pruned_config: Config | None = None  # the pruned run's configuration (first seed)
 
     @property
     def rtl_ok(self) -> bool:
@@ -143,10 +156,15 @@ class ExperimentResult:
         return not self.rtl.get("ran") or bool(self.rtl.get("ok"))
 
     def summary(self) -> dict[str, Any]:
+        sweep_key = "prune_threshold_sweep" if self.policy == "threshold" else "density_sweep"
         out: dict[str, Any] = {"dataset": self.dataset, "seeds": self.seeds,
                                "energy_model": self.energy_model, "published": PUBLISHED,
-                               "goal": GOAL, "rtl": self.rtl, "prune_threshold_sweep": self.sweep,
-                               "per_seed": self.per_seed}
+                               "goal": GOAL, "rtl": self.rtl, sweep_key: self.sweep,
+                               "per_seed": self.per_seed, "rewire_policy": self.policy}
+        if self.policy != "threshold":
+            out["regrowth_in_cycle_model"] = False
+        if self.pruned_config is not None:
+            out["pruned_config"] = self.pruned_config.to_dict()
         for key in METRICS:
             vals = np.array([s[key] for s in self.per_seed], dtype=float)
             finite = vals[np.isfinite(vals)]
@@ -178,13 +196,35 @@ def run_rtl_check(net: Network, labels: np.ndarray, times: np.ndarray, *,
             "rtl_spikes": summary.get("rtl_spikes", [])}
 
 
+def sparse_threshold(base: Config, density: float) -> int:
+    """The neuron threshold of a sparse start at ``density`` (see SPARSE_THRESHOLD_GAIN)."""
+    return round(base.threshold * min(1.0, SPARSE_THRESHOLD_GAIN * density))
+
+
+def sparse_config(base: Config, policy: str, changes: dict[str, Any] | None = None) -> Config:
+    """The pruned run's configuration of ``policy``: pruning on, the policy, and for a policy
+    that starts sparse the scaled threshold at its density, then ``changes`` (which may set
+    the density, the threshold or any other field)."""
+    changes = dict(changes or {})
+    cfg = base.replace(prune_enabled=True, rewire_policy=policy)
+    if policy == "threshold":
+        return cfg.replace(**changes)
+    density = float(changes.get("rewire_density", cfg.rewire_density))
+    threshold = int(changes.pop("threshold", sparse_threshold(base, density)))
+    return cfg.replace(threshold=threshold, **changes)
+
+
 def run_experiment(base: Config, split: Split, *, seeds: Sequence[int], rtl_samples: int = 20,
                    sweep_thresholds: Sequence[int] = (), progress: bool = True,
                    simulator: str = "auto", board: str = "ulx3s",
-                   fmax_mhz: float | None = None) -> ExperimentResult:
-    """Dense vs pruned learning for each seed, an RTL check, and a prune-threshold sweep (first
-    seed, pruned runs only). Energy is estimated for ``board`` at ``fmax_mhz`` (default: the
-    board's target clock)."""
+                   fmax_mhz: float | None = None, policy: str = "threshold",
+                   changes: dict[str, Any] | None = None,
+                   sweep_densities: Sequence[float] = ()) -> ExperimentResult:
+    """Dense vs pruned learning for each seed, an RTL check, and a sweep (first seed, pruned
+    runs only): of the prune threshold (``sweep_thresholds``, policy "threshold") or of the
+    density (``sweep_densities``, the other policies). The pruned runs use
+    ``sparse_config(base, policy, changes)``. Energy is estimated for ``board`` at
+    ``fmax_mhz`` (default: the board's target clock)."""
     from .boards.platforms import device_spec
 
     if fmax_mhz is None:
@@ -196,8 +236,8 @@ def run_experiment(base: Config, split: Split, *, seeds: Sequence[int], rtl_samp
         cfg = base.replace(seed=int(seed))
         dense = train_and_cost(cfg.replace(prune_enabled=False), train, split.y_train, test,
                                split.y_test, progress=progress, desc=f"seed {seed} dense")
-        pruned = train_and_cost(cfg.replace(prune_enabled=True), train, split.y_train, test,
-                                split.y_test, progress=progress, desc=f"seed {seed} pruned")
+        pruned = train_and_cost(sparse_config(cfg, policy, changes), train, split.y_train, test,
+                                split.y_test, progress=progress, desc=f"seed {seed} {policy}")
         per_seed.append(compare(dense, pruned, board=board, fmax_mhz=fmax_mhz))
         dense.learn_results.clear()  # the power model has them; free the memory
         dense.infer_results.clear()
@@ -206,12 +246,19 @@ def run_experiment(base: Config, split: Split, *, seeds: Sequence[int], rtl_samp
     assert first is not None, "need at least one seed"
     sweep = []
     cfg0 = base.replace(seed=int(seeds[0]))
-    for thr in progress_bar(list(sweep_thresholds), desc="threshold sweep",
-                            disable=not progress):
-        run = train_and_cost(cfg0.replace(prune_enabled=True, prune_threshold=int(thr)), train,
+    dense0 = first[0]
+    points: list[tuple[str, Any]] = (
+        [("prune_threshold", int(t)) for t in sweep_thresholds] if policy == "threshold"
+        else [("rewire_density", float(d)) for d in sweep_densities])
+    for key, value in progress_bar(points, desc="sweep", disable=not progress):
+        run_changes = {k: v for k, v in (changes or {}).items() if k != "threshold"}
+        run = train_and_cost(sparse_config(cfg0, policy, {**run_changes, key: value}), train,
                              split.y_train, test, split.y_test, progress=False)
-        sweep.append({"prune_threshold": int(thr), "accuracy": run.accuracy,
-                      "connectivity_removed": 1 - run.net.live / run.net.mask.size})
+        sweep.append({key: value, "accuracy": run.accuracy,
+                      "connectivity_removed": 1 - run.net.live / run.net.mask.size,
+                      "learn_speedup": dense0.learn_cycles / max(run.learn_cycles, 1),
+                      "infer_speedup": float(np.mean(dense0.infer_cycles)
+                                             / max(np.mean(run.infer_cycles), 1))})
     rtl_times = test[:rtl_samples]
     rtl: dict[str, Any] = {"ran": False, "ok": None, "samples": 0,
                            "why_not": "rtl_samples = 0"}
@@ -221,7 +268,7 @@ def run_experiment(base: Config, split: Split, *, seeds: Sequence[int], rtl_samp
     model = (f"boards.power.estimate_energy({board!r}, fmax {fmax_mhz:g} MHz): static + "
              f"activity x coefficients, docs/power_model.md (estimate, see its band)")
     return ExperimentResult(split.name, [int(s) for s in seeds], per_seed, rtl, sweep, first,
-                            rtl_times, model)
+                            rtl_times, model, policy, first[1].net.cfg)
 
 
 def format_table(summary: dict[str, Any]) -> str:
@@ -270,4 +317,10 @@ def format_table(summary: dict[str, Any]) -> str:
     else:
         lines.append(f"RTL check: not run ({rtl.get('why_not', 'no samples')})")
     lines.append(f"energy: {summary['energy_model']}")
+    policy = summary.get("rewire_policy", "threshold")
+    if policy != "threshold":
+        cfg = summary.get("pruned_config", {})
+        lines.append(f"policy {policy}: density {cfg.get('rewire_density')}, neuron threshold "
+                     f"{cfg.get('threshold')}; the cycles omit the regrowth's own hardware cost "
+                     f"(not yet in the cycle model)")
     return "\n".join(lines)

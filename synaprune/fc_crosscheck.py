@@ -48,6 +48,7 @@ class Report:
     synapse_updates: int = 0  # STDP updates compared one by one
     weights_compared: int = 0  # weight-matrix entries compared (the mask is compared alike)
     pruned: int = 0  # synapses pruned over the samples
+    regrown: int = 0  # synapses regrown over the samples (rewiring policies)
     live: int = 0  # live synapses at the end
     differences: int = 0
     first: Difference | None = None
@@ -109,6 +110,10 @@ def compare_sample(k: int, golden: SampleResult, g_net: Network, brian: Any, b_n
         diffs.append(Difference(k, "lfsr state", "after the sample",
                                 f"{g_net.lfsr.peek_state():#010x}", f"{b_net.lfsr.state:#010x}"))
     report.pruned += golden.pruned
+    if golden.regrown != brian.regrown:
+        diffs.append(Difference(k, "regrown", "synapses regrown in the sample", golden.regrown,
+                                brian.regrown))
+    report.regrown += golden.regrown
     return diffs
 
 
@@ -128,7 +133,8 @@ def crosscheck(cfg: Config, times: np.ndarray, *, learn: bool = True,
     g_net = golden if golden is not None else Network(cfg)
     report = Report()
     start = time.perf_counter()
-    b_net = BrianNetwork(cfg, g_net.weights, g_net.mask, g_net.adapt, g_net.lfsr.peek_state())
+    b_net = BrianNetwork(cfg, g_net.weights, g_net.mask, g_net.adapt, g_net.lfsr.peek_state(),
+                         learned=g_net.learned)
     bar = progress_bar(total=len(times), desc="crosscheck", unit="sample", disable=not progress)
     golden_seconds = 0.0
 

@@ -40,8 +40,48 @@ def plot_all(result: ExperimentResult, out: str | Path) -> list[Path]:
     return paths
 
 
+def _point_label(point: dict[str, Any]) -> str:
+    """A sweep point's label: its prune threshold or its density."""
+    if "prune_threshold" in point:
+        return f"thr {point['prune_threshold']}"
+    return f"d {point['rewire_density']:g}"
+
+
+def plot_pareto(results: list[ExperimentResult], path: Path) -> Path:
+    """Test accuracy against learning speed-up in cycles: for every policy its operating point
+    (mean over the seeds, error bars one standard deviation) and its sweep points (first seed),
+    and the dense network (1x)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    dense = [s["accuracy_dense"] for r in results for s in r.per_seed]
+    ax.plot([1.0], [100 * np.mean(dense)], "ks", label="dense")
+    for k, r in enumerate(results):
+        color = f"C{k}"
+        acc = 100 * np.array([s["accuracy_pruned"] for s in r.per_seed])
+        speed = np.array([s["learn_speedup"] for s in r.per_seed])
+        ax.errorbar([speed.mean()], [acc.mean()], xerr=[speed.std()], yerr=[acc.std()],
+                    fmt="o", color=color, ms=8, capsize=3, label=f"{r.policy} (operating point)")
+        if r.sweep:
+            sx = [p["learn_speedup"] for p in r.sweep]
+            sy = [100 * p["accuracy"] for p in r.sweep]
+            ax.plot(sx, sy, ".--", color=color, alpha=0.7, label=f"{r.policy} sweep")
+            for p, xs, ys in zip(r.sweep, sx, sy, strict=True):
+                ax.annotate(_point_label(p), (xs, ys), fontsize=6, xytext=(3, 3),
+                            textcoords="offset points", color=color)
+    ax.set_xlabel("learning speed-up in cycles (x, cycle model; regrowth not costed)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(f"{results[0].dataset}: accuracy against learning speed-up")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def plot_sweep(result: ExperimentResult, path: Path) -> Path:
-    """Test accuracy against connections removed, one point per prune threshold."""
+    """Test accuracy against connections removed, one point per prune threshold or density."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5, 4))
     # the results hold fractions; the axes show percent
@@ -49,8 +89,8 @@ def plot_sweep(result: ExperimentResult, path: Path) -> Path:
     y = [100 * s["accuracy"] for s in result.sweep]
     ax.plot(x, y, "o-")
     for s, xs, ys in zip(result.sweep, x, y, strict=True):
-        ax.annotate(f"thr {s['prune_threshold']}", (xs, ys),
-                    fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ax.annotate(_point_label(s), (xs, ys), fontsize=7, xytext=(3, 3),
+                    textcoords="offset points")
     ax.set_xlabel("connections removed (%)")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(f"{result.dataset}: accuracy vs pruning (seed {result.seeds[0]})")

@@ -74,3 +74,31 @@ def test_cli_reports_zero_differences(capsys: pytest.CaptureFixture[str]) -> Non
     assert main(["crosscheck", "--samples", "5", *sets]) == 0
     out = capsys.readouterr().out
     assert "samples compared    5" in out and "differences         0" in out
+
+
+# Every rewiring policy on a small case: the golden model and the Brian2 reference regrow the
+# same synapses (and "pq" rewires at the same block ends), so nothing differs.
+@pytest.mark.parametrize(("policy", "changes"), [
+    ("fixed-density", {"rewire_density": 0.1}),
+    ("fixed-density", {"rewire_density": 0.3, "regrow_weight": 90}),
+    ("pq", {"rewire_block": 3, "pq_beta": 0.4}),
+    ("pq", {"rewire_block": 7, "rewire_density": 0.3, "pq_gamma": 2.0, "pq_beta": 0.5}),
+])
+def test_rewiring_policy_identical(policy: str, changes: dict[str, Any],
+                                   images: np.ndarray) -> None:
+    cfg = Config().replace(threshold=300, a_minus=-6000, prune_threshold=80,
+                           rewire_policy=policy, **changes)
+    report, _, golden = _check(cfg, images)
+    assert report.ok, str(report.first)
+    assert report.samples == N_SAMPLES
+    assert report.regrown > 0 and report.regrown == report.pruned
+    assert golden.live == (golden.mask.sum(0)[0]) * cfg.n_neurons  # every neuron kept its count
+
+
+def test_cli_policy_reports_zero_differences(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["crosscheck", "--samples", "8", "--set", "rewire_policy=fixed-density",
+                 "--set", "threshold=300", "--set", "prune_threshold=80", "--set",
+                 "a_minus=-6000"]) == 0
+    out = capsys.readouterr().out
+    assert "rewire_policy=fixed-density" in out and "differences         0" in out
+    assert "synapses regrown" in out

@@ -65,3 +65,31 @@ def test_rtl_not_run_says_so(n_train: int, seeds: list[int]) -> None:
     # the table shows the fractions of the results as percent
     line = next(ln for ln in table.splitlines() if ln.startswith("accuracy pruned"))
     assert f"{100 * summary['accuracy_pruned']:.2f}%" in line
+
+
+@pytest.mark.parametrize(("policy", "densities"), [("fixed-density", (0.1,)),
+                                                    ("pq", (0.1, 0.3))])
+def test_policy_experiment_and_pareto(policy: str, densities: tuple[float, ...],
+                                      tmp_path: Path) -> None:
+    """A sparse policy: its density held (removed = 1 - density), a density sweep with
+    speed-ups, the sparse threshold scaled with the density, and the Pareto picture."""
+    from synaprune.experiment import sparse_config, sparse_threshold
+    from synaprune.model.rewiring import live_per_neuron
+    from synaprune.plots import plot_pareto
+
+    cfg = Config(n_neurons=16, lanes=8, threshold=900)
+    result = run_experiment(cfg, small_split(120, 30), seeds=[1], rtl_samples=0, progress=False,
+                            policy=policy, changes={"rewire_block": 10},
+                            sweep_densities=densities)
+    summary = result.summary()
+    live = live_per_neuron(cfg.n_inputs, cfg.rewire_density) / cfg.n_inputs
+    assert summary["connectivity_removed"] == pytest.approx(1 - live)
+    assert summary["rewire_policy"] == policy and summary["regrowth_in_cycle_model"] is False
+    assert summary["pruned_config"]["threshold"] == sparse_threshold(cfg, 0.1) == 180
+    assert [p["rewire_density"] for p in summary["density_sweep"]] == list(densities)
+    assert all(p["learn_speedup"] > 1.0 for p in summary["density_sweep"])
+    assert summary["learn_speedup"] > 1.0 and summary["infer_speedup"] > 1.0
+    assert "not yet in the cycle model" in format_table(summary)
+    path = plot_pareto([result], tmp_path / "pareto.png")
+    assert path.stat().st_size > 0
+    assert sparse_config(cfg, policy, {"threshold": 500}).threshold == 500

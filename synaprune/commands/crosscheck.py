@@ -89,7 +89,8 @@ def register(sub: Any) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one configuration field with a TOML value, e.g. --set "
                         "leak_shift=3; deep network: a network field or layers.N.FIELD, e.g. "
-                        "--set layers.0.a_plus=400 (repeatable)")
+                        "--set layers.0.a_plus=400; a rewiring policy: --set "
+                        "rewire_policy=fixed-density or pq (repeatable)")
     p.add_argument("--no-prune", action="store_true", help="learn without pruning")
     p.add_argument("--no-learn", action="store_true",
                    help="inference only: compare spikes and winners, no learning updates")
@@ -107,7 +108,8 @@ def run(args: argparse.Namespace) -> int:
     learn = not args.no_learn
     print(f"crosscheck: {len(times)} {args.dataset} samples, {cfg.n_inputs} inputs x "
           f"{cfg.n_neurons} neurons, T={cfg.time_steps}, leak_shift={cfg.leak_shift}, "
-          f"k_winners={cfg.k_winners}, learn={learn}, prune={cfg.prune_enabled and learn}")
+          f"k_winners={cfg.k_winners}, learn={learn}, prune={cfg.prune_enabled and learn}, "
+          f"rewire_policy={cfg.rewire_policy}")
     report = crosscheck(cfg, times, learn=learn, progress=True)
     print(f"samples compared    {report.samples}")
     print(f"spike times         {report.spikes_compared} ({report.spikes} spikes, "
@@ -115,4 +117,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"STDP updates        {report.synapse_updates}")
     print(f"weights compared    {report.weights_compared} (and as many mask bits)")
     print(f"synapses pruned     {report.pruned} (live at the end: {report.live})")
+    print(f"synapses regrown    {report.regrown}")
     return print_outcome(report)

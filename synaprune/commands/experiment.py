@@ -3,8 +3,11 @@
 See ``synaprune.experiment`` for what is computed. Prints a table next to the published figures
 and the project's goal, writes ``OUT/results.json`` and the pictures (``synaprune.plots``), and
 exits 1 if the RTL simulation of the pruned network differs from the golden model or from the
-cycle model. Digits use the preset's configuration; MNIST learns on the first 6000 samples of the
-files and tests on the last 2000 (or --train/--test).
+cycle model. ``--policy`` chooses the rewiring policy of the pruned runs (``model.rewiring``);
+``--policy all`` runs each into ``OUT/POLICY/`` and writes ``OUT/policies.json`` and
+``OUT/pareto.png`` (accuracy against learning speed-up, every policy and operating point).
+Digits use the preset's configuration; MNIST learns on the first 6000 samples of the files and
+tests on the last 2000 (or --train/--test).
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from ..model.config import Config
+from ..model.rewiring import POLICIES
 from . import (
     DEFAULT_DATASET_NOTE,
     add_config_argument,
@@ -21,12 +26,37 @@ from . import (
     check_images_fit,
     choose_dataset,
     load_split,
+    parse_value,
     positive_int,
     resolve_config,
     write_json,
 )
 
 SWEEP_THRESHOLDS = (0, 8, 16, 32, 48, 64)
+SWEEP_DENSITIES = (0.05, 0.07, 0.1, 0.2, 0.3)
+
+
+def _densities(text: str) -> tuple[float, ...]:
+    """argparse type: comma-separated densities in (0, 1), or 'none'."""
+    if text == "none":
+        return ()
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of numbers: {text!r}") from None
+    if not all(0.0 < v < 1.0 for v in values):
+        raise argparse.ArgumentTypeError(f"densities must be in (0, 1): {text!r}")
+    return values
+
+
+def _changes(items: list[str]) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set {item!r}: expected KEY=VALUE")
+        changes[key.strip()] = parse_value(value.strip())
+    return changes
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -51,6 +81,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--simulator", choices=("auto", "icarus", "verilator"), default="auto",
                    help="HDL simulator for the RTL check (default auto: Verilator where "
                         "installed, else Icarus)")
+    p.add_argument("--policy", choices=(*POLICIES, "all"), default="threshold",
+                   help="rewiring policy of the pruned runs (default threshold: learned weights "
+                        "below prune_threshold removed for good); all = each in OUT/POLICY")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a configuration field of the pruned runs, e.g. --set "
+                        "rewire_density=0.07 --set threshold=1000 (repeatable)")
+    p.add_argument("--densities", type=_densities, default=SWEEP_DENSITIES, metavar="D,D,...",
+                   help="densities swept (first seed) for fixed-density and pq (default "
+                        f"{','.join(map(str, SWEEP_DENSITIES))}; 'none' = no sweep)")
     p.add_argument("--no-plots", action="store_true", help="write no pictures")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
@@ -68,32 +107,56 @@ def base_config(dataset: str, config_path: Path | None) -> Config:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..experiment import format_table, run_experiment
-    from ..plots import plot_all
+    from ..experiment import run_experiment, sparse_config
+    from ..plots import plot_pareto
 
     if args.rtl_samples < 0:
         raise ValueError(f"--rtl-samples must be >= 0, not {args.rtl_samples}")
     dataset = choose_dataset(args)
     cfg = base_config(dataset, args.config)
+    changes = _changes(args.set)
+    policies = list(POLICIES) if args.policy == "all" else [args.policy]
+    for policy in policies:  # a bad --set fails now, not after the first policy's runs
+        sparse_config(cfg, policy, changes)
     split = load_split(args, dataset)
     check_images_fit(split, cfg)
-    progress = not args.no_progress
-    result = run_experiment(cfg, split, seeds=list(range(1, args.seeds + 1)),
-                            rtl_samples=min(args.rtl_samples, len(split.x_test)),
-                            sweep_thresholds=SWEEP_THRESHOLDS, progress=progress,
-                            simulator=args.simulator)
+    results, summaries, rc = [], {}, 0
+    for policy in policies:
+        out = args.out / policy if len(policies) > 1 else args.out
+        result = run_experiment(cfg, split, seeds=list(range(1, args.seeds + 1)),
+                                rtl_samples=min(args.rtl_samples, len(split.x_test)),
+                                sweep_thresholds=SWEEP_THRESHOLDS, progress=not args.no_progress,
+                                simulator=args.simulator, policy=policy, changes=changes,
+                                sweep_densities=args.densities)
+        summaries[policy] = _report(args, dataset, split, cfg, result, out)
+        results.append(result)
+        rc = rc or (0 if result.rtl_ok else 1)
+    if len(policies) > 1:
+        write_json(args.out / "policies.json", summaries)
+        print(f"wrote {args.out / 'policies.json'}")
+    if not args.no_plots:
+        print(f"wrote {plot_pareto(results, args.out / 'pareto.png')}")
+    return rc
+
+
+def _report(args: argparse.Namespace, dataset: str, split: Any, cfg: Config, result: Any,
+            out: Path) -> dict[str, Any]:
+    """Write ``out/results.json`` and the pictures of one policy's result, print its table."""
+    from ..experiment import format_table
+    from ..plots import plot_all
+
     summary = result.summary()
     summary["n_train"], summary["n_test"] = len(split.x_train), len(split.x_test)
     summary["config"] = cfg.to_dict()
-    write_json(args.out / "results.json", summary)
+    write_json(out / "results.json", summary)
     if not args.no_plots:
-        summary["plots"] = [str(p) for p in plot_all(result, args.out)]
-        write_json(args.out / "results.json", summary)
+        summary["plots"] = [str(p) for p in plot_all(result, out)]
+        write_json(out / "results.json", summary)
     print(f"{dataset}: {len(split.x_train)} learning / {len(split.x_test)} test samples, "
-          f"seeds {result.seeds}")
+          f"seeds {result.seeds}, rewiring policy {result.policy}")
     print(format_table(summary))
-    print(f"wrote {args.out / 'results.json'}")
+    print(f"wrote {out / 'results.json'}")
     if not result.rtl_ok:
-        print(f"synaprune: error: RTL check failed: {result.rtl}", file=sys.stderr)
-        return 1
-    return 0
+        print(f"synaprune: error: RTL check failed ({result.policy}): {result.rtl}",
+              file=sys.stderr)
+    return summary
