@@ -16,6 +16,7 @@ from synaprune.model.config import Config
 from synaprune.model.datasets import load_digits_split
 from synaprune.model.encoding import encode
 from synaprune.model.network import Network
+from synaprune.sim.cases import digits_case
 
 # Strong depression and a high prune threshold: synapses are pruned within the first samples.
 FAST = {"threshold": 300, "a_minus": -6000, "prune_threshold": 80}
@@ -240,3 +241,13 @@ def test_prune_disabled_keeps_the_sparse_mask(policy: str, images: np.ndarray) -
     for t in encode(images[:10], cfg):
         net.run_sample(t, learn=True)
     assert np.array_equal(net.mask, mask0)
+
+
+def test_rtl_case_refuses_learning_with_a_policy_the_core_lacks() -> None:
+    """The core learns by the threshold rule only: an RTL case that learns with another policy
+    is refused with a clear error (inference under any policy's masks is fine)."""
+    cfg = Config(n_inputs=64, n_neurons=8, lanes=2, rewire_policy="fixed-density",
+                 rewire_density=0.5)
+    with pytest.raises(ValueError, match="not in the hardware yet"):
+        digits_case(cfg, pretrain=0, n_learn=2, n_infer=1)
+    assert digits_case(cfg, pretrain=0, n_learn=0, n_infer=2).learn.sum() == 0
