@@ -1,0 +1,193 @@
+"""``PoolCore`` against ``model.pooling``, alone and chained after a ``ConvCore``.
+
+Alone: random spike maps streamed in time order (within a step in index order, or shuffled),
+with a consumer that is not always ready; the output must be, in order, the first event of
+each window (``model.pooling``: the pooled spike times of ``first_spike_pool``, every window
+once), then the END unchanged. Sizes 2, 3 (rows and columns past the last window dropped) and
+0 (global). Chained: the conv core's output stream goes straight into the pooling core
+(``wiring.connect``: the two share the event signature), and the pooled spikes must be the
+golden model's conv layer followed by its pooling.
+"""
+
+from __future__ import annotations
+
+import gc
+import warnings
+
+import numpy as np
+import pytest
+from amaranth.hdl import Elaboratable, Module, UnusedElaboratable
+from amaranth.lib import wiring
+from amaranth.sim import Simulator, SimulatorContext
+from test_conv_core import (
+    GEOM_A,
+    Case,
+    host_words,
+    model_layer,
+    random_kernels,
+    sample_inputs,
+)
+
+from synaprune.hw.conv_core import ConvCore
+from synaprune.hw.conv_pool import PoolCore
+from synaprune.hw.layouts import EventKind
+from synaprune.model.pooling import first_spike_pool
+
+MAX_CYCLES = 100_000
+
+
+def pooled_events(times: np.ndarray, order: list[int], size: int,
+                  pool: PoolCore) -> list[tuple[int, int, int]]:
+    """The model's pooled stream: the first event of each window in the input order."""
+    seen, out = set(), []
+    flat = times.reshape(-1)
+    for i in order:
+        p = pool.pooled_index(i)
+        if p is not None and p not in seen:
+            seen.add(p)
+            out.append((EventKind.SPIKE.value, int(flat[i]), p))
+    pooled = first_spike_pool(times, size, size).reshape(-1)
+    assert {p: t for _, t, p in out} == {p: int(t) for p, t in enumerate(pooled)
+                                         if t < pool.time_steps}
+    return out
+
+
+async def stream_sample(ctx: SimulatorContext, sink: object, source: object,
+                        beats: list[tuple[int, int, int]], rng: np.random.Generator,
+                        ) -> list[tuple[int, int, int]]:
+    """Send ``beats`` (kind, time, index) into ``sink``, collect ``source`` until its END,
+    taking its beats only in random cycles."""
+    got: list[tuple[int, int, int]] = []
+    beats = list(beats)
+    for _ in range(MAX_CYCLES):
+        ready = int(rng.random() < 0.7)
+        ctx.set(source.ready, ready)
+        if beats:
+            kind, t, i = beats[0]
+            ctx.set(sink.valid, 1)
+            ctx.set(sink.payload.kind, EventKind(kind))
+            ctx.set(sink.payload.time, t)
+            ctx.set(sink.payload.index, i)
+            sent = ctx.get(sink.ready)
+        else:
+            ctx.set(sink.valid, 0)
+            sent = False
+        if ready and ctx.get(source.valid):
+            p = source.payload
+            got.append((ctx.get(p.kind).value, ctx.get(p.time), ctx.get(p.index)))
+        await ctx.tick()
+        if sent:
+            beats.pop(0)
+        if got and got[-1][0] == EventKind.END.value:
+            return got
+    raise AssertionError(f"no END in {MAX_CYCLES} cycles")
+
+
+@pytest.mark.parametrize(("shape", "size"), [((2, 6, 6), 2), ((3, 7, 7), 3), ((2, 5, 4), 0)])
+def test_pool_core_forwards_first_event_of_each_window(shape: tuple[int, int, int],
+                                                       size: int) -> None:
+    c, h, w = shape
+    T = 6
+    pool = PoolCore(channels=c, height=h, width=w, size=size, time_steps=T,
+                    index_bits=(c * h * w - 1).bit_length())
+    rng = np.random.default_rng(3 + size)
+    samples = [np.full(shape, T), np.zeros(shape, dtype=np.int64)]
+    samples += [np.where(rng.random(shape) < 0.3, rng.integers(0, T, shape), T)
+                for _ in range(3)]
+    jobs = []
+    for n, times in enumerate(samples):
+        flat = times.reshape(-1)
+        idx = np.flatnonzero(flat < T)
+        key = rng.permutation(len(idx)) if n % 2 else idx  # shuffled within a step, or not
+        order = [int(i) for i in idx[np.lexsort((key, flat[idx]))]]
+        beats = [(EventKind.SPIKE.value, int(flat[i]), i) for i in order]
+        beats.append((EventKind.END.value, T - 1, 0))
+        want = [*pooled_events(times, order, size, pool), (EventKind.END.value, T - 1, 0)]
+        jobs.append((beats, want))
+
+    async def testbench(ctx: SimulatorContext) -> None:
+        for n, (beats, want) in enumerate(jobs):
+            got = await stream_sample(ctx, pool.events_in, pool.events_out, beats, rng)
+            assert got == want, f"sample {n}"
+
+    sim = Simulator(pool)
+    sim.add_clock(1e-8)
+    sim.add_testbench(testbench)
+    sim.run()
+
+
+class ConvPoolChain(Elaboratable):
+    """A conv core whose output stream feeds a pooling core."""
+
+    def __init__(self, conv: ConvCore, pool: PoolCore) -> None:
+        self.conv, self.pool = conv, pool
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        m.submodules.conv, m.submodules.pool = self.conv, self.pool
+        wiring.connect(m, self.conv.events_out, self.pool.events_in)
+        return m
+
+
+@pytest.mark.parametrize("inhibit", [False, True])
+def test_conv_then_pool_chain(inhibit: bool) -> None:
+    geom = GEOM_A.validate()
+    rng = np.random.default_rng(21 + inhibit)
+    weights, mask = random_kernels(geom, rng)
+    samples = sample_inputs(geom, rng, 2)
+    threshold, size = 300, 2
+    conv = ConvCore(channels=geom.channels, height=geom.height, width=geom.width,
+                    maps=geom.maps, kernel=geom.kernel, lanes=geom.lanes,
+                    time_steps=geom.time_steps)
+    pool = PoolCore(channels=geom.maps, height=geom.out_h, width=geom.out_w, size=size,
+                    time_steps=geom.time_steps, index_bits=geom.index_bits)
+    layer = model_layer(geom, Case(geom=geom, threshold=threshold, leak_shift=0,
+                                   inhibit=inhibit, samples=0, seed=0), weights, mask)
+    T = geom.time_steps
+
+    async def testbench(ctx: SimulatorContext) -> None:
+        ctx.set(conv.threshold, threshold)
+        ctx.set(conv.inhibit, int(inhibit))
+        for region, lane, addr, word in host_words(geom, weights, mask):
+            ctx.set(conv.host.region, region)
+            ctx.set(conv.host.lane, lane)
+            ctx.set(conv.host.addr, addr)
+            ctx.set(conv.host.wdata, word)
+            ctx.set(conv.host.we, 1)
+            await ctx.tick()
+        ctx.set(conv.host.we, 0)
+        spiked = 0
+        for n, times in enumerate(samples):
+            flat = times.reshape(-1)
+            order = np.lexsort((np.arange(len(flat)), flat))
+            beats = [(EventKind.SPIKE.value, int(flat[i]), int(i)) for i in order if flat[i] < T]
+            beats.append((EventKind.END.value, 0, 0))
+            got = await stream_sample(ctx, conv.events_in, pool.events_out, beats, rng)
+            out, _ = layer.forward(times[None].astype(np.int16))
+            pooled = first_spike_pool(out[0], size, size).reshape(-1)
+            want = {p: int(t) for p, t in enumerate(pooled) if t < T}
+            spikes = got[:-1]
+            assert got[-1] == (EventKind.END.value, T - 1, 0), f"sample {n}: END"
+            assert [t for _, t, _ in spikes] == sorted(t for _, t, _ in spikes)
+            assert len(spikes) == len(want), f"sample {n}: pooled spikes"
+            assert {p: t for _, t, p in spikes} == want, f"sample {n}: pooled spike times"
+            spiked += len(spikes)
+        assert spiked > 0
+
+    sim = Simulator(ConvPoolChain(conv, pool))
+    sim.add_clock(1e-8)
+    sim.add_testbench(testbench)
+    sim.run()
+
+
+def test_pool_parameters_are_checked() -> None:
+    with warnings.catch_warnings():
+        # a constructor that raises leaves an object Amaranth reports as never elaborated
+        warnings.simplefilter("ignore", UnusedElaboratable)
+        with pytest.raises(TypeError, match="size must be an int"):
+            PoolCore(channels=1, height=4, width=4, size=2.0, time_steps=4, index_bits=4)
+        with pytest.raises(ValueError, match="size = 5: larger than the input"):
+            PoolCore(channels=1, height=4, width=4, size=5, time_steps=4, index_bits=4)
+        with pytest.raises(ValueError, match="index_bits = 3: too narrow"):
+            PoolCore(channels=1, height=4, width=4, size=2, time_steps=4, index_bits=3)
+        gc.collect()
