@@ -15,7 +15,7 @@ while it runs.
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Signal, signed
+from amaranth.hdl import Cat, Module, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -56,11 +56,34 @@ class LaneReduce(wiring.Component):
         m.d.comb += self.done.eq(red == P)
         with m.If(self.start):
             m.d.sync += [red.eq(0), best_valid.eq(0), c_valid.eq(0)]
+        # Stage 1 takes lane 0's candidate in the first run cycle and copies every other lane's
+        # into a shift register (sh_*[p] holds lane p's); each later cycle takes sh_*[1] and
+        # shifts by one lane. No multiplexer over lanes spread across the die: each register
+        # loads from its own lane or its neighbour.
+        first = Signal()  # the first run cycle after start
+        sh_valid = Signal(P)  # (entry 0 unused: lane 0's candidate is taken directly)
+        sh_d = [Signal.like(self.best_margin, name=f"sh_d{p}") for p in range(P)]
+        sh_k = [Signal.like(self.best_row, name=f"sh_k{p}") for p in range(P)]
+        with m.If(self.start):
+            m.d.sync += first.eq(1)
         with m.If(self.run):
-            r = red[:lane_bits] if P > 1 else Const(0, 1)
-            m.d.sync += [c_valid.eq(self.lane_valid.bit_select(r, 1) & (red != P)),
-                         c_d.eq(Array(self.lane_margin)[r]), c_k.eq(Array(self.lane_row)[r]),
-                         c_p.eq(r)]
+            m.d.sync += [first.eq(0), c_p.eq(red[:lane_bits] if P > 1 else 0)]
+            with m.If(first | (P == 1)):
+                m.d.sync += [c_valid.eq(self.lane_valid[0] & (red != P)),
+                             c_d.eq(self.lane_margin[0]),
+                             c_k.eq(self.lane_row[0])]
+            with m.Else():
+                m.d.sync += [c_valid.eq(sh_valid[1 % P] & (red != P)), c_d.eq(sh_d[1 % P]),
+                             c_k.eq(sh_k[1 % P])]
+            for p in range(1, P):
+                nxt = p + 1 if p + 1 < P else None
+                with m.If(first):
+                    m.d.sync += [sh_valid[p].eq(self.lane_valid[p]),
+                                 sh_d[p].eq(self.lane_margin[p]), sh_k[p].eq(self.lane_row[p])]
+                with m.Else():
+                    m.d.sync += [sh_valid[p].eq(sh_valid[nxt] if nxt else 0),
+                                 sh_d[p].eq(sh_d[nxt] if nxt else 0),
+                                 sh_k[p].eq(sh_k[nxt] if nxt else 0)]
             # stage 2: c_d > best_d, or equal and c_k < best_k: one signed compare of (d, ~k)
             # keys, as the sign of a subtraction (a carry chain); lanes come in ascending order,
             # so a tie keeps the lower lane
