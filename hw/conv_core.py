@@ -29,6 +29,7 @@ The host loads weights and bitmaps through ``host`` (writes only, between sample
 from __future__ import annotations
 
 import enum as py_enum
+from types import SimpleNamespace
 
 from amaranth.hdl import Array, Module, Mux, Signal, unsigned
 from amaranth.lib import data, enum, stream, wiring
@@ -248,8 +249,22 @@ class ConvCore(wiring.Component):
         # input
         m.submodules.skid = skid = SkidBuffer(layout=self.events_in.payload.shape())
         wiring.connect(m, wiring.flipped(self.events_in), skid.i)
-        beat = skid.o.payload
 
+        self._phase_fsm(m, SimpleNamespace(
+            skid=skid, n_ev=n_ev, inc=inc, step=step, error=error, last_t=last_t, ev_mem=ev_mem,
+            first=first, sc=sc, sw=sw, in_sweep=in_sweep, in_clear=in_clear, cptr=cptr,
+            emit=emit, clear_n=clear_n, n_spk=n_spk))
+        return m
+
+    def _phase_fsm(self, m: Module, c: SimpleNamespace) -> None:
+        """LOAD -> per step INTEG_START, INTEG, SWEEP_START, SWEEP -> CLEAR -> EMIT -> LOAD,
+        with the sample's bookkeeping (``c``: the parts ``elaborate`` made)."""
+        g, T = self.geom, self.geom.time_steps
+        skid, n_ev, inc, step, error, last_t = c.skid, c.n_ev, c.inc, c.step, c.error, c.last_t
+        ev_mem, first, sc, sw, in_sweep, in_clear = (c.ev_mem, c.first, c.sc, c.sw, c.in_sweep,
+                                                     c.in_clear)
+        cptr, emit, clear_n, n_spk = c.cptr, c.emit, c.clear_n, c.n_spk
+        beat = skid.o.payload
         with m.FSM(name="phase"):
             with m.State("LOAD"):
                 m.d.comb += [self.idle.eq(n_ev == 0), skid.o.ready.eq(1)]
@@ -308,4 +323,3 @@ class ConvCore(wiring.Component):
                     m.d.sync += [n_ev.eq(0), n_spk.eq(0), last_t.eq(0)]
                     m.d.sync += [first[t].eq(0) for t in range(T + 1)]
                     m.next = "LOAD"
-        return m
