@@ -344,7 +344,15 @@ class LayerCore(wiring.Component):
             # LEARN_INC: the winner's adaptation + inc, saturated into a register (the write
             # request's multiplexers then start from flip-flops), written from LEARN's first
             # cycle (learn_inc)
-            inc = r.a_oth[p].data + c.regs.homeo_inc
+            homeo_inc = c.regs.homeo_inc
+            if cfg.die_wide:
+                # die-wide, the knob copied next to the lane (as NeuronUpdate copies its own): a
+                # register changes between samples, long before a winner's increment reads it
+                homeo_inc = Signal.like(c.regs.homeo_inc, name=f"homeo_inc_l{p}",
+                                        reset_less=True,
+                                        attrs=self.synthesis.keep_register_attrs)
+                m.d.sync += homeo_inc.eq(c.regs.homeo_inc)
+            inc = r.a_oth[p].data + homeo_inc
             inc_sat = Signal(cfg.adapt_bits, name=f"a_inc{p}")
             m.d.sync += inc_sat.eq(Mux(inc[cfg.adapt_bits], cfg.adapt_max, inc[:cfg.adapt_bits]))
             m.d.comb += [
