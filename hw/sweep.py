@@ -16,9 +16,10 @@ and enable from registers next to them, not from one register across the die.
 
 Contract: ``zero`` resets the row counters (a cycle before ``start`` at the latest); ``start``
 empties the pipeline and raises ``sweeping``; while ``run`` is high rows are issued; ``done`` is
-high (with ``run``) in the cycle the last row leaves the pipeline, and the unit then lowers
-``sweeping``. ``best_reset`` forgets the lanes' candidates (after they were reduced);
-``clear_begin`` .. ``clear_end`` zero the fired flags (a new sample).
+high (while ``sweeping``, from registers only) in the cycle the last row leaves the pipeline, and
+after a ``run`` cycle with ``done`` the unit lowers ``sweeping``. ``best_reset`` forgets the
+lanes' candidates (after they were reduced); ``clear_begin`` .. ``clear_end`` zero the fired
+flags (a new sample).
 """
 
 from __future__ import annotations
@@ -184,6 +185,9 @@ class Sweep(wiring.Component):
                 # outside the sweep)
                 m.d.sync += [x.eq(1) for x in in_sweep_l]
 
+        # "done" from registers only, not through "run": the FSM's decision to leave the sweep
+        # then needs no decode of its own state through this unit (the 85F's critical path)
+        m.d.comb += self.done.eq(in_sweep & sw_valid[-1] & ~sw_stall & last_is_end)
         with m.If(self.run):
             issue = sweep_k != K
             with m.If(~sw_stall):
@@ -199,7 +203,6 @@ class Sweep(wiring.Component):
                     m.d.sync += sweep_k.eq(sweep_k + 1)
             m.d.sync += [pend.eq(spike_rest), pending.eq(sw_stall),
                          sw_stall.eq(Mux(sw_stall, stall_more, stall_new))]
-            m.d.comb += self.done.eq(sw_valid[-1] & ~sw_stall & last_is_end)
             with m.If(self.done):
                 m.d.sync += in_sweep.eq(0)
                 if copies:
