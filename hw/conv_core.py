@@ -133,6 +133,7 @@ class ConvCore(wiring.Component):
             "radius": In(range(max(g.out_h, g.out_w))), "a_plus": In(rate), "a_minus": In(rate),
             "prune_enable": In(1), "prune_threshold": In(g.weight_bits),
             "winner": Out(ConvLearning.winner_layout(g)), "lfsr": Out(32),
+            "lfsr_write": In(1), "lfsr_data": In(32),
             "idle": Out(1),
             "error": Out(2),
             "counters": Out(data.ArrayLayout(counter_bits, len(ConvCounter))),
@@ -249,7 +250,8 @@ class ConvCore(wiring.Component):
                      lu.spike.eq(sw.spike), lu.spike_addr.eq(n_spk), lu.spike_time.eq(step),
                      lu.spike_map.eq(sw.spike_map), lu.spike_y.eq(sw.spike_y),
                      lu.spike_x.eq(sw.spike_x), lu.spike_v.eq(sw.spike_v),
-                     lu.n_spikes.eq(n_spk), self.winner.eq(lu.winner), self.lfsr.eq(lu.lfsr)]
+                     lu.n_spikes.eq(n_spk), self.winner.eq(lu.winner), self.lfsr.eq(lu.lfsr),
+                     lu.lfsr_write.eq(self.lfsr_write), lu.lfsr_data.eq(self.lfsr_data)]
         m.d.comb += [sc.first.eq(first[step]), sc.end.eq(first[step + 1]),
                      sw.threshold.eq(self.threshold), sw.leak_shift.eq(self.leak_shift),
                      sw.inhibit.eq(self.inhibit)]

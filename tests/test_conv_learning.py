@@ -17,10 +17,13 @@ column decide), weights saturating at 0 and w_max (the largest rates).
 
 from __future__ import annotations
 
+import gc
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from amaranth.hdl import UnusedElaboratable
 from amaranth.sim import Simulator, SimulatorContext
 from test_conv_core import (
     GEOM_A,
@@ -32,6 +35,7 @@ from test_conv_core import (
 )
 
 from synaprune.hw.conv_core import ConvCore, ConvCounter
+from synaprune.hw.conv_learning import ConvLearning
 from synaprune.hw.layouts import EventKind
 from synaprune.model import conv
 from synaprune.model.conv_cycles import ConvGeometry, learn_cycles, sample_cycles
@@ -65,6 +69,7 @@ class LearnCase:
     # has live entries; "equal": as "live", every weight equal (ties)
     kernels: str = "random"
     infer_every: int = 5  # every infer_every-th sample runs with learn low
+    lfsr_by_port: bool = False  # the LFSR's seed written through lfsr_write, not elaborated
 
 
 def model_layer(case: LearnCase, weights: np.ndarray, mask: np.ndarray) -> ConvLayer:
@@ -109,7 +114,7 @@ def simulate(case: LearnCase, layer: ConvLayer, samples: list[np.ndarray]) -> li
                     kernel=g.kernel, lanes=g.lanes, time_steps=g.time_steps,
                     weight_bits=g.weight_bits, membrane_bits=g.membrane_bits,
                     stdp_frac_bits=g.stdp_frac_bits, max_winners=g.max_winners,
-                    lfsr_seed=LFSR_SEED)
+                    lfsr_seed=1 if case.lfsr_by_port else LFSR_SEED)
     rate_mask = (1 << (g.stdp_frac_bits + 2)) - 1
     spec = layer.spec
     results: list[dict] = []
@@ -129,6 +134,11 @@ def simulate(case: LearnCase, layer: ConvLayer, samples: list[np.ndarray]) -> li
             ctx.set(core.host.we, 1)
             await ctx.tick()
         ctx.set(core.host.we, 0)
+        if case.lfsr_by_port:
+            ctx.set(core.lfsr_write, 1)
+            ctx.set(core.lfsr_data, LFSR_SEED)
+            await ctx.tick()
+            ctx.set(core.lfsr_write, 0)
         before = [ctx.get(core.counters[n]) for n in ConvCounter]
         learned = 0
         for n, times in enumerate(samples):
@@ -302,7 +312,8 @@ def test_ties(geom: ConvGeometry) -> None:
     """Equal weights, random masks: candidates tie in step and membrane across maps and
     positions; the map, then the row, then the column decide."""
     case = LearnCase(geom=geom, threshold=TIE_THRESHOLD, inhibit=False, k_winners=geom.maps,
-                     radius=1, samples=6, seed=5, kernels="equal", infer_every=99, prune=False)
+                     radius=1, samples=6, seed=5, kernels="equal", infer_every=99, prune=False,
+                     lfsr_by_port=True)
     totals = check_case(case)
     assert sum(map_before_position_ties(geom, s) for s in totals["model"]) > 0
 
@@ -317,3 +328,21 @@ def test_saturation(geom: ConvGeometry) -> None:
     totals = check_case(case)
     new = np.concatenate([u.weights for s in totals["model"] for u in s.updates])
     assert (new == 0).any() and (new == geom.w_max).any()
+
+
+def test_learning_parameters_are_checked() -> None:
+    sizes = dict(channels=2, height=6, width=6, maps=4, kernel=3, lanes=2, time_steps=4)
+    with warnings.catch_warnings():
+        # a constructor that raises leaves an object Amaranth reports as never elaborated
+        warnings.simplefilter("ignore", UnusedElaboratable)
+        with pytest.raises(ValueError, match="lfsr_seed must be a nonzero"):
+            ConvCore(**sizes, lfsr_seed=0)
+        with pytest.raises(TypeError, match="lfsr_seed must be an int"):
+            ConvCore(**sizes, lfsr_seed=1.0)
+        with pytest.raises(ValueError, match="stdp_frac_bits must be in 1..20"):
+            ConvCore(**sizes, stdp_frac_bits=21)
+        with pytest.raises(ValueError, match="max_winners must be >= 1"):
+            ConvCore(**sizes, max_winners=0)
+        with pytest.raises(TypeError, match="geom must be a ConvGeometry"):
+            ConvLearning(geom=sizes, lfsr_seed=1)
+        gc.collect()
