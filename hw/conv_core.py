@@ -243,15 +243,9 @@ class ConvCore(wiring.Component):
         n_spk = Signal(range(g.n_outputs + 1))
         error = Signal(2)
         m.d.comb += self.error.eq(error)
-        m.d.comb += [lu.k.eq(self.k_winners), lu.radius.eq(self.radius),
-                     lu.a_plus.eq(self.a_plus), lu.a_minus.eq(self.a_minus),
-                     lu.prune_enable.eq(self.prune_enable),
-                     lu.prune_threshold.eq(self.prune_threshold), lu.n_events.eq(n_ev),
-                     lu.spike.eq(sw.spike), lu.spike_addr.eq(n_spk), lu.spike_time.eq(step),
-                     lu.spike_map.eq(sw.spike_map), lu.spike_y.eq(sw.spike_y),
-                     lu.spike_x.eq(sw.spike_x), lu.spike_v.eq(sw.spike_v),
-                     lu.n_spikes.eq(n_spk), self.winner.eq(lu.winner), self.lfsr.eq(lu.lfsr),
-                     lu.lfsr_write.eq(self.lfsr_write), lu.lfsr_data.eq(self.lfsr_data)]
+        self._learning_ports(m, lu, sw)
+        m.d.comb += [lu.n_events.eq(n_ev), lu.spike_addr.eq(n_spk), lu.spike_time.eq(step),
+                     lu.n_spikes.eq(n_spk)]
         m.d.comb += [sc.first.eq(first[step]), sc.end.eq(first[step + 1]),
                      sw.threshold.eq(self.threshold), sw.leak_shift.eq(self.leak_shift),
                      sw.inhibit.eq(self.inhibit)]
@@ -298,6 +292,18 @@ class ConvCore(wiring.Component):
             first=first, sc=sc, sw=sw, in_sweep=in_sweep, in_clear=in_clear, cptr=cptr,
             emit=emit, clear_n=clear_n, n_spk=n_spk, lu=lu, in_learn=in_learn))
         return m
+
+    def _learning_ports(self, m: Module, lu: ConvLearning, sw: ConvSweep) -> None:
+        """The learning unit's knobs, its outputs and the sweep's spikes (the candidates)."""
+        m.d.comb += [lu.k.eq(self.k_winners), lu.radius.eq(self.radius),
+                     lu.a_plus.eq(self.a_plus), lu.a_minus.eq(self.a_minus),
+                     lu.prune_enable.eq(self.prune_enable),
+                     lu.prune_threshold.eq(self.prune_threshold),
+                     lu.lfsr_write.eq(self.lfsr_write), lu.lfsr_data.eq(self.lfsr_data),
+                     self.winner.eq(lu.winner), self.lfsr.eq(lu.lfsr),
+                     lu.spike.eq(sw.spike), lu.spike_map.eq(sw.spike_map),
+                     lu.spike_y.eq(sw.spike_y), lu.spike_x.eq(sw.spike_x),
+                     lu.spike_v.eq(sw.spike_v)]
 
     def _phase_fsm(self, m: Module, c: SimpleNamespace) -> None:
         """LOAD -> per step INTEG_START, INTEG, SWEEP_START, SWEEP -> CLEAR -> EMIT -> LOAD,

@@ -273,10 +273,11 @@ def check_case(case: LearnCase, samples: list[np.ndarray] | None = None) -> dict
 @pytest.mark.parametrize("geom,inhibit,k,radius", [
     (GEOM_A, True, 2, 1), (GEOM_B, False, 3, 0)], ids=["k3m2l1", "k5m4l2"])
 def test_learning_matches_model(geom: ConvGeometry, inhibit: bool, k: int, radius: int) -> None:
-    """Twelve samples (an empty one: no winner; every input at t = 0; random ones), learning
-    but for every fifth: kernels, masks, winners, counters and cycles after every sample."""
+    """Fourteen samples (an empty one: no winner; every input at t = 0; random ones), learning
+    but for every fifth (12 learning samples): kernels, masks, winners, counters and cycles
+    after every sample."""
     totals = check_case(LearnCase(geom=geom, threshold=300, inhibit=inhibit, k_winners=k,
-                                  radius=radius, samples=12, seed=21 + geom.kernel,
+                                  radius=radius, samples=14, seed=21 + geom.kernel,
                                   kernels="live"))
     assert totals["updates"] > 0 and totals["pruned"] > 0
     assert any(s is not None and len(s.winners) > 1 for s in totals["model"])
