@@ -31,12 +31,14 @@ from __future__ import annotations
 import enum as py_enum
 from types import SimpleNamespace
 
-from amaranth.hdl import Array, Module, Mux, Signal, unsigned
+from amaranth.hdl import Array, MemoryData, Module, Mux, Signal, unsigned
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..model.conv_cycles import ConvGeometry
+from ..model.deep_config import ConvSpec
+from .conv_learning import ConvLearning
 from .conv_scatter import ConvScatter
 from .conv_sweep import ConvSweep
 from .emit import Emit
@@ -63,6 +65,10 @@ class ConvCounter(py_enum.IntEnum):
     SYN_EVENTS = 6  # synaptic events integrated
     SPIKES = 7  # output spikes
     STEPS = 8  # time steps executed
+    LEARN_CYCLES = 9  # the learning phase (``learn`` high)
+    SYN_UPDATES = 10  # kernel entries updated by STDP
+    PRUNED = 11  # kernel entries pruned
+    WINNERS = 12  # learning winners
 
 
 def conv_event_signature(geom: ConvGeometry) -> stream.Signature:
@@ -89,11 +95,13 @@ class ConvCore(wiring.Component):
 
     def __init__(self, *, channels: int, height: int, width: int, maps: int, kernel: int,
                  lanes: int, time_steps: int, weight_bits: int = 8, membrane_bits: int = 16,
-                 counter_bits: int = 32) -> None:
+                 stdp_frac_bits: int = 12, max_winners: int = 4,
+                 lfsr_seed: int = ConvSpec.lfsr_seed, counter_bits: int = 32) -> None:
         self.geom = ConvGeometry(channels=channels, height=height, width=width, maps=maps,
                                  kernel=kernel, lanes=lanes, time_steps=time_steps,
-                                 weight_bits=weight_bits, membrane_bits=membrane_bits)
-        for name, value in (("counter_bits", counter_bits),):
+                                 weight_bits=weight_bits, membrane_bits=membrane_bits,
+                                 stdp_frac_bits=stdp_frac_bits, max_winners=max_winners)
+        for name, value in (("counter_bits", counter_bits), ("lfsr_seed", lfsr_seed)):
             if not isinstance(value, int) or isinstance(value, bool):
                 raise TypeError(f"ConvCore: {name} must be an int, not {type(value).__name__}")
         if not 8 <= counter_bits <= 64:
@@ -102,8 +110,18 @@ class ConvCore(wiring.Component):
             self.geom.validate()
         except (TypeError, ValueError) as err:
             raise type(err)(f"ConvCore: {err}") from None
-        self.counter_bits = counter_bits
+        if not 0 < lfsr_seed < (1 << 32):
+            raise ValueError(f"ConvCore: lfsr_seed must be a nonzero 32-bit value, not "
+                             f"{lfsr_seed}")
+        self.counter_bits, self.lfsr_seed = counter_bits, lfsr_seed
         g = self.geom
+        rate = g.stdp_frac_bits + 2  # hw.rule_units.StdpUnit's rates (a_minus two's complement)
+        # the kernels' memories' contents, per lane (simulations read them: no host reads yet)
+        self.weight_data = [MemoryData(shape=unsigned(g.weight_bits),
+                                       depth=g.map_rows * g.channels * g.entries, init=[])
+                            for _ in range(g.lanes)]
+        self.live_data = [MemoryData(shape=unsigned(g.entries), depth=g.map_rows * g.channels,
+                                     init=[]) for _ in range(g.lanes)]
         super().__init__({
             "events_in": In(conv_event_signature(g)),
             "events_out": Out(conv_event_signature(g)),
@@ -111,6 +129,11 @@ class ConvCore(wiring.Component):
             "threshold": In(g.membrane_bits),
             "leak_shift": In(range(g.membrane_bits)),
             "inhibit": In(1),
+            "learn": In(1), "k_winners": In(range(g.max_winners + 1)),
+            "radius": In(range(max(g.out_h, g.out_w))), "a_plus": In(rate), "a_minus": In(rate),
+            "prune_enable": In(1), "prune_threshold": In(g.weight_bits),
+            "winner": Out(ConvLearning.winner_layout(g)), "lfsr": Out(32),
+            "lfsr_write": In(1), "lfsr_data": In(32),
             "idle": Out(1),
             "error": Out(2),
             "counters": Out(data.ArrayLayout(counter_bits, len(ConvCounter))),
@@ -126,6 +149,7 @@ class ConvCore(wiring.Component):
         ev_bits = g.n_inputs.bit_length()
         m.submodules.scatter = sc = ConvScatter(geom=g)
         m.submodules.sweep = sw = ConvSweep(geom=g)
+        m.submodules.learning = lu = ConvLearning(geom=g, lfsr_seed=self.lfsr_seed)
 
         def mem(name: str, **kw: object) -> Memory:
             memory = Memory(**kw)
@@ -144,10 +168,8 @@ class ConvCore(wiring.Component):
 
         ev_mem = mem("ev_mem", shape=unsigned(max(1, (g.n_inputs - 1).bit_length())),
                      depth=g.n_inputs, init=[])
-        w_mem = [mem(f"w{p}", shape=unsigned(g.weight_bits), depth=sc.w_depth, init=[])
-                 for p in range(P)]
-        k_mem = [mem(f"live{p}", shape=unsigned(g.entries), depth=sc.m_depth, init=[])
-                 for p in range(P)]
+        w_mem = [mem(f"w{p}", data=self.weight_data[p]) for p in range(P)]
+        k_mem = [mem(f"live{p}", data=self.live_data[p]) for p in range(P)]
         v_mem = [mem(f"v{p}", shape=unsigned(g.membrane_bits), depth=g.lane_neurons, init=[])
                  for p in range(P)]
         f_mem = [mem(f"fired{p}", shape=unsigned(1), depth=g.lane_neurons, init=[])
@@ -159,14 +181,17 @@ class ConvCore(wiring.Component):
                    for b in range(2)]
 
         # the FSM's phase flags (set below)
-        in_sweep, in_clear = Signal(), Signal()
+        in_sweep, in_clear, in_learn = Signal(), Signal(), Signal()
         ev_rd, ev_q = read2(ev_mem, "ev")
-        m.d.comb += [ev_rd.addr.eq(sc.event_addr), sc.event_index.eq(ev_q)]
+        m.d.comb += [ev_rd.addr.eq(Mux(in_learn, lu.event_addr, sc.event_addr)),
+                     sc.event_index.eq(ev_q), lu.event_index.eq(ev_q)]
         for p in range(P):
             w_rd, w_q = read2(w_mem[p], f"w{p}")
             k_rd, k_q = read2(k_mem[p], f"live{p}")
-            m.d.comb += [w_rd.addr.eq(sc.weight_addr[p]), sc.weights[p].eq(w_q),
-                         k_rd.addr.eq(sc.mask_addr), sc.mask_words[p].eq(k_q)]
+            m.d.comb += [w_rd.addr.eq(Mux(in_learn, lu.weight_addr, sc.weight_addr[p])),
+                         sc.weights[p].eq(w_q), lu.weights[p].eq(w_q),
+                         k_rd.addr.eq(Mux(in_learn, lu.mask_addr, sc.mask_addr)),
+                         sc.mask_words[p].eq(k_q), lu.mask_words[p].eq(k_q)]
             v_rd, v_q = read2(v_mem[p], f"v{p}", sw.read_en)
             f_rd, f_q = read2(f_mem[p], f"fired{p}", sw.read_en)
             m.d.comb += [v_rd.addr.eq(Mux(in_sweep, sw.addr, sc.v_read_addr[p])),
@@ -175,13 +200,19 @@ class ConvCore(wiring.Component):
         b_rd, b_q = read2(b_mem, "blocked", sw.read_en)
         m.d.comb += [b_rd.addr.eq(sw.blocked_addr), sw.blocked_read.eq(b_q)]
 
-        # host writes
+        # host writes (between samples) and the learning unit's write-back (in LEARN)
         host = self.host
         for p in range(P):
-            for region, memory in ((ConvRegion.WEIGHT, w_mem[p]), (ConvRegion.MASK, k_mem[p])):
+            for region, memory, addr, wdata, en in (
+                    (ConvRegion.WEIGHT, w_mem[p], lu.weight_write_addr, lu.weight_write_data,
+                     lu.weight_write_en[p]),
+                    (ConvRegion.MASK, k_mem[p], lu.mask_write_addr, lu.mask_write_data,
+                     lu.mask_write_en[p])):
                 wr = memory.write_port()
-                m.d.comb += [wr.addr.eq(host.addr), wr.data.eq(host.wdata),
-                             wr.en.eq(host.we & (host.region == region) & (host.lane == p))]
+                m.d.comb += [wr.addr.eq(Mux(en, addr, host.addr)),
+                             wr.data.eq(Mux(en, wdata, host.wdata)),
+                             wr.en.eq(en | (host.we & (host.region == region)
+                                            & (host.lane == p)))]
 
         # CLEAR's pointer over max(MR * P', P') addresses
         clear_n = max(g.lane_neurons, g.positions)
@@ -212,6 +243,9 @@ class ConvCore(wiring.Component):
         n_spk = Signal(range(g.n_outputs + 1))
         error = Signal(2)
         m.d.comb += self.error.eq(error)
+        self._learning_ports(m, lu, sw)
+        m.d.comb += [lu.n_events.eq(n_ev), lu.spike_addr.eq(n_spk), lu.spike_time.eq(step),
+                     lu.n_spikes.eq(n_spk)]
         m.d.comb += [sc.first.eq(first[step]), sc.end.eq(first[step + 1]),
                      sw.threshold.eq(self.threshold), sw.leak_shift.eq(self.leak_shift),
                      sw.inhibit.eq(self.inhibit)]
@@ -244,7 +278,10 @@ class ConvCore(wiring.Component):
         for n in ConvCounter:
             m.d.sync += count[n].eq(count[n] + inc[n])
         m.d.comb += [inc[ConvCounter.SYN_EVENTS].eq(sc.synapses),
-                     inc[ConvCounter.SPIKES].eq(sw.spike)]
+                     inc[ConvCounter.SPIKES].eq(sw.spike),
+                     inc[ConvCounter.SYN_UPDATES].eq(lu.updates),
+                     inc[ConvCounter.PRUNED].eq(lu.pruned),
+                     inc[ConvCounter.WINNERS].eq(lu.winner.valid)]
 
         # input
         m.submodules.skid = skid = SkidBuffer(layout=self.events_in.payload.shape())
@@ -253,8 +290,20 @@ class ConvCore(wiring.Component):
         self._phase_fsm(m, SimpleNamespace(
             skid=skid, n_ev=n_ev, inc=inc, step=step, error=error, last_t=last_t, ev_mem=ev_mem,
             first=first, sc=sc, sw=sw, in_sweep=in_sweep, in_clear=in_clear, cptr=cptr,
-            emit=emit, clear_n=clear_n, n_spk=n_spk))
+            emit=emit, clear_n=clear_n, n_spk=n_spk, lu=lu, in_learn=in_learn))
         return m
+
+    def _learning_ports(self, m: Module, lu: ConvLearning, sw: ConvSweep) -> None:
+        """The learning unit's knobs, its outputs and the sweep's spikes (the candidates)."""
+        m.d.comb += [lu.k.eq(self.k_winners), lu.radius.eq(self.radius),
+                     lu.a_plus.eq(self.a_plus), lu.a_minus.eq(self.a_minus),
+                     lu.prune_enable.eq(self.prune_enable),
+                     lu.prune_threshold.eq(self.prune_threshold),
+                     lu.lfsr_write.eq(self.lfsr_write), lu.lfsr_data.eq(self.lfsr_data),
+                     self.winner.eq(lu.winner), self.lfsr.eq(lu.lfsr),
+                     lu.spike.eq(sw.spike), lu.spike_map.eq(sw.spike_map),
+                     lu.spike_y.eq(sw.spike_y), lu.spike_x.eq(sw.spike_x),
+                     lu.spike_v.eq(sw.spike_v)]
 
     def _phase_fsm(self, m: Module, c: SimpleNamespace) -> None:
         """LOAD -> per step INTEG_START, INTEG, SWEEP_START, SWEEP -> CLEAR -> EMIT -> LOAD,
@@ -263,8 +312,11 @@ class ConvCore(wiring.Component):
         skid, n_ev, inc, step, error, last_t = c.skid, c.n_ev, c.inc, c.step, c.error, c.last_t
         ev_mem, first, sc, sw, in_sweep, in_clear = (c.ev_mem, c.first, c.sc, c.sw, c.in_sweep,
                                                      c.in_clear)
-        cptr, emit, clear_n, n_spk = c.cptr, c.emit, c.clear_n, c.n_spk
+        cptr, emit, clear_n, n_spk, lu, in_learn = (c.cptr, c.emit, c.clear_n, c.n_spk, c.lu,
+                                                    c.in_learn)
         beat = skid.o.payload
+        m.d.comb += [lu.load_index.eq(beat.index), lu.load_slot.eq(n_ev),
+                     lu.load_time.eq(beat.time)]
         with m.FSM(name="phase"):
             with m.State("LOAD"):
                 m.d.comb += [self.idle.eq(n_ev == 0), skid.o.ready.eq(1)]
@@ -280,7 +332,8 @@ class ConvCore(wiring.Component):
                     with m.Else():
                         m.d.sync += [last_t.eq(beat.time), n_ev.eq(n_ev + 1)]
                         wr = ev_mem.write_port()
-                        m.d.comb += [wr.addr.eq(n_ev), wr.data.eq(beat.index), wr.en.eq(1)]
+                        m.d.comb += [wr.addr.eq(n_ev), wr.data.eq(beat.index), wr.en.eq(1),
+                                     lu.load_we.eq(1)]
                         for t in range(1, T + 1):
                             with m.If(beat.time < t):
                                 m.d.sync += first[t].eq(n_ev + 1)
@@ -303,10 +356,22 @@ class ConvCore(wiring.Component):
                     with m.If(step == T - 1):
                         # (the spike list's reads point at entry 0 from here on)
                         m.d.comb += emit.start.eq(1)
-                        m.d.sync += [in_clear.eq(1), cptr.eq(0)]
-                        m.next = "CLEAR"
+                        with m.If(self.learn):
+                            m.d.sync += in_learn.eq(1)
+                            m.next = "LEARN_START"
+                        with m.Else():
+                            m.d.sync += [in_clear.eq(1), cptr.eq(0)]
+                            m.next = "CLEAR"
                     with m.Else():
                         m.next = "INTEG_START"
+            with m.State("LEARN_START"):
+                m.d.comb += [lu.start.eq(1), inc[ConvCounter.LEARN_CYCLES].eq(1)]
+                m.next = "LEARN"
+            with m.State("LEARN"):
+                m.d.comb += inc[ConvCounter.LEARN_CYCLES].eq(1)
+                with m.If(lu.done):
+                    m.d.sync += [in_learn.eq(0), in_clear.eq(1), cptr.eq(0)]
+                    m.next = "CLEAR"
             with m.State("CLEAR"):
                 m.d.comb += inc[ConvCounter.CLEAR_CYCLES].eq(1)
                 m.d.sync += cptr.eq(cptr + 1)

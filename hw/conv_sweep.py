@@ -16,7 +16,9 @@ membrane is written back (``v_write_*``) and the crossing lanes (eligible, margi
   membrane wins, then the lower map; the best is carried over the position's map rows and, at
   its last row, spikes, sets its fired bit and blocks the position for the rest of the sample.
 
-Spikes (``spike``, ``spike_neuron`` = (m * H' + y) * W' + x) come at most one per cycle.
+Spikes (``spike``, ``spike_neuron`` = (m * H' + y) * W' + x) come at most one per cycle, with
+the spike's map, row, column and membrane (``spike_map``, ``spike_y``, ``spike_x``, ``spike_v``:
+the learning unit's winner candidates).
 
 Contract: ``start`` (a cycle of its own) empties the pipeline and starts the row counter;
 ``done`` is high in the cycle the last row leaves the last stage, and the unit then stops.
@@ -26,7 +28,7 @@ Contract: ``start`` (a cycle of its own) empties the pipeline and starts the row
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -57,6 +59,8 @@ class ConvSweep(wiring.Component):
             "fired_write_addr": Out(range(g.lane_neurons)), "fired_write_en": Out(P),
             "blocked_write_addr": Out(range(g.positions)), "blocked_write_en": Out(1),
             "spike": Out(1), "spike_neuron": Out(g.index_bits),
+            "spike_map": Out(range(g.maps)), "spike_y": Out(range(g.out_h)),
+            "spike_x": Out(range(g.out_w)), "spike_v": Out(mb),
             "probe_valid": Out(1), "probe_addr": Out(range(g.lane_neurons)),
         })
 
@@ -68,18 +72,21 @@ class ConvSweep(wiring.Component):
         sweeping = Signal()
         adv = Signal()  # the pipeline moves (low while a row's spikes are written one by one)
         m.d.comb += self.read_en.eq(adv)
-        # row counter: addr = pos * MR + j
+        # row counter: addr = pos * MR + j, pos = y * W' + x
         addr, pos, j = Signal(range(N + 1)), Signal(pos_shape), Signal(j_shape)
+        y, x = Signal(range(g.out_h)), Signal(range(g.out_w))
         issue = sweeping & (addr != N)
         m.d.comb += [self.addr.eq(addr), self.blocked_addr.eq(pos)]
-        # stages 1..4: valid, addr, pos, j
+        # stages 1..4: valid, addr, pos, j, y, x
         st = [dict(valid=Signal(name=f"st{s}_valid"), addr=Signal(range(N), name=f"st{s}_a"),
-                   pos=Signal(pos_shape, name=f"st{s}_pos"), j=Signal(j_shape, name=f"st{s}_j"))
+                   pos=Signal(pos_shape, name=f"st{s}_pos"), j=Signal(j_shape, name=f"st{s}_j"),
+                   y=Signal.like(y, name=f"st{s}_y"), x=Signal.like(x, name=f"st{s}_x"))
               for s in range(1, 5)]
         elig3, elig4 = Signal(P), Signal(P)
         with m.If(adv):
             m.d.sync += [st[0]["valid"].eq(issue), st[0]["addr"].eq(addr),
-                         st[0]["pos"].eq(pos), st[0]["j"].eq(j)]
+                         st[0]["pos"].eq(pos), st[0]["j"].eq(j), st[0]["y"].eq(y),
+                         st[0]["x"].eq(x)]
             for s in range(1, 4):
                 m.d.sync += [st[s][key].eq(st[s - 1][key]) for key in st[s]]
             elig2 = Cat(*[~self.fired_read[p] & ~(self.inhibit & self.blocked_read)
@@ -88,7 +95,9 @@ class ConvSweep(wiring.Component):
             with m.If(issue):
                 m.d.sync += addr.eq(addr + 1)
                 with m.If(j == MR - 1):
-                    m.d.sync += [j.eq(0), pos.eq(pos + 1)]
+                    m.d.sync += [j.eq(0), pos.eq(pos + 1), x.eq(Mux(x == g.out_w - 1, 0, x + 1))]
+                    with m.If(x == g.out_w - 1):
+                        m.d.sync += y.eq(y + 1)
                 with m.Else():
                     m.d.sync += j.eq(j + 1)
         for p, unit in enumerate(self.units):
@@ -141,19 +150,24 @@ class ConvSweep(wiring.Component):
         group_end = valid & self.inhibit & (last["j"] == MR - 1) & w_valid
         w_onehot = Cat(*[w_lane == p for p in range(P)])
 
+        m.d.comb += [self.spike_y.eq(last["y"]), self.spike_x.eq(last["x"])]
         with m.If(self.inhibit):
             m.d.comb += [self.spike.eq(group_end), self.spike_neuron.eq(neuron(w_row, w_lane)),
+                         self.spike_map.eq(w_row * P + w_lane), self.spike_v.eq(w_v),
                          self.blocked_write_en.eq(group_end),
                          self.fired_write_addr.eq(last["pos"] * MR + w_row),
                          self.fired_write_en.eq(Mux(group_end, w_onehot, 0))]
         with m.Else():
             fire = valid & (current != 0)
+            v_lanes = Array(unit.v_out for unit in self.units)
             m.d.comb += [self.spike.eq(fire), self.spike_neuron.eq(neuron(last["j"], lane)),
+                         self.spike_map.eq(last["j"] * P + lane), self.spike_v.eq(v_lanes[lane]),
                          self.fired_write_en.eq(Mux(fire, low, 0))]
 
         m.d.comb += self.done.eq(valid & adv & (last["addr"] == N - 1))
         with m.If(self.start):
-            m.d.sync += [sweeping.eq(1), addr.eq(0), pos.eq(0), j.eq(0), pending.eq(0)]
+            m.d.sync += [sweeping.eq(1), addr.eq(0), pos.eq(0), j.eq(0), y.eq(0), x.eq(0),
+                         pending.eq(0)]
             m.d.sync += [s["valid"].eq(0) for s in st]
         with m.Elif(self.done):
             m.d.sync += sweeping.eq(0)

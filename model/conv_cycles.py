@@ -17,6 +17,11 @@ schedule), ``MR = maps / lanes`` map rows, ``P' = H' x W'`` output positions:
             lies inside the layer) (the walker visits only those);
 - sweep     per step: ``SWEEP_SETUP`` + ``MR x P'`` rows + ``SWEEP_FILL`` + (inhibition off)
             for each row that fires s > 1 lanes, s - 1 (one spike written per cycle);
+- learn     (``learn`` high only) ``LEARN_SETUP``; per winner, a selection round
+            (``select_cycles``: a scan of the sample's n output spikes) + ``DECIDE`` +
+            ``PASS_FILL_DRAIN`` + for each channel slice of its kernel max(1, live entries); then
+            a last round that finds no candidate (a selection + ``DECIDE``) or, with k winners,
+            one cycle (``learn_cycles``);
 - clear     max(MR x P', P') (membranes, fired and blocked bits zeroed);
 - emit      output beats: spikes + 1 (the END).
 """
@@ -38,7 +43,13 @@ INTEG_FILL_DRAIN = 12
 SWEEP_SETUP = 1  # the FSM's start cycle of a step's sweep
 # membrane / fired / blocked read (2), NeuronUpdate (2), last stage (1)
 SWEEP_FILL = 4
-PHASES = ("load", "integrate", "sweep", "clear", "emit")
+LEARN_SETUP = 2  # the FSM's LEARN_START and the unit's DONE
+SELECT_FILL = 3  # a scan's candidate read (2) and its last compare (1)
+DECIDE = 1
+# slice word read (2), walker FIFO (2) and visit register (1), visit stages 0 .. 9 to the
+# write-back (10), the pass's registered idle flag (2)
+PASS_FILL_DRAIN = 17
+PHASES = ("load", "integrate", "sweep", "learn", "clear", "emit")
 
 
 @dataclass(frozen=True)
@@ -56,7 +67,9 @@ class ConvGeometry:
     lanes: int
     time_steps: int
     weight_bits: int = 8
-    membrane_bits: int = 16
+    membrane_bits: int = 16  # (the last two: the learning unit)
+    stdp_frac_bits: int = 12
+    max_winners: int = 4  # the k-winners register's largest value (winner positions held)
 
     @classmethod
     def from_spec(cls, spec: ConvSpec, in_shape: tuple[int, int, int], cfg: DeepConfig, *,
@@ -66,7 +79,8 @@ class ConvGeometry:
         c, h, w = in_shape
         return cls(channels=c, height=h, width=w, maps=spec.maps, kernel=spec.kernel,
                    lanes=lanes, time_steps=cfg.time_steps, weight_bits=cfg.weight_bits,
-                   membrane_bits=cfg.membrane_bits).validate()
+                   membrane_bits=cfg.membrane_bits, stdp_frac_bits=cfg.stdp_frac_bits,
+                   max_winners=spec.k_winners).validate()
 
     def validate(self) -> ConvGeometry:
         """Raise ``TypeError`` / ``ValueError`` naming the offending field."""
@@ -85,6 +99,10 @@ class ConvGeometry:
         if not self.weight_bits < self.membrane_bits <= 32:
             raise ValueError(f"membrane_bits must be in {self.weight_bits + 1}..32, not "
                              f"{self.membrane_bits}")
+        frac_max = min(20, 31 - self.weight_bits)  # hw.rule_units.StdpUnit's range
+        if not 1 <= self.stdp_frac_bits <= frac_max:
+            raise ValueError(f"stdp_frac_bits must be in 1..{frac_max}, not "
+                             f"{self.stdp_frac_bits}")
         if self.time_steps > 255:
             raise ValueError(f"time_steps must be <= 255, not {self.time_steps}")
         return self
@@ -135,6 +153,15 @@ class ConvGeometry:
         return max(1, (max(self.n_inputs, self.n_outputs) - 1).bit_length())
 
     @property
+    def w_max(self) -> int:
+        return (1 << self.weight_bits) - 1
+
+    @property
+    def stdp_shift(self) -> int:
+        """S of ``rules.stdp_delta``: the geometry is a ``rules.StdpWidths``."""
+        return self.stdp_frac_bits + self.weight_bits
+
+    @property
     def v_max(self) -> int:
         return (1 << self.membrane_bits) - 1
 
@@ -161,10 +188,11 @@ class ConvPhaseCycles:
     sweep: int
     clear: int
     emit: int
+    learn: int = 0
 
     @property
     def total(self) -> int:
-        return self.load + self.integrate + self.sweep + self.clear + self.emit
+        return self.load + self.integrate + self.sweep + self.learn + self.clear + self.emit
 
     def as_dict(self) -> dict[str, int]:
         return {**asdict(self), "total": self.total}
@@ -221,3 +249,29 @@ def syn_events(geom: ConvGeometry, in_times: np.ndarray, mask: np.ndarray) -> in
     pt = conv.patches(in_times[None], geom.kernel)[0]
     live_per_entry = mask.reshape(geom.maps, -1).sum(0)
     return int(((pt < geom.time_steps) * live_per_entry).sum())
+
+
+def select_cycles(n_spikes: int) -> int:
+    """Cycles of one winner-selection round over ``n_spikes`` candidates (the sample's output
+    spikes): one per candidate and the scan's fill, or one cycle when there is none."""
+    return n_spikes + SELECT_FILL if n_spikes else 1
+
+
+def pass_cycles(geom: ConvGeometry, mask: np.ndarray, m: int) -> int:
+    """Cycles of winner map ``m``'s kernel pass: per channel slice, max(1, live entries) (the
+    walker visits live entries only), and the pipeline's fill and drain. ``mask`` (M, C, k, k)
+    the live mask before the pass."""
+    live = mask[m].reshape(geom.channels, geom.entries).sum(axis=1)
+    return PASS_FILL_DRAIN + int(np.maximum(live, 1).sum())
+
+
+def learn_cycles(geom: ConvGeometry, mask: np.ndarray, n_spikes: int, winner_maps: list[int],
+                 k: int) -> int:
+    """Exact cycles of the learning phase of one sample: ``n_spikes`` output spikes (the
+    candidates), the maps of its winners (``model.conv.select_winners``, at most ``k``) and the
+    live mask (M, C, k, k) before learning."""
+    select = select_cycles(n_spikes)
+    cycles = LEARN_SETUP
+    for m in winner_maps:
+        cycles += select + DECIDE + pass_cycles(geom, mask, m)
+    return cycles + (1 if len(winner_maps) == k else select + DECIDE)

@@ -236,7 +236,8 @@ def check_case(case: Case) -> dict[str, int]:
                "integrate": counters[ConvCounter.INTEGRATE_CYCLES],
                "sweep": counters[ConvCounter.SWEEP_CYCLES],
                "clear": counters[ConvCounter.CLEAR_CYCLES],
-               "emit": counters[ConvCounter.EMIT_CYCLES]}
+               "emit": counters[ConvCounter.EMIT_CYCLES],
+               "learn": counters[ConvCounter.LEARN_CYCLES]}
         assert got == {k: v for k, v in model.as_dict().items() if k != "total"}, \
             f"{where}: cycles {got}, model {model.as_dict()}"
         totals["samples"] += 1
