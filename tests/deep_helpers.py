@@ -1,9 +1,12 @@
 """Shared pieces of the deep-network tests: a tiny configuration that learns and prunes within a
-few dozen digits samples, and a small digits split."""
+few dozen digits samples, a small digits split, and host-port writes in the simulator."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
+
+from amaranth.sim import SimulatorContext
 
 from synaprune.model.datasets import Split
 from synaprune.model.deep_config import ClassifierSpec, ConvSpec, DeepConfig, PoolSpec
@@ -28,3 +31,15 @@ def tiny_config(**changes: Any) -> DeepConfig:
 def small_split(digits: Split, n_train: int = 60, n_test: int = 30) -> Split:
     return Split(digits.x_train[:n_train], digits.y_train[:n_train], digits.x_test[:n_test],
                  digits.y_test[:n_test], "digits")
+
+
+async def host_writes(ctx: SimulatorContext, host: Any,
+                      words: Iterable[tuple[Any, int, int, int]]) -> None:
+    """Write (region, lane, addr, word) through a core's host port (``ConvCore.host`` or
+    ``LayerCore.host``), one write per cycle (the cores take one per cycle while idle)."""
+    for region, lane, addr, word in words:
+        for port, value in ((host.region, region), (host.lane, lane), (host.addr, addr),
+                            (host.wdata, word), (host.we, 1)):
+            ctx.set(port, value)
+        await ctx.tick()
+    ctx.set(host.we, 0)
