@@ -54,6 +54,7 @@ from synaprune.model.deep_network import (
 from synaprune.model.network import SampleResult
 
 MAX_CYCLES = 200_000
+STRETCH = 2000  # back-pressure: mean cycles between changes of the top consumer's ready
 Beat = tuple[int, int, int]  # (kind, time, index)
 
 LEARN = dict(k_winners=2, inhibit_radius=1, a_plus=600, a_minus=-500, a_plus_max=2400,
@@ -96,9 +97,11 @@ class Snapshot:
 class Runs:
     """A simulation: per sample every core's output events (layer order) and the classifier's
     label port after its END; the snapshots (before the first sample, then after every sample,
-    or only after the last one when the samples overlap)."""
+    or only after the last one when the samples overlap); per core, the cycles its output was
+    held back (valid, the consumer not ready)."""
 
     events: list[list[list[Beat]]] = field(default_factory=list)
+    held: list[int] = field(default_factory=list)
     labels: list[int] = field(default_factory=list)
     snapshots: list[Snapshot] = field(default_factory=list)
 
@@ -205,15 +208,15 @@ def simulate(chain: DeepChain, net: DeepNetwork, samples: list[np.ndarray], lear
     """Load ``net`` into the chain, then run ``samples`` with ``learn_layer``, one at a time
     with a snapshot after each, or (``stall``) all in one stream with random gaps, the next
     sample's events following the last one's END at once (so a busy core holds back the ones
-    below it), with a top consumer ready 60 % of the cycles and a snapshot after the last one.
+    below it), with a top consumer ready in random stretches and a snapshot after the last one.
     The conv layers' rates are the scheduled rates of the sample number (constant rates when
     ``stall``: there is no gap between samples to write them in)."""
     cfg = net.cfg
     clf_cfg = net.classifier.net.cfg
     clf_ctl = getattr(chain, f"layer{len(cfg.layers) - 1}")
     rng = np.random.default_rng(seed)
-    runs = Runs()
     links = [core.events_out for core in chain.cores]
+    runs = Runs(held=[0] * len(links))
 
     async def stream(ctx: SimulatorContext, beats: list[Beat], n_samples: int) -> None:
         """Send ``beats``; record every core's output events and the label port, sample by
@@ -222,8 +225,12 @@ def simulate(chain: DeepChain, net: DeepNetwork, samples: list[np.ndarray], lear
         sample = [0] * len(links)  # the sample each core is sending
         first = len(runs.events)
         runs.events += [[[] for _ in links] for _ in range(n_samples)]
+        top_ready = True
         for _ in range(MAX_CYCLES):
-            ctx.set(chain.events_out.ready, int(not stall or rng.random() < 0.6))
+            # stall: the top consumer ready and not ready in stretches of ~STRETCH cycles,
+            # long enough to back the whole chain up (a core holds its input while it emits)
+            top_ready ^= stall and rng.random() < 1 / STRETCH
+            ctx.set(chain.events_out.ready, int(top_ready))
             send = bool(beats) and (not stall or rng.random() < 0.7)
             ctx.set(chain.events_in.valid, int(send))
             if send:
@@ -232,7 +239,11 @@ def simulate(chain: DeepChain, net: DeepNetwork, samples: list[np.ndarray], lear
                          "index": beats[0][2]})
             sent = send and ctx.get(chain.events_in.ready)
             for n, link in enumerate(links):
-                if ctx.get(link.valid) and ctx.get(link.ready):
+                if not ctx.get(link.valid):
+                    continue
+                if not ctx.get(link.ready):
+                    runs.held[n] += 1
+                else:
                     p = ctx.get(link.payload)
                     got[n].append((p.kind.value, p.time, p.index))
                     if p.kind == EventKind.END:
@@ -457,7 +468,8 @@ def check_chain(name: str, learn_layer: int, *, samples: int = 8, stall: bool = 
     """Simulate configuration ``name`` (constant rates when ``stall``) and compare every
     sample, layer by layer, with the golden model; ``fault``: a conv layer whose kernel 0 the
     hardware gets with every weight w_max (the model keeps its own). Returns totals: samples,
-    events compared, the learning layer's updates and entries pruned, every layer's spikes."""
+    events compared, the learning layer's updates and entries pruned, every layer's spikes, and
+    ``held``: the cycles each core's output was held back."""
     cfg, conv_lanes = CASES[name]
     if stall:
         cfg = cfg.replace_layers(ConvSpec, rate_double_every=0)
@@ -492,7 +504,7 @@ def check_chain(name: str, learn_layer: int, *, samples: int = 8, stall: bool = 
         totals["pruned"] += want.pruned
         spikes = [a + len(e) - 1 for a, e in zip(spikes, got, strict=True)]
     assert not pending and before.upto == len(inputs), "a snapshot was not compared"
-    return {**totals, "spikes": spikes}
+    return {**totals, "spikes": spikes, "held": runs.held}
 
 
 @pytest.mark.parametrize("name", ["A", "B"])
@@ -520,10 +532,12 @@ def test_classifier_learns(name: str) -> None:
 
 @pytest.mark.parametrize(("name", "layer"), [("A", 2), ("B", 0)])
 def test_back_pressure(name: str, layer: int) -> None:
-    """The samples back to back in one stream with random gaps, a top consumer ready 60 % of
-    the cycles: a core still busy with a sample holds back the next one below it."""
-    totals = check_chain(name, learn_layer=layer, stall=True, seed=3)
+    """The samples back to back in one stream with random gaps, a top consumer ready in random
+    stretches: a core still busy with a sample holds back the next one below it, and every
+    core's output is held back at times."""
+    totals = check_chain(name, learn_layer=layer, stall=True, seed=4)
     assert totals["updates"] > 0 and min(totals["spikes"]) > 0
+    assert min(totals["held"]) > 0, f"a core's output was never held back: {totals['held']}"
 
 
 @pytest.mark.parametrize("name", ["A", "B"])
