@@ -257,7 +257,8 @@ def simulate(chain: DeepChain, net: DeepNetwork, samples: list[np.ndarray], lear
                 runs.labels.append(ctx.get(chain.pred_label))
                 if sample[-1] == n_samples:
                     return
-        raise AssertionError(f"no END out of the classifier in {MAX_CYCLES} cycles")
+        raise AssertionError(f"no END out of the classifier in {MAX_CYCLES} cycles; ENDs "
+                             f"each layer sent (of {n_samples}): {sample}")
 
     async def snapshot(ctx: SimulatorContext) -> None:
         snap = Snapshot(upto=len(runs.events))
