@@ -59,9 +59,10 @@ Beat = tuple[int, int, int]  # (kind, time, index)
 
 LEARN = dict(k_winners=2, inhibit_radius=1, a_plus=600, a_minus=-500, a_plus_max=2400,
              a_minus_max=-2000, rate_double_every=3, prune_threshold=60)
-# A: 2 x 8 x 8 -> conv 3x3, 4 maps, 2 lanes -> pool 2 -> conv 2x2, 8 maps, 4 lanes -> pool 2
-# (a row and a column past the last window) -> classifier on 3 steps (re-binned from 6)
-CONFIG_A = DeepConfig(image_shape=(8, 8), time_steps=6, layers=(
+# A: 2 x 9 x 9 -> conv 3x3, 4 maps, 2 lanes -> pool 2 (the last row and column of the 7 x 7
+# maps in no window) -> conv 2x2, 8 maps, 4 lanes -> pool 2 -> classifier on 3 steps (re-binned
+# from 6)
+CONFIG_A = DeepConfig(image_shape=(9, 9), time_steps=6, layers=(
     ConvSpec(maps=4, kernel=3, threshold=500, inhibition=True, inhibit_infer=False, **LEARN),
     PoolSpec(size=2),
     ConvSpec(maps=8, kernel=2, threshold=250, inhibition=False, inhibit_infer=True, **LEARN),
