@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 from amaranth.hdl import UnusedElaboratable
 from amaranth.sim import Simulator, SimulatorContext
+from deep_helpers import host_writes
 
 from synaprune.hw.conv_core import ConvCore, ConvCounter, ConvRegion
 from synaprune.hw.layouts import EventKind
@@ -139,14 +140,7 @@ def simulate(case: Case, weights: np.ndarray, mask: np.ndarray,
         ctx.set(core.leak_shift, case.leak_shift)
         ctx.set(core.inhibit, int(case.inhibit))
         ctx.set(core.events_out.ready, 1)
-        for region, lane, addr, word in host_words(geom, weights, mask):
-            ctx.set(core.host.region, region)
-            ctx.set(core.host.lane, lane)
-            ctx.set(core.host.addr, addr)
-            ctx.set(core.host.wdata, word)
-            ctx.set(core.host.we, 1)
-            await ctx.tick()
-        ctx.set(core.host.we, 0)
+        await host_writes(ctx, core.host, host_words(geom, weights, mask))
         before = [ctx.get(core.counters[n]) for n in ConvCounter]
         for times in samples:
             flat = times.reshape(-1)

@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 from amaranth.hdl import UnusedElaboratable
 from amaranth.sim import Simulator, SimulatorContext
+from deep_helpers import host_writes
 from test_conv_core import (
     GEOM_A,
     GEOM_B,
@@ -126,14 +127,7 @@ def simulate(case: LearnCase, layer: ConvLayer, samples: list[np.ndarray]) -> li
                             (core.prune_threshold, case.prune_threshold),
                             (core.events_out.ready, 1)):
             ctx.set(port, int(value))
-        for region, lane, addr, word in host_words(g, layer.weights, layer.mask):
-            ctx.set(core.host.region, region)
-            ctx.set(core.host.lane, lane)
-            ctx.set(core.host.addr, addr)
-            ctx.set(core.host.wdata, word)
-            ctx.set(core.host.we, 1)
-            await ctx.tick()
-        ctx.set(core.host.we, 0)
+        await host_writes(ctx, core.host, host_words(g, layer.weights, layer.mask))
         if case.lfsr_by_port:
             ctx.set(core.lfsr_write, 1)
             ctx.set(core.lfsr_data, LFSR_SEED)

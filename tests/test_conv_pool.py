@@ -19,6 +19,7 @@ import pytest
 from amaranth.hdl import Elaboratable, Module, UnusedElaboratable
 from amaranth.lib import wiring
 from amaranth.sim import Simulator, SimulatorContext
+from deep_helpers import host_writes
 from test_conv_core import (
     GEOM_A,
     Case,
@@ -148,14 +149,7 @@ def test_conv_then_pool_chain(inhibit: bool) -> None:
     async def testbench(ctx: SimulatorContext) -> None:
         ctx.set(conv.threshold, threshold)
         ctx.set(conv.inhibit, int(inhibit))
-        for region, lane, addr, word in host_words(geom, weights, mask):
-            ctx.set(conv.host.region, region)
-            ctx.set(conv.host.lane, lane)
-            ctx.set(conv.host.addr, addr)
-            ctx.set(conv.host.wdata, word)
-            ctx.set(conv.host.we, 1)
-            await ctx.tick()
-        ctx.set(conv.host.we, 0)
+        await host_writes(ctx, conv.host, host_words(geom, weights, mask))
         spiked = 0
         for n, times in enumerate(samples):
             flat = times.reshape(-1)
