@@ -1,10 +1,11 @@
-"""The simulation harness (``sim/harness.v``): its parameters, and its driver for cocotb.
+"""The simulation harnesses' protocol and the layer core's harness (``sim/harness.v``).
 
-The harness plays host-port scripts and input samples inside the simulator and logs the core's
-answers (probe rows and updates, output beats, host read data) to ``trace.log``, so that the
-testbench wakes once per script or sample, not once per cycle. This module is the one place that
-knows the harness's protocol: ``parameters`` (what ``sim.runner`` builds it with) and
-``HarnessDriver`` (what ``sim.tb_layer`` drives it with).
+A harness plays host-port scripts and input samples inside the simulator and logs the core's
+answers (probe rows and updates, output beats, winners, host read data) to ``trace.log``, so
+that the testbench wakes once per script or sample, not once per cycle. This module is the one
+place that knows that protocol: ``HarnessDriver`` (what ``sim.tb_layer`` and ``sim.tb_conv``
+drive a harness with), and for the layer core ``parameters`` and ``layer_top`` (what
+``sim.runner`` builds). The conv core's harness is ``sim.conv_harness``.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ from amaranth.lib import data
 from ..hw import layouts
 from ..hw.layouts import HostRegion
 from ..model.config import Config
+from .top import Top, render_harness
 
 SOURCE = Path(__file__).with_name("harness.v")
-TOPLEVEL = "sim_harness"
 HOST_CHUNK = 8192  # host-script entries per play (the harness's MAX_HOST)
 TRACE = "trace.log"
 
@@ -96,12 +97,23 @@ def parameters(cfg: Config) -> dict[str, int]:
     }
 
 
+def layer_top(cfg: Config) -> Top:
+    """``LayerCore`` for ``cfg`` in ``sim/harness.v``, driven by ``sim.tb_layer``."""
+    from ..hw.core import LayerCore
+
+    return Top(module="layer_core", args=LayerCore.elaboration_args(cfg),
+               harness=render_harness(SOURCE), parameters=parameters(cfg),
+               test_module="synaprune.sim.tb_layer",
+               elaborate=lambda: LayerCore.from_config(cfg))
+
+
 @dataclass
 class SampleLog:
     """What the core answered during one sample, in cycle order."""
 
-    probes: np.ndarray  # bit matrix (``bit_matrix``) of the cycles with a sweep row or update
+    probes: np.ndarray  # bit matrix (``bit_matrix``) of the cycles the harness logged a probe
     beats: list[int]  # output beats taken (the last one is END)
+    winners: list[int]  # learning winners (conv harness: ``winner`` words)
 
 
 def _write(path: Path, text: str) -> None:
@@ -120,13 +132,14 @@ def _write(path: Path, text: str) -> None:
 class HarnessDriver:
     """Drives ``sim_harness`` from a cocotb test; every method returns when its play is done.
 
-    ``dut`` is the harness toplevel, ``workdir`` the simulation's working directory (where the
-    harness reads its hex files and writes ``trace.log``).
+    ``dut`` is the harness toplevel, ``params`` its Verilog parameters (``Top.parameters``),
+    ``workdir`` the simulation's working directory (where the harness reads its hex files and
+    writes ``trace.log``).
     """
 
-    def __init__(self, dut: Any, cfg: Config, workdir: Path) -> None:
-        self.dut, self.cfg, self.workdir = dut, cfg, workdir
-        p = parameters(cfg)
+    def __init__(self, dut: Any, params: dict[str, int], workdir: Path) -> None:
+        self.dut, self.workdir = dut, workdir
+        p = params
         self.lane_w, self.addr_w, self.data_w = p["LANE_W"], p["ADDR_W"], p["DATA_W"]
         self.host_w = 2 + 3 + self.lane_w + self.addr_w + self.data_w
         self.event_w, self.probe_w = p["EVENT_W"], p["PROBE_W"]
@@ -209,4 +222,5 @@ class HarnessDriver:
             return None
         lines = self._lines()
         return SampleLog(bit_matrix([ln[1:] for ln in lines if ln[0] == "P"], self.probe_w),
-                         [int(ln[1:], 16) for ln in lines if ln[0] == "O"])
+                         [int(ln[1:], 16) for ln in lines if ln[0] == "O"],
+                         [int(ln[1:], 16) for ln in lines if ln[0] == "W"])

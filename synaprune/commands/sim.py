@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
           f"({cfg.n_inputs} inputs x {cfg.n_neurons} neurons, {cfg.lanes} lanes, "
           f"{case.mask.mean():.1%} of synapses live at the start)", flush=True)
     t0 = time.perf_counter()
-    work = build_simulation(cfg, simulator=args.simulator, build_root=args.out)
+    work = build_simulation(case.top(), simulator=args.simulator, build_root=args.out)
     print(f"simulation built in {time.perf_counter() - t0:.0f} s (once per netlist; "
           f"{work / 'build.log'})", flush=True)
     summary = run_case(case, simulator=args.simulator, build_root=args.out, progress=True,
