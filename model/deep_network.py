@@ -115,6 +115,16 @@ class ConvLayer:
         events = ((pt < never) * live_per_entry).sum(axis=(1, 2))
         return t_fire, v_fire, events
 
+    def step_membranes(self, times: np.ndarray) -> np.ndarray:
+        """The leaked membrane of every neuron after every step of one input (C, H, W), as
+        (T, P', M) (position y * W' + x, map): what the hardware's sweep sees; the layer is not
+        changed."""
+        pt = conv.patches(times[None], self.spec.kernel)
+        step_in = conv.step_input(pt, self.kernel_matrix(), self.cfg.never)
+        steps: list[np.ndarray] = []
+        conv.fire(step_in, self.spec.threshold, self.spec.leak_shift, self.cfg.v_max, steps)
+        return np.stack(steps)[:, 0]
+
     def _to_maps(self, a: np.ndarray) -> np.ndarray:
         """(N, P, M) -> (N, M, H', W')."""
         m, h, w = self.out_shape
