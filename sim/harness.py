@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,6 @@ from amaranth.hdl import Shape
 from amaranth.lib import data
 
 from ..hw import layouts
-from ..hw.layouts import HostRegion
 from ..model.config import Config
 from .top import Top, render_harness
 
@@ -42,7 +42,7 @@ class LayoutCodec:
     def __init__(self, layout: data.StructLayout) -> None:
         self.size = layout.size
         self.fields = {name: (f.offset, f.width) for name, f in layout}
-        self.elems = {name: (f.offset, f.shape.elem_shape.width, f.shape.length)
+        self.elems = {name: (f.offset, Shape.cast(f.shape.elem_shape).width, f.shape.length)
                       for name, f in layout if isinstance(f.shape, data.ArrayLayout)}
 
     def pack(self, **values: int) -> int:
@@ -168,7 +168,7 @@ class HarnessDriver:
         self.sim_s += time.perf_counter() - t0
         return isinstance(fired, RisingEdge)
 
-    def _entries(self, region: HostRegion, lane: int, start: int, words: Sequence[int] | None,
+    def _entries(self, region: Enum, lane: int, start: int, words: Sequence[int] | None,
                  count: int) -> list[int]:
         """Script entries {we, re, region, lane, addr, wdata}: writes of ``words``, else
         ``count`` reads, at addresses from ``start``."""
@@ -178,13 +178,13 @@ class HarnessDriver:
             return [head | (start + n) << self.data_w for n in range(count)]
         return [head | (start + n) << self.data_w | int(w) for n, w in enumerate(words)]
 
-    def writes(self, region: HostRegion, lane: int, words: Iterable[Any], start: int = 0
+    def writes(self, region: Enum, lane: int, words: Iterable[Any], start: int = 0
                ) -> list[int]:
         """Script entries writing ``words`` to ``region`` of ``lane`` from address ``start``."""
         words = list(words)
         return self._entries(region, lane, start, words, len(words))
 
-    def reads(self, region: HostRegion, lane: int, count: int, start: int = 0) -> list[int]:
+    def reads(self, region: Enum, lane: int, count: int, start: int = 0) -> list[int]:
         """Script entries reading ``count`` words of ``region`` of ``lane`` from ``start``."""
         return self._entries(region, lane, start, None, count)
 
