@@ -51,7 +51,8 @@ def test_conv_layers_match_golden_model(rtl_build_root: Path) -> None:
         _check(summary)
         assert summary["learn_samples"] == 4 and summary["infer_samples"] == 2
         assert summary["updates_compared"] > 0 and summary["winners_compared"] > 0
-        assert summary["weights_compared"] == 5 * case.weights.size  # load + 4 learning
+        # after loading, after each learning sample and at the end
+        assert summary["weights_compared"] == 6 * case.weights.size
 
 
 @needs_icarus
