@@ -2,11 +2,12 @@
 ``sim.runner``), the deep network's conv layers one after the other.
 
 The fast configuration (Icarus, the default suite): ``deep_helpers.tiny_config`` with a 4x4
-first kernel, 6 maps then 8 maps over 2 lanes, first-spike pooling between the layers (the
-second layer learns on the pooled output of the first as the model computes it) and a second
-layer whose output is one position (its radius register has no bits). Each layer learns then
-infers; a weight written wrong into the core must be reported at its place. The digits deep
-preset under Verilator (16 and 32 maps, 3x3 and 2x2 kernels, 4 lanes) is marked slow.
+first kernel, 6 maps then 8 maps over 2 lanes, entries pruned while learning, first-spike
+pooling between the layers (the second layer learns on the pooled output of the first as the
+model computes it) and a second layer whose output is one position (its radius register has no
+bits). Each layer learns then infers; a weight written wrong into the core must be reported at
+its place. The digits deep preset under Verilator (16 and 32 maps, 3x3 and 2x2 kernels, 4
+lanes) is marked slow.
 """
 
 from __future__ import annotations
@@ -29,10 +30,13 @@ needs_icarus = pytest.mark.skipif(shutil.which("iverilog") is None,
 
 
 def second_config() -> DeepConfig:
-    """``tiny_config`` with a 4x4 first kernel: 2x8x8 -> 6 maps 5x5 -> pool 2x2 -> 8 maps 1x1."""
+    """``tiny_config`` with a 4x4 first kernel: 2x8x8 -> 6 maps 5x5 -> pool 2x2 -> 8 maps 1x1;
+    a prune threshold of 200 (the initial weights are about 204) prunes from the first
+    learning sample on, so later samples run with pruned entries."""
     base = tiny_config()
     first = dataclasses.replace(base.layers[0], kernel=4)
-    return base.replace(layers=(first, *base.layers[1:]))
+    return base.replace(layers=(first, *base.layers[1:])).replace_layers(ConvSpec,
+                                                                         prune_threshold=200)
 
 
 def _check(summary: dict) -> None:
@@ -51,6 +55,7 @@ def test_conv_layers_match_golden_model(rtl_build_root: Path) -> None:
         _check(summary)
         assert summary["learn_samples"] == 4 and summary["infer_samples"] == 2
         assert summary["updates_compared"] > 0 and summary["winners_compared"] > 0
+        assert summary["pruned"] > 0
         # after loading, after each learning sample and at the end
         assert summary["weights_compared"] == 6 * case.weights.size
 
@@ -84,6 +89,7 @@ def test_a_core_that_cannot_be_built_is_named() -> None:
                  times=np.zeros((0, 2, 8, 8)), learn=np.zeros(0, bool))
 
 
+@needs_icarus  # the command checks its simulator first
 def test_sim_command_rejects_bad_input(capsys: pytest.CaptureFixture[str],
                                        tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as exit_info:
