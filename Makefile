@@ -7,7 +7,7 @@
 # Variables: DATASET (digits | mnist), DATA (MNIST directory), OUT (train output directory),
 # BOARD (default ulx3s), DEVICE (passed as --device), POLICY (experiment's rewiring policy:
 # threshold, fixed-density, pq or all; default threshold), NETWORK (fc | deep, passed as --network to
-# train and bench; bench without it measures both), ARGS (extra CLI options),
+# train, sim and bench; bench without it measures both), ARGS (extra CLI options),
 # PYTHON (interpreter that creates .venv, default python3), TEST_JOBS (pytest-xdist workers of
 # make test, default auto = one per core; 0 runs the suite in one process).
 
@@ -60,6 +60,7 @@ help:
 	@echo "make train       learn the built-in digits (DATASET=mnist DATA=DIR for MNIST), OUT=$(OUT)"
 	@echo "                 NETWORK=deep: the deep network (conv layers, pooling, classifier)"
 	@echo "make sim         simulate the hardware core against the golden model"
+	@echo "                 NETWORK=deep: the deep network's conv cores (RTL, learning too)"
 	@echo "make regress     RTL against the golden model: 10,000 samples, every config, in parallel"
 	@echo "make bench       learning throughput of the golden model at 784 x 400, then of the deep"
 	@echo "                 network at MNIST size (NETWORK=fc or deep: only that one)"
@@ -114,7 +115,7 @@ lint: $(STAMP)
 	$(IN_VENV) $(VENV)/bin/ruff check . $(ARGS)
 
 sim: $(STAMP)
-	$(IN_VENV) $(SYNAPRUNE) sim $(ARGS)
+	$(IN_VENV) $(SYNAPRUNE) sim $(NETWORK_ARGS) $(ARGS)
 
 regress: $(STAMP)
 	$(IN_VENV) $(SYNAPRUNE) regress $(ARGS)

@@ -86,6 +86,38 @@ def conv_host_signature(geom: ConvGeometry) -> wiring.Signature:
         "wdata": Out(max(geom.weight_bits, geom.entries)), "we": Out(1)})
 
 
+def conv_probe_layout(geom: ConvGeometry) -> data.StructLayout:
+    """The ``probe`` port: valid in each cycle that finishes a sweep row (step, address
+    pos * MR + j), with every lane's leaked membrane."""
+    return data.StructLayout({"valid": 1, "step": unsigned(geom.time_bits),
+                              "addr": range(geom.lane_neurons),
+                              "v": data.ArrayLayout(geom.membrane_bits, geom.lanes)})
+
+
+def conv_core_signature(geom: ConvGeometry, counter_bits: int) -> wiring.Signature:
+    """``ConvCore``'s ports (the class docstring and ``docs/conv_core.md`` say what they do);
+    harnesses read their shapes from here."""
+    g = geom
+    rate = g.stdp_frac_bits + 2  # hw.rule_units.StdpUnit's rates (a_minus two's complement)
+    return wiring.Signature({
+        "events_in": In(conv_event_signature(g)),
+        "events_out": Out(conv_event_signature(g)),
+        "host": In(conv_host_signature(g)),
+        "threshold": In(g.membrane_bits),
+        "leak_shift": In(range(g.membrane_bits)),
+        "inhibit": In(1),
+        "learn": In(1), "k_winners": In(range(g.max_winners + 1)),
+        "radius": In(range(max(g.out_h, g.out_w))), "a_plus": In(rate), "a_minus": In(rate),
+        "prune_enable": In(1), "prune_threshold": In(g.weight_bits),
+        "winner": Out(ConvLearning.winner_layout(g)), "lfsr": Out(32),
+        "lfsr_write": In(1), "lfsr_data": In(32),
+        "idle": Out(1),
+        "error": Out(2),
+        "counters": Out(data.ArrayLayout(counter_bits, len(ConvCounter))),
+        "probe": Out(conv_probe_layout(g)),
+    })
+
+
 class ConvCore(wiring.Component):
     """One conv layer: ``channels`` x ``height`` x ``width`` input, ``maps`` kernels of
     ``kernel`` x ``kernel``, ``lanes`` lanes over maps, ``time_steps``, widths, counters of
@@ -115,32 +147,13 @@ class ConvCore(wiring.Component):
                              f"{lfsr_seed}")
         self.counter_bits, self.lfsr_seed = counter_bits, lfsr_seed
         g = self.geom
-        rate = g.stdp_frac_bits + 2  # hw.rule_units.StdpUnit's rates (a_minus two's complement)
         # the kernels' memories' contents, per lane (simulations read them: no host reads yet)
         self.weight_data = [MemoryData(shape=unsigned(g.weight_bits),
                                        depth=g.map_rows * g.channels * g.entries, init=[])
                             for _ in range(g.lanes)]
         self.live_data = [MemoryData(shape=unsigned(g.entries), depth=g.map_rows * g.channels,
                                      init=[]) for _ in range(g.lanes)]
-        super().__init__({
-            "events_in": In(conv_event_signature(g)),
-            "events_out": Out(conv_event_signature(g)),
-            "host": In(conv_host_signature(g)),
-            "threshold": In(g.membrane_bits),
-            "leak_shift": In(range(g.membrane_bits)),
-            "inhibit": In(1),
-            "learn": In(1), "k_winners": In(range(g.max_winners + 1)),
-            "radius": In(range(max(g.out_h, g.out_w))), "a_plus": In(rate), "a_minus": In(rate),
-            "prune_enable": In(1), "prune_threshold": In(g.weight_bits),
-            "winner": Out(ConvLearning.winner_layout(g)), "lfsr": Out(32),
-            "lfsr_write": In(1), "lfsr_data": In(32),
-            "idle": Out(1),
-            "error": Out(2),
-            "counters": Out(data.ArrayLayout(counter_bits, len(ConvCounter))),
-            "probe": Out(data.StructLayout({
-                "valid": 1, "step": unsigned(g.time_bits), "addr": range(g.lane_neurons),
-                "v": data.ArrayLayout(g.membrane_bits, g.lanes)})),
-        })
+        super().__init__(conv_core_signature(g, counter_bits))
 
     def elaborate(self, platform: object) -> Module:
         m = Module()

@@ -61,13 +61,14 @@ def step_input(patch_times: np.ndarray, kernel_matrix: np.ndarray, never: int) -
     return np.asarray(out).reshape(n, never, p, -1)
 
 
-def fire(step_in: np.ndarray, threshold: int, leak_shift: int, v_max: int
-         ) -> tuple[np.ndarray, np.ndarray]:
+def fire(step_in: np.ndarray, threshold: int, leak_shift: int, v_max: int,
+         membranes: list[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Fire-once integrate-and-fire over the steps of ``step_in`` (N, T, P, M).
 
     Per step: ``rules.integrate`` (saturating), ``rules.leak``, ``rules.margin`` (adaptation 0);
-    a neuron fires at the first step whose margin is >= 0. Returns the firing step (N, P, M),
-    T where it never fired, and the membrane at that step (0 where it never fired).
+    a neuron fires at the first step whose margin is >= 0 (and keeps integrating). Returns the
+    firing step (N, P, M), T where it never fired, and the membrane at that step (0 where it
+    never fired); ``membranes``, when given, receives every step's leaked membranes (N, P, M).
     """
     n, never, p, m = step_in.shape
     v = np.zeros((n, p, m), dtype=np.int64)
@@ -75,6 +76,8 @@ def fire(step_in: np.ndarray, threshold: int, leak_shift: int, v_max: int
     v_fire = np.zeros((n, p, m), dtype=np.int64)
     for t in range(never):
         v = rules.leak(rules.integrate(v, step_in[:, t], v_max), leak_shift)
+        if membranes is not None:
+            membranes.append(v)
         new = (rules.margin(v, 0, threshold) >= 0) & (t_fire == never)
         t_fire[new] = t
         v_fire[new] = v[new]

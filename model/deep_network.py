@@ -38,6 +38,13 @@ from .readout import assign_labels
 BATCH_BYTES = 64 << 20  # memory for one batch of (N, T, P, M) step inputs in forward passes
 
 
+def sample_orders(seed: int, n: int, n_samples: int, epochs: int) -> list[np.ndarray]:
+    """The order in which layer ``n`` sees its ``n_samples`` learning samples, one permutation
+    per epoch, seeded by (``seed``, ``n``) (``DeepNetwork.learn_layer``)."""
+    rng = np.random.default_rng([seed, n])
+    return [rng.permutation(n_samples) for _ in range(epochs)]
+
+
 @dataclass
 class Totals:
     """Counters of one layer summed over a pass."""
@@ -114,6 +121,16 @@ class ConvLayer:
         live_per_entry = self.mask.reshape(self.spec.maps, -1).sum(0)
         events = ((pt < never) * live_per_entry).sum(axis=(1, 2))
         return t_fire, v_fire, events
+
+    def step_membranes(self, times: np.ndarray) -> np.ndarray:
+        """The leaked membrane of every neuron after every step of one input (C, H, W), as
+        (T, P', M) (position y * W' + x, map): what the hardware's sweep sees; the layer is not
+        changed."""
+        pt = conv.patches(times[None], self.spec.kernel)
+        step_in = conv.step_input(pt, self.kernel_matrix(), self.cfg.never)
+        steps: list[np.ndarray] = []
+        conv.fire(step_in, self.spec.threshold, self.spec.leak_shift, self.cfg.v_max, steps)
+        return np.stack(steps)[:, 0]
 
     def _to_maps(self, a: np.ndarray) -> np.ndarray:
         """(N, P, M) -> (N, M, H', W')."""
@@ -377,8 +394,7 @@ class DeepNetwork:
         layer = self.layers[n]
         spec = self.cfg.layers[n]
         assert not isinstance(layer, PoolLayer) and not isinstance(spec, PoolSpec)
-        rng = np.random.default_rng([seed, n])
-        orders = [rng.permutation(len(inputs)) for _ in range(spec.epochs)]
+        orders = sample_orders(seed, n, len(inputs), spec.epochs)
         totals = Totals()
         name = f"layer {n} ({spec.type})"
         with progress_bar(total=sum(len(o) for o in orders), desc=f"learn {name}", unit="sample",

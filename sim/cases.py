@@ -20,6 +20,8 @@ from ..model.datasets import load_digits_split
 from ..model.encoding import encode
 from ..model.network import Network
 from ..model.readout import learn_and_label
+from .harness import layer_top
+from .top import Top
 
 
 @dataclass
@@ -51,6 +53,10 @@ class Case:
             raise ValueError(f"case {self.name}: rewire_policy {self.cfg.rewire_policy!r} is "
                              f"not in the hardware yet (it learns by 'threshold'); simulate "
                              f"inference only, or learn with rewire_policy = 'threshold'")
+
+    def top(self) -> Top:
+        """The layer core for ``cfg`` in its harness (what ``sim.runner`` builds)."""
+        return layer_top(self.cfg)
 
     def network(self) -> Network:
         return Network(self.cfg, weights=self.weights, mask=self.mask, adapt=self.adapt,

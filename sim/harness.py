@@ -1,10 +1,11 @@
-"""The simulation harness (``sim/harness.v``): its parameters, and its driver for cocotb.
+"""The simulation harnesses' protocol and the layer core's harness (``sim/harness.v``).
 
-The harness plays host-port scripts and input samples inside the simulator and logs the core's
-answers (probe rows and updates, output beats, host read data) to ``trace.log``, so that the
-testbench wakes once per script or sample, not once per cycle. This module is the one place that
-knows the harness's protocol: ``parameters`` (what ``sim.runner`` builds it with) and
-``HarnessDriver`` (what ``sim.tb_layer`` drives it with).
+A harness plays host-port scripts and input samples inside the simulator and logs the core's
+answers (probe rows and updates, output beats, winners, host read data) to ``trace.log``, so
+that the testbench wakes once per script or sample, not once per cycle. This module is the one
+place that knows that protocol: ``HarnessDriver`` (what ``sim.tb_layer`` and ``sim.tb_conv``
+drive a harness with), and for the layer core ``parameters`` and ``layer_top`` (what
+``sim.runner`` builds). The conv core's harness is ``sim.conv_harness``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +23,10 @@ from amaranth.hdl import Shape
 from amaranth.lib import data
 
 from ..hw import layouts
-from ..hw.layouts import HostRegion
 from ..model.config import Config
+from .top import Top, render_harness
 
 SOURCE = Path(__file__).with_name("harness.v")
-TOPLEVEL = "sim_harness"
 HOST_CHUNK = 8192  # host-script entries per play (the harness's MAX_HOST)
 TRACE = "trace.log"
 
@@ -41,7 +42,7 @@ class LayoutCodec:
     def __init__(self, layout: data.StructLayout) -> None:
         self.size = layout.size
         self.fields = {name: (f.offset, f.width) for name, f in layout}
-        self.elems = {name: (f.offset, f.shape.elem_shape.width, f.shape.length)
+        self.elems = {name: (f.offset, Shape.cast(f.shape.elem_shape).width, f.shape.length)
                       for name, f in layout if isinstance(f.shape, data.ArrayLayout)}
 
     def pack(self, **values: int) -> int:
@@ -96,12 +97,23 @@ def parameters(cfg: Config) -> dict[str, int]:
     }
 
 
+def layer_top(cfg: Config) -> Top:
+    """``LayerCore`` for ``cfg`` in ``sim/harness.v``, driven by ``sim.tb_layer``."""
+    from ..hw.core import LayerCore
+
+    return Top(module="layer_core", args=LayerCore.elaboration_args(cfg),
+               harness=render_harness(SOURCE), parameters=parameters(cfg),
+               test_module="synaprune.sim.tb_layer",
+               elaborate=lambda: LayerCore.from_config(cfg))
+
+
 @dataclass
 class SampleLog:
     """What the core answered during one sample, in cycle order."""
 
-    probes: np.ndarray  # bit matrix (``bit_matrix``) of the cycles with a sweep row or update
+    probes: np.ndarray  # bit matrix (``bit_matrix``) of the cycles the harness logged a probe
     beats: list[int]  # output beats taken (the last one is END)
+    winners: list[int]  # learning winners (conv harness: ``winner`` words)
 
 
 def _write(path: Path, text: str) -> None:
@@ -120,13 +132,14 @@ def _write(path: Path, text: str) -> None:
 class HarnessDriver:
     """Drives ``sim_harness`` from a cocotb test; every method returns when its play is done.
 
-    ``dut`` is the harness toplevel, ``workdir`` the simulation's working directory (where the
-    harness reads its hex files and writes ``trace.log``).
+    ``dut`` is the harness toplevel, ``params`` its Verilog parameters (``Top.parameters``),
+    ``workdir`` the simulation's working directory (where the harness reads its hex files and
+    writes ``trace.log``).
     """
 
-    def __init__(self, dut: Any, cfg: Config, workdir: Path) -> None:
-        self.dut, self.cfg, self.workdir = dut, cfg, workdir
-        p = parameters(cfg)
+    def __init__(self, dut: Any, params: dict[str, int], workdir: Path) -> None:
+        self.dut, self.workdir = dut, workdir
+        p = params
         self.lane_w, self.addr_w, self.data_w = p["LANE_W"], p["ADDR_W"], p["DATA_W"]
         self.host_w = 2 + 3 + self.lane_w + self.addr_w + self.data_w
         self.event_w, self.probe_w = p["EVENT_W"], p["PROBE_W"]
@@ -155,7 +168,7 @@ class HarnessDriver:
         self.sim_s += time.perf_counter() - t0
         return isinstance(fired, RisingEdge)
 
-    def _entries(self, region: HostRegion, lane: int, start: int, words: Sequence[int] | None,
+    def _entries(self, region: Enum, lane: int, start: int, words: Sequence[int] | None,
                  count: int) -> list[int]:
         """Script entries {we, re, region, lane, addr, wdata}: writes of ``words``, else
         ``count`` reads, at addresses from ``start``."""
@@ -165,13 +178,13 @@ class HarnessDriver:
             return [head | (start + n) << self.data_w for n in range(count)]
         return [head | (start + n) << self.data_w | int(w) for n, w in enumerate(words)]
 
-    def writes(self, region: HostRegion, lane: int, words: Iterable[Any], start: int = 0
+    def writes(self, region: Enum, lane: int, words: Iterable[Any], start: int = 0
                ) -> list[int]:
         """Script entries writing ``words`` to ``region`` of ``lane`` from address ``start``."""
         words = list(words)
         return self._entries(region, lane, start, words, len(words))
 
-    def reads(self, region: HostRegion, lane: int, count: int, start: int = 0) -> list[int]:
+    def reads(self, region: Enum, lane: int, count: int, start: int = 0) -> list[int]:
         """Script entries reading ``count`` words of ``region`` of ``lane`` from ``start``."""
         return self._entries(region, lane, start, None, count)
 
@@ -209,4 +222,5 @@ class HarnessDriver:
             return None
         lines = self._lines()
         return SampleLog(bit_matrix([ln[1:] for ln in lines if ln[0] == "P"], self.probe_w),
-                         [int(ln[1:], 16) for ln in lines if ln[0] == "O"])
+                         [int(ln[1:], 16) for ln in lines if ln[0] == "O"],
+                         [int(ln[1:], 16) for ln in lines if ln[0] == "W"])

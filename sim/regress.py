@@ -24,6 +24,7 @@ from typing import Any
 from ..boards.platforms import default_config
 from ..model.config import Config
 from .cases import digits_case, edge_cases
+from .harness import layer_top
 from .runner import SIMULATORS, build_simulation, check_simulator, run_case
 
 
@@ -173,7 +174,8 @@ def _write_json(path: Path, value: Any) -> None:
 
 
 def _build(cfg_name: str, simulator: str, build_root: str) -> str:
-    build_simulation(regress_configs()[cfg_name], simulator=simulator, build_root=build_root)
+    build_simulation(layer_top(regress_configs()[cfg_name]), simulator=simulator,
+                     build_root=build_root)
     return cfg_name
 
 

@@ -1,31 +1,45 @@
-"""Build the core's Verilog and run the cocotb testbench through ``cocotb_tools.runner``.
+"""Build a core's Verilog and run its cocotb testbench through ``cocotb_tools.runner``.
 
-One path for pytest, ``synaprune sim`` and ``make sim``: ``run_case`` writes the case file,
-(re)uses a Verilog netlist cached by the elaboration parameters, runs ``sim.tb_layer`` in Icarus
-Verilog (default) or Verilator inside the simulation harness (``sim/harness.v``), and returns
-the testbench's summary. On a mismatch it re-runs
+One path for pytest, ``synaprune sim`` and ``make sim``, for every simulated core: ``run_case``
+writes the case file, (re)uses a Verilog netlist cached by the elaboration parameters of the
+case's top (``sim.top.Top``: the layer core in ``sim/harness.v``, the conv core in
+``sim/conv_harness.v``), runs the top's testbench (``sim.tb_layer``, ``sim.tb_conv``) in Icarus
+Verilog (default) or Verilator, and returns the testbench's summary. On a mismatch it re-runs
 the case up to the failing sample with waveforms on, so the waveform file ends with that sample.
+
+A case is any object with ``name``, ``top()`` (its ``Top``), ``save(path)`` and ``head(n)``
+(the case cut after ``n`` samples), and a dataclass (``sim.cases.Case``,
+``sim.conv_cases.ConvCase``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
-import hashlib
 import json
 import os
 import re
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from ..model.config import Config
-from . import harness
-from .cases import Case
+from .top import HARNESS_TOPLEVEL, Top
 
 SIMULATORS = ("icarus", "verilator")
-CORE_MODULE = "layer_core"  # the core's Verilog module name (instantiated by the harness)
+
+
+class SimCase(Protocol):
+    """What the runner needs of a case (see the module docstring)."""
+
+    name: str
+
+    def top(self) -> Top: ...
+
+    def save(self, path: str | Path) -> None: ...
+
+    def head(self, n: int) -> SimCase: ...
 
 
 class SimulatorMissingError(FileNotFoundError):
@@ -73,18 +87,6 @@ def resolve_simulator(name: str) -> str:
     return name
 
 
-def hw_key(cfg: Config) -> str:
-    """Digest of the core's elaboration-time parameters (every keyword of ``LayerCore``, read
-    from ``cfg``; runtime registers do not change the RTL), the HDL sources and the harness."""
-    from ..hw.core import LayerCore
-
-    text = json.dumps(LayerCore.elaboration_args(cfg), sort_keys=True)
-    digest = hashlib.sha256(text.encode())
-    for src in [*sorted((Path(__file__).parent.parent / "hw").glob("*.py")), harness.SOURCE]:
-        digest.update(src.read_bytes())
-    return digest.hexdigest()[:12]
-
-
 _TRIGGER = re.compile(r"^(\s*)reg (\\\$auto\$verilog_backend\.cc:\d+:dump_module\$\d+ ) = 0;$",
                       re.MULTILINE)
 
@@ -100,20 +102,21 @@ def _kick_time_zero(text: str) -> str:
                         text)
 
 
-def verilog_for(cfg: Config, build_root: Path) -> Path:
-    """Verilog of ``LayerCore`` for ``cfg``, generated once per set of elaboration parameters."""
+def verilog_for(top: Top, build_root: Path) -> tuple[Path, Path]:
+    """Verilog of ``top``'s core and of its harness, generated once per netlist key."""
     from amaranth.back import verilog
 
-    from ..hw.core import LayerCore
-
-    out = build_root / f"rtl-{hw_key(cfg)}" / f"{CORE_MODULE}.v"
+    out = build_root / f"rtl-{top.key}" / f"{top.module}.v"
+    harness_file = out.with_name("harness.v")
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
-        text = _kick_time_zero(verilog.convert(LayerCore.from_config(cfg), name=CORE_MODULE))
-        tmp = out.with_suffix(f".{os.getpid()}.tmp")  # parallel builders write apart
-        tmp.write_text(text)
-        tmp.replace(out)
-    return out
+        for path, text in ((harness_file, top.harness),
+                           (out, _kick_time_zero(verilog.convert(top.elaborate(),
+                                                                 name=top.module)))):
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")  # parallel builders write apart
+            tmp.write_text(text)
+            tmp.replace(path)
+    return out, harness_file
 
 
 def _build_args(simulator: str) -> list[str]:
@@ -136,29 +139,29 @@ def _use_tools(simulator: str) -> None:
             [os.environ.get("MAKEFLAGS", ""), "CFG_CXXFLAGS_PCH_I=-include"]).strip()
 
 
-def build_simulation(cfg: Config, *, simulator: str, build_root: str | Path,
+def build_simulation(top: Top, *, simulator: str, build_root: str | Path,
                      waves: bool = False) -> Path:
-    """Build the harness around the core for ``cfg`` in ``simulator``, once per netlist: the
-    build directory (returned) is keyed by ``hw_key`` and the waves flag and holds a stamp once
+    """Build ``top`` (a core in its harness) in ``simulator``, once per netlist: the
+    build directory (returned) is keyed by ``Top.key`` and the waves flag and holds a stamp once
     built, and the build's output in ``build.log``. Safe to call from parallel processes (a
     file lock per build directory)."""
     from cocotb_tools.runner import get_runner
 
     check_simulator(simulator)
     build_root = Path(build_root).resolve()
-    work = build_root / f"{simulator}-{hw_key(cfg)}{'-waves' if waves else ''}"
+    work = build_root / f"{simulator}-{top.key}{'-waves' if waves else ''}"
     work.mkdir(parents=True, exist_ok=True)
     stamp, log = work / "built.stamp", work / "build.log"
     with open(work / "build.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not stamp.exists():
-            vfile = verilog_for(cfg, build_root)
+            sources = verilog_for(top, build_root)
             _use_tools(simulator)
             try:
                 get_runner(simulator).build(
-                    sources=[vfile, harness.SOURCE], hdl_toplevel=harness.TOPLEVEL,
+                    sources=list(sources), hdl_toplevel=HARNESS_TOPLEVEL,
                     build_dir=work, always=True, waves=waves, build_args=_build_args(simulator),
-                    timescale=("1ns", "1ps"), parameters=harness.parameters(cfg), log_file=log)
+                    timescale=("1ns", "1ps"), parameters=top.parameters, log_file=log)
             except RuntimeError as err:
                 tail = "".join(log.read_text(errors="replace").splitlines(True)[-20:])
                 raise RuntimeError(f"{simulator} build failed ({err}); the end of {log}:\n"
@@ -167,7 +170,7 @@ def build_simulation(cfg: Config, *, simulator: str, build_root: str | Path,
     return work
 
 
-def simulate(case: Case, *, simulator: str, build_dir: Path, run_dir: Path, waves: bool = False,
+def simulate(case: SimCase, *, simulator: str, build_dir: Path, run_dir: Path, waves: bool = False,
              progress: bool = False, log_file: Path | None = None, profile: bool = False
              ) -> dict[str, Any]:
     """Run the testbench on ``case`` in a simulation built by ``build_simulation``; returns the
@@ -188,8 +191,8 @@ def simulate(case: Case, *, simulator: str, build_dir: Path, run_dir: Path, wave
     # mismatch is in the summary, anything else is the error below
     with contextlib.suppress(SystemExit):
         get_runner(simulator).test(
-            hdl_toplevel=harness.TOPLEVEL, hdl_toplevel_lang="verilog",
-            test_module="synaprune.sim.tb_layer", build_dir=build_dir, test_dir=run_dir,
+            hdl_toplevel=HARNESS_TOPLEVEL, hdl_toplevel_lang="verilog",
+            test_module=case.top().test_module, build_dir=build_dir, test_dir=run_dir,
             extra_env=env, waves=waves, results_xml=str(run_dir / "results.xml"),
             log_file=log_file)
     if not summary_file.exists():
@@ -200,22 +203,23 @@ def simulate(case: Case, *, simulator: str, build_dir: Path, run_dir: Path, wave
     return summary
 
 
-def run_case(case: Case, *, simulator: str = "icarus", build_root: str | Path = "build/sim",
+def run_case(case: SimCase, *, simulator: str = "icarus", build_root: str | Path = "build/sim",
              progress: bool = False, rerun_with_waves: bool = True,
              log_file: Path | None = None, profile: bool = False) -> dict[str, Any]:
     """Build (once) and simulate ``case``; returns the summary (``mismatches`` 0 when RTL ==
     golden model). On a mismatch the case is run again up to the failing sample with waveforms
     on, so the waveform file (``waveform_dir`` in the summary) ends with that sample."""
     build_root = Path(build_root).resolve()
-    work = build_simulation(case.cfg, simulator=simulator, build_root=build_root)
+    top = case.top()
+    work = build_simulation(top, simulator=simulator, build_root=build_root)
     summary = simulate(case, simulator=simulator, build_dir=work, progress=progress,
                        run_dir=build_root / "runs" / f"{case.name}-{simulator}",
                        log_file=log_file, profile=profile)
     bad = summary.get("first_mismatch")
     if bad and rerun_with_waves and isinstance(bad.get("sample"), int):
-        rerun = Case(**{**case.head(max(1, bad["sample"] + 1)).__dict__,
-                        "name": f"{case.name}-waves"})
-        wave_work = build_simulation(case.cfg, simulator=simulator, build_root=build_root,
+        rerun = dataclasses.replace(case.head(max(1, bad["sample"] + 1)),
+                                    name=f"{case.name}-waves")
+        wave_work = build_simulation(top, simulator=simulator, build_root=build_root,
                                      waves=True)
         wave_dir = build_root / "runs" / f"{rerun.name}-{simulator}"
         simulate(rerun, simulator=simulator, build_dir=wave_work, run_dir=wave_dir, waves=True,

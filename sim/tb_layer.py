@@ -47,7 +47,7 @@ from ..model.encoding import events
 from ..model.network import Network, SampleResult
 from ..progress import progress_bar
 from .cases import Case
-from .harness import HarnessDriver, LayoutCodec
+from .harness import HarnessDriver, LayoutCodec, parameters
 
 RECORDED_SAMPLES = 50  # samples whose RTL output spikes go into the summary (for pictures)
 PHASE_COUNTERS = {"integrate": Counter.INTEGRATE_CYCLES, "sweep": Counter.SWEEP_CYCLES,
@@ -88,7 +88,7 @@ class Bench:
         self.event = LayoutCodec(layouts.event_layout(index_bits=layouts.index_bits(cfg),
                                                       time_bits=cfg.time_bits))
         self.probe = LayoutCodec(layouts.probe_layout(cfg))
-        self.harness = HarnessDriver(dut, cfg, workdir)
+        self.harness = HarnessDriver(dut, parameters(cfg), workdir)
         self.golden_s = 0.0  # wall time in the golden model
 
     @property

@@ -26,9 +26,9 @@ from amaranth.hdl import UnusedElaboratable
 from amaranth.sim import Simulator, SimulatorContext
 from deep_helpers import host_writes
 
-from synaprune.hw.conv_core import ConvCore, ConvCounter, ConvRegion
+from synaprune.hw.conv_core import ConvCore, ConvCounter
+from synaprune.hw.conv_map import host_words, output_events
 from synaprune.hw.layouts import EventKind
-from synaprune.model import conv, rules
 from synaprune.model.conv_cycles import ConvGeometry, entry_costs, sample_cycles, syn_events
 from synaprune.model.deep_config import ConvSpec, DeepConfig
 from synaprune.model.deep_network import ConvLayer
@@ -59,46 +59,6 @@ def model_layer(geom: ConvGeometry, case: Case, weights: np.ndarray,
     layer = ConvLayer(spec, (geom.channels, geom.height, geom.width), cfg, seed=0)
     layer.weights, layer.mask = weights.copy(), mask.copy()
     return layer
-
-
-def step_membranes(geom: ConvGeometry, layer: ConvLayer, times: np.ndarray) -> np.ndarray:
-    """The leaked membrane of every neuron after every step, (T, P', M): the loop of
-    ``conv.fire`` with its rules."""
-    pt = conv.patches(times[None], geom.kernel)
-    step_in = conv.step_input(pt, layer.kernel_matrix(), geom.time_steps)[0]
-    v = np.zeros((geom.positions, geom.maps), dtype=np.int64)
-    out = []
-    for t in range(geom.time_steps):
-        v = rules.leak(rules.integrate(v, step_in[t], geom.v_max), layer.spec.leak_shift)
-        out.append(v)
-    return np.array(out)
-
-
-def expected_events(geom: ConvGeometry, out: np.ndarray) -> list[tuple[int, int, int]]:
-    """(kind, time, index) of the output stream: spikes by time, position, map; then END."""
-    m, y, x = np.nonzero(out < geom.time_steps)
-    t = out[m, y, x]
-    order = np.lexsort((m, y * geom.out_w + x, t))
-    idx = (m * geom.out_h + y) * geom.out_w + x
-    spikes = [(EventKind.SPIKE.value, int(t[o]), int(idx[o])) for o in order]
-    return [*spikes, (EventKind.END.value, geom.time_steps - 1, 0)]
-
-
-def host_words(geom: ConvGeometry, weights: np.ndarray, mask: np.ndarray
-               ) -> list[tuple[ConvRegion, int, int, int]]:
-    """(region, lane, addr, word) writes that load kernels and bitmaps (``hw.conv_core``)."""
-    P, C, k2 = geom.lanes, geom.channels, geom.entries
-    w = weights.reshape(geom.maps, C, k2)
-    live = mask.reshape(geom.maps, C, k2)
-    out = []
-    for mm in range(geom.maps):
-        p, j = mm % P, mm // P
-        for c in range(C):
-            slot = j * C + c
-            bits = sum(1 << b for b in range(k2) if live[mm, c, b])
-            out.append((ConvRegion.MASK, p, slot, bits))
-            out += [(ConvRegion.WEIGHT, p, slot * k2 + b, int(w[mm, c, b])) for b in range(k2)]
-    return out
 
 
 def random_kernels(geom: ConvGeometry, rng: np.random.Generator
@@ -208,7 +168,7 @@ def check_case(case: Case) -> dict[str, int]:
         where = f"sample {n}"
         assert res["error"] == 0, f"{where}: error flags {res['error']}"
         out, events = layer.forward(times[None].astype(np.int16))
-        v_steps = step_membranes(geom, layer, times)
+        v_steps = layer.step_membranes(times)
         P, MR = geom.lanes, geom.map_rows
         for t in range(geom.time_steps):
             for a in range(geom.lane_neurons):
@@ -218,7 +178,7 @@ def check_case(case: Case) -> dict[str, int]:
                 assert got == want, f"{where} step {t} row {a} (pos {pos}, map row {j}): " \
                     f"membranes {got}, model {want}"
         assert len(res["probe"]) == geom.time_steps * geom.lane_neurons
-        assert res["events"] == expected_events(geom, out[0]), f"{where}: output events"
+        assert res["events"] == output_events(geom, out[0]), f"{where}: output events"
         counters = res["counters"]
         assert counters[ConvCounter.SYN_EVENTS] == int(events[0]) \
             == syn_events(geom, times, mask), f"{where}: synaptic events"

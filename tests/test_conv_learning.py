@@ -26,17 +26,11 @@ import pytest
 from amaranth.hdl import UnusedElaboratable
 from amaranth.sim import Simulator, SimulatorContext
 from deep_helpers import host_writes
-from test_conv_core import (
-    GEOM_A,
-    GEOM_B,
-    expected_events,
-    host_words,
-    random_kernels,
-    sample_inputs,
-)
+from test_conv_core import GEOM_A, GEOM_B, random_kernels, sample_inputs
 
 from synaprune.hw.conv_core import ConvCore, ConvCounter
 from synaprune.hw.conv_learning import ConvLearning
+from synaprune.hw.conv_map import host_words, kernels_from_words, output_events
 from synaprune.hw.layouts import EventKind
 from synaprune.model import conv
 from synaprune.model.conv_cycles import ConvGeometry, learn_cycles, sample_cycles
@@ -89,22 +83,6 @@ def model_layer(case: LearnCase, weights: np.ndarray, mask: np.ndarray) -> ConvL
     layer = ConvLayer(spec, (g.channels, g.height, g.width), cfg, seed=0)
     layer.weights, layer.mask = weights.copy(), mask.copy()
     return layer
-
-
-def kernels_of(geom: ConvGeometry, weights: list[list[int]], live: list[list[int]]
-               ) -> tuple[np.ndarray, np.ndarray]:
-    """The kernels (M, C, k, k) from the lanes' weight and bitmap memories."""
-    P, C, k2 = geom.lanes, geom.channels, geom.entries
-    w = np.zeros((geom.maps, C, k2), dtype=np.int64)
-    mask = np.zeros((geom.maps, C, k2), dtype=bool)
-    for mm in range(geom.maps):
-        p, j = mm % P, mm // P
-        for c in range(C):
-            slot = j * C + c
-            w[mm, c] = weights[p][slot * k2:(slot + 1) * k2]
-            mask[mm, c] = [(live[p][slot] >> b) & 1 for b in range(k2)]
-    shape = (geom.maps, C, geom.kernel, geom.kernel)
-    return w.reshape(shape), mask.reshape(shape)
 
 
 def simulate(case: LearnCase, layer: ConvLayer, samples: list[np.ndarray]) -> list[dict]:
@@ -182,8 +160,8 @@ def simulate(case: LearnCase, layer: ConvLayer, samples: list[np.ndarray]) -> li
             live = [[ctx.get(d[a]) for a in range(d.depth)] for d in core.live_data]
             results.append({"learn": learn, "events": events, "winners": winners,
                             "counters": {c: now[c] - before[c] for c in ConvCounter},
-                            "kernels": kernels_of(g, weights, live), "lfsr": ctx.get(core.lfsr),
-                            "error": ctx.get(core.error)})
+                            "kernels": kernels_from_words(g, weights, live),
+                            "lfsr": ctx.get(core.lfsr), "error": ctx.get(core.error)})
             before = now
 
     sim = Simulator(core)
@@ -243,7 +221,7 @@ def check_case(case: LearnCase, samples: list[np.ndarray] | None = None) -> dict
         assert (hw_w == layer.weights).all(), f"{where}: weights, " + \
             first_difference(hw_w, layer.weights)
         assert res["lfsr"] == layer.lfsr.peek_state(), f"{where}: LFSR state"
-        assert res["events"] == expected_events(geom, out_times), f"{where}: output events"
+        assert res["events"] == output_events(geom, out_times), f"{where}: output events"
         assert counters[ConvCounter.SYN_EVENTS] == ev, f"{where}: synaptic events"
         assert counters[ConvCounter.SYN_UPDATES] == updates, f"{where}: synaptic updates"
         assert counters[ConvCounter.PRUNED] == pruned, f"{where}: pruned"

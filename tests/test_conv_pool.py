@@ -20,16 +20,10 @@ from amaranth.hdl import Elaboratable, Module, UnusedElaboratable
 from amaranth.lib import wiring
 from amaranth.sim import Simulator, SimulatorContext
 from deep_helpers import host_writes
-from test_conv_core import (
-    GEOM_A,
-    Case,
-    host_words,
-    model_layer,
-    random_kernels,
-    sample_inputs,
-)
+from test_conv_core import GEOM_A, Case, model_layer, random_kernels, sample_inputs
 
 from synaprune.hw.conv_core import ConvCore
+from synaprune.hw.conv_map import host_words
 from synaprune.hw.conv_pool import PoolCore
 from synaprune.hw.layouts import EventKind
 from synaprune.model.pooling import first_spike_pool

@@ -31,12 +31,13 @@ import pytest
 from amaranth.hdl import UnusedElaboratable
 from amaranth.sim import Simulator, SimulatorContext
 from deep_helpers import host_writes
-from test_conv_core import expected_events, host_words, random_kernels
-from test_conv_learning import first_difference, kernels_of
+from test_conv_core import random_kernels
+from test_conv_learning import first_difference
 from test_conv_pool import pooled_events
 
 from synaprune.hw import memory_map as mm
 from synaprune.hw.conv_core import ConvCore, ConvCounter
+from synaprune.hw.conv_map import host_words, kernels_from_words, output_events
 from synaprune.hw.conv_pool import PoolCore
 from synaprune.hw.deep_chain import DeepChain
 from synaprune.hw.event_adapt import EventAdapt
@@ -269,7 +270,7 @@ def simulate(chain: DeepChain, net: DeepNetwork, samples: list[np.ndarray], lear
             snap.conv_counters[n] = [ctx.get(ctl.counters[c]) for c in ConvCounter]
             weights = [[ctx.get(d[a]) for a in range(d.depth)] for d in core.weight_data]
             live = [[ctx.get(d[a]) for a in range(d.depth)] for d in core.live_data]
-            snap.kernels[n] = kernels_of(g, weights, live)
+            snap.kernels[n] = kernels_from_words(g, weights, live)
             snap.lfsr[n] = ctx.get(ctl.lfsr)
             assert ctx.get(ctl.error) == 0, f"layer {n}: error flags {ctx.get(ctl.error)}"
         assert ctx.get(clf_ctl.error) == 0, f"classifier: error flags {ctx.get(clf_ctl.error)}"
@@ -407,7 +408,7 @@ def model_sample(net: DeepNetwork, chain: DeepChain, times: np.ndarray,
             out.conv_counters[n] = conv_counters(g, layer.spec, x, y, mask, learned)
             if learned is not None:
                 out.updates, out.pruned = learned.syn_updates, learned.pruned
-            beats = expected_events(g, y)
+            beats = output_events(g, y)
         elif isinstance(layer, PoolLayer):
             order = [i for kind, _, i in prev if kind == EventKind.SPIKE.value]
             pool = chain.cores[n]

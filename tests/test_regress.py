@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from synaprune.sim.cases import digits_case
+from synaprune.sim.harness import layer_top
 from synaprune.sim.regress import CaseSpec, plan, regress, regress_configs
-from synaprune.sim.runner import hw_key, run_case
+from synaprune.sim.runner import run_case
 
 needs_icarus = pytest.mark.skipif(shutil.which("iverilog") is None,
                                   reason="Icarus Verilog (iverilog) is not installed")
@@ -95,12 +96,12 @@ def test_a_wrong_weight_in_the_core_is_caught_with_a_waveform(rtl_build_root: Pa
 
 def test_netlist_key_follows_every_elaboration_field() -> None:
     cfg = regress_configs()["A"]
-    key = hw_key(cfg)
-    assert hw_key(cfg.replace(ram_latency=5)) != key
-    assert hw_key(cfg.replace(counter_bits=24)) != key
-    assert hw_key(cfg.replace(lfsr_seed=7)) != key
+    key = layer_top(cfg).key
+    assert layer_top(cfg.replace(ram_latency=5)).key != key
+    assert layer_top(cfg.replace(counter_bits=24)).key != key
+    assert layer_top(cfg.replace(lfsr_seed=7)).key != key
     # runtime registers do not change the netlist
-    assert hw_key(cfg.replace(threshold=cfg.threshold + 1, prune_threshold=3)) == key
+    assert layer_top(cfg.replace(threshold=cfg.threshold + 1, prune_threshold=3)).key == key
 
 
 def test_regress_command_rejects_a_bad_scheduler(tmp_path: Path,

@@ -225,7 +225,7 @@ def simulator_throughput(n_samples: int, out: Path) -> dict[str, Any]:
             result[f"{sim}_cycles_per_s"] = None
             continue
         # built first: the run measures simulation, not compilation
-        build_simulation(cfg, simulator=sim, build_root=out / "sim")
+        build_simulation(case.top(), simulator=sim, build_root=out / "sim")
         summary = run_case(case, simulator=sim, build_root=out / "sim", rerun_with_waves=False)
         if summary["mismatches"]:
             raise RuntimeError(f"{sim}: RTL differs from the golden model: "

@@ -5,6 +5,11 @@ pruning is under way, then the RTL learns ``--learn`` further samples (pruning o
 ``--infer`` test samples; every time step, update and counter is compared (``sim/tb_layer.py``).
 ``--checkpoint FILE`` simulates a saved network instead (``synaprune train`` or ``import``):
 ``--infer`` test samples of its data set, inference only.
+
+``--network deep``: the deep network's conv layers (the digits deep preset, or ``--config`` a
+deep configuration), one conv core each with ``--lanes`` lanes, from the model's initial state:
+each layer learns ``--learn`` training samples in the model's order (its inputs: the model's
+output of the layers below) and infers ``--infer`` test samples (``sim/tb_conv.py``).
 Writes ``build/sim/summary.json`` and exits 1 on any mismatch.
 """
 
@@ -23,17 +28,30 @@ from ..model.config import Config
 if TYPE_CHECKING:
     from ..sim.cases import Case
 
+# (learning, inference) samples of a run by default: the layer core's, and each conv layer's
+# of the deep network (its Icarus runs are slower: see docs/verification.md)
+SAMPLES = {"fc": (200, 100), "deep": (40, 20)}
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sim", help="compare the RTL core with the golden model, cycle by cycle",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", type=Path, help="configuration TOML (default: digits preset)")
+    p.add_argument("--network", choices=("fc", "deep"), default="fc",
+                   help="fc: the layer core (default); deep: the deep network's conv cores")
+    p.add_argument("--config", type=Path,
+                   help="configuration TOML (default: the digits preset of --network)")
     p.add_argument("--simulator", choices=("auto", "icarus", "verilator"), default="auto",
                    help="HDL simulator (default auto: Verilator where installed, else Icarus)")
     p.add_argument("--pretrain", type=int, default=300,
                    help="samples the golden model learns before the RTL takes over")
-    p.add_argument("--learn", type=int, default=200, help="samples the RTL learns")
-    p.add_argument("--infer", type=int, default=100, help="test samples the RTL infers")
+    p.add_argument("--learn", type=int,
+                   help=f"samples the RTL learns (per conv layer with --network deep; default "
+                        f"{SAMPLES['fc'][0]}, deep {SAMPLES['deep'][0]})")
+    p.add_argument("--infer", type=int,
+                   help=f"test samples the RTL infers (per conv layer with --network deep; "
+                        f"default {SAMPLES['fc'][1]}, deep {SAMPLES['deep'][1]})")
+    p.add_argument("--lanes", type=int, default=4,
+                   help="--network deep: lanes of each conv core (must divide its maps)")
     p.add_argument("--backpressure", action="store_true",
                    help="random gaps on the input and stalls on the output stream")
     p.add_argument("--edge-cases", action="store_true", help="also run the corner cases")
@@ -95,11 +113,89 @@ def summarize(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def samples(args: argparse.Namespace) -> tuple[int, int]:
+    """--learn and --infer, or the defaults of --network (``SAMPLES``)."""
+    learn, infer = SAMPLES[args.network]
+    return (learn if args.learn is None else args.learn,
+            infer if args.infer is None else args.infer)
+
+
+def summarize_conv(summary: dict) -> str:
+    """The printed summary of one conv layer's run (``sim.tb_conv``)."""
+    lines = [
+        f"layer {summary['layer']} ({summary['simulator']}, {summary['lanes']} lanes): "
+        f"{summary['samples']} samples ({summary['learn_samples']} learning, "
+        f"{summary['infer_samples']} inference)",
+        f"  compared: {summary['spikes_compared']} spikes, {summary['membranes_compared']} "
+        f"membrane values, {summary['updates_compared']} STDP updates "
+        f"({summary['winners_compared']} winners, {summary['pruned']} entries pruned), "
+        f"{summary['weights_compared']} weights",
+        f"  mismatches: {summary['mismatches']}"
+        + (f"  first: {summary['first_mismatch']}" if summary["first_mismatch"] else ""),
+        f"  cycles per sample: {summary['cycles_per_sample']:.1f} (all equal to the cycle model)"
+        if not summary["mismatches"] else "  cycles: see mismatch",
+        f"  simulator speed: {summary['sim_cycles_per_s']:.0f} cycles/s "
+        f"({summary['sim_cycles']} cycles in {summary['wall_s']:.1f} s)",
+    ]
+    return "\n".join(lines)
+
+
+def run_deep(args: argparse.Namespace) -> int:
+    """``--network deep``: every conv layer of the deep configuration in RTL (module
+    docstring); one summary per layer, their totals, ``OUT/summary.json``."""
+    from ..model.deep_config import DeepConfig
+    from ..sim.conv_cases import deep_cases
+    from ..sim.runner import build_simulation, run_case
+
+    for flag, value in (("--checkpoint", args.checkpoint), ("--edge-cases", args.edge_cases),
+                        ("--profile", args.profile)):
+        if value:
+            raise ValueError(f"{flag} is for the layer core (--network fc), not --network deep")
+    n_learn, n_infer = samples(args)
+    cfg = DeepConfig.load(args.config) if args.config else DeepConfig.preset("digits")
+    gap = 0.3 if args.backpressure else 0.0
+    cases = deep_cases(cfg, lanes=args.lanes, n_learn=n_learn, n_infer=n_infer, in_gap=gap,
+                       out_stall=gap)
+    print(f"simulating the deep network's {len(cases)} conv layers in {args.simulator}, "
+          f"{sum(len(c.times) for c in cases)} samples in all", flush=True)
+    t_start = time.perf_counter()
+    results = []
+    for case in cases:
+        g = case.geometry()
+        t0 = time.perf_counter()
+        work = build_simulation(case.top(), simulator=args.simulator, build_root=args.out)
+        print(f"layer {case.layer}: {g.channels}x{g.height}x{g.width} -> {g.maps} maps "
+              f"{g.kernel}x{g.kernel}, {g.lanes} lanes; built in {time.perf_counter() - t0:.0f}"
+              f" s ({work / 'build.log'})", flush=True)
+        summary = run_case(case, simulator=args.simulator, build_root=args.out, progress=True)
+        results.append(summary)
+        print(summarize_conv(summary), flush=True)
+        if summary["mismatches"]:
+            break  # the layers above learn from this one's output
+    keys = ("samples", "spikes_compared", "membranes_compared", "updates_compared",
+            "weights_compared", "mismatches")
+    total = {k: sum(r[k] for r in results) for k in keys}
+    seconds = time.perf_counter() - t_start
+    print(f"deep network: {total['samples']} samples, {total['spikes_compared']} spikes, "
+          f"{total['membranes_compared']} membrane values, {total['updates_compared']} STDP "
+          f"updates, {total['weights_compared']} weights compared; mismatches: "
+          f"{total['mismatches']}; {seconds:.0f} s")
+    args.out.mkdir(parents=True, exist_ok=True)
+    main = {**total, "network": "deep", "simulator": args.simulator, "wall_s": seconds,
+            "layers": [{k: v for k, v in r.items() if k != "cycles"} for r in results]}
+    (args.out / "summary.json").write_text(json.dumps(main, indent=2))
+    print(f"wrote {args.out / 'summary.json'}")
+    return 1 if total["mismatches"] else 0
+
+
 def run(args: argparse.Namespace) -> int:
     from ..sim.cases import digits_case, edge_cases
     from ..sim.runner import build_simulation, resolve_simulator, run_case
 
     args.simulator = resolve_simulator(args.simulator)
+    if args.network == "deep":
+        return run_deep(args)
+    args.learn, args.infer = samples(args)
     gap = 0.3 if args.backpressure else 0.0
     if args.checkpoint is not None:
         cfg, case = checkpoint_case(args.checkpoint, args.infer, args.data)
@@ -111,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
           f"({cfg.n_inputs} inputs x {cfg.n_neurons} neurons, {cfg.lanes} lanes, "
           f"{case.mask.mean():.1%} of synapses live at the start)", flush=True)
     t0 = time.perf_counter()
-    work = build_simulation(cfg, simulator=args.simulator, build_root=args.out)
+    work = build_simulation(case.top(), simulator=args.simulator, build_root=args.out)
     print(f"simulation built in {time.perf_counter() - t0:.0f} s (once per netlist; "
           f"{work / 'build.log'})", flush=True)
     summary = run_case(case, simulator=args.simulator, build_root=args.out, progress=True,

@@ -1,0 +1,349 @@
+"""cocotb testbench: one RTL conv core (``hw.conv_core.ConvCore``) against the golden model.
+
+Run through ``sim.runner`` like the layer core's bench (``sim.tb_layer``), with a
+``sim.conv_cases.ConvCase`` in ``SYNAPRUNE_CASE``. The core sits in ``sim/conv_harness.v``,
+which plays host scripts and samples and logs the core's answers (``sim.harness``). The bench
+loads the layer's initial kernels through the host port and reads them back, then for every
+sample sets the knobs (threshold, leak, inhibition; for a learning sample ``learn``, k winners,
+radius, the rates of the model's schedule, the prune threshold), streams the input spikes and
+checks, against ``model.deep_network.ConvLayer`` (``learn_sample`` or ``forward``):
+
+- at every step, every neuron's leaked membrane (probe port: each sweep row once, in order);
+- the output spikes (time, index) in the core's order and the END;
+- the winners in order (map, row, column, step);
+- after every learning sample (and after the last sample), every kernel weight and live bit,
+  read back from the kernel memories, and the STDP LFSR's state;
+- the counters: every phase's cycles against ``model.conv_cycles`` (``sample_cycles``,
+  ``learn_cycles``), synaptic events, spikes, steps, STDP updates, pruned entries, winners.
+
+The first divergence stops the case and is recorded as (layer, sample, step, what, map,
+position, expected, got); the runner then re-runs the case up to that sample with waveforms.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cocotb
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.triggers import RisingEdge
+
+from ..hw.conv_core import ConvCounter, ConvRegion
+from ..hw.conv_map import host_words, input_events, kernels_from_words, output_events
+from ..hw.layouts import EventKind
+from ..model import conv
+from ..model.conv_cycles import PHASES, learn_cycles, sample_cycles
+from ..progress import progress_bar
+from . import conv_harness
+from .conv_cases import ConvCase
+from .harness import HarnessDriver, LayoutCodec
+from .tb_layer import MismatchError
+
+PHASE_COUNTERS = {"load": ConvCounter.LOAD_CYCLES, "integrate": ConvCounter.INTEGRATE_CYCLES,
+                  "sweep": ConvCounter.SWEEP_CYCLES, "learn": ConvCounter.LEARN_CYCLES,
+                  "clear": ConvCounter.CLEAR_CYCLES, "emit": ConvCounter.EMIT_CYCLES}
+
+
+def first_difference(got: list[Any], want: list[Any]) -> int:
+    """Index of the first element where two lists differ (the shorter one's length when one
+    is the other's start)."""
+    n = min(len(got), len(want))
+    return next((k for k in range(n) if got[k] != want[k]), n)
+
+
+@dataclass
+class Tally:
+    samples: int = 0
+    learn_samples: int = 0
+    spikes: int = 0
+    membranes: int = 0
+    updates: int = 0
+    winners: int = 0
+    weights: int = 0
+    pruned: int = 0
+    cycles: list[dict[str, int]] = field(default_factory=list)
+
+
+@dataclass
+class Expected:
+    """The golden model's answer to one sample, and the knobs the core needs for it."""
+
+    out: np.ndarray  # output spike times (M, H', W') after inhibition
+    membranes: np.ndarray  # (T, P', M) leaked membranes
+    winners: list[tuple[int, int, int, int]]
+    counts: dict[ConvCounter, int]  # counter increments besides the phases' cycles
+    cycles: dict[str, int]
+    regs: dict[str, int]
+
+
+class Bench:
+    """Drives one conv core through its harness and follows it with the golden model."""
+
+    def __init__(self, dut: Any, case: ConvCase, workdir: Path) -> None:
+        self.dut, self.case = dut, case
+        self.geom = case.geometry()
+        lay = conv_harness.layouts(self.geom)
+        self.event, self.probe = LayoutCodec(lay["event"]), LayoutCodec(lay["probe"])
+        self.winner = LayoutCodec(lay["winner"])
+        self.regs = LayoutCodec(conv_harness.regs_layout(self.geom))
+        self.harness = HarnessDriver(dut, conv_harness.parameters(self.geom), workdir)
+        self.layer = case.model_layer()
+        self.golden_s = 0.0
+        self.counters = {c: 0 for c in ConvCounter}
+
+    def fail(self, sample: int, what: str, *, step: int | None = None, map: int | None = None,
+             position: object = None, expected: object = None, got: object = None
+             ) -> MismatchError:
+        """The first divergence, with its place in this order."""
+        return MismatchError(layer=self.case.layer, sample=sample, step=step, what=what,
+                             map=map, position=position, expected=expected, got=got)
+
+    async def reset(self) -> None:
+        d = self.dut
+        d.host_req.value = d.sample_req.value = 0
+        d.rst.value = 1
+        for _ in range(3):
+            await RisingEdge(d.clk)
+        d.rst.value = 0
+        await RisingEdge(d.clk)
+
+    # ---------------- host: kernels ----------------
+    async def load_kernels(self) -> None:
+        h = self.harness
+        await h.host([e for region, lane, addr, word in
+                      host_words(self.geom, self.layer.weights, self.layer.mask)
+                      for e in h.writes(region, lane, [word], addr)])
+
+    async def inject_weight_fault(self, m: int, c: int, dy: int, dx: int, weight: int) -> None:
+        """Write ``weight`` for kernel entry (m, c, dy, dx) into the core only."""
+        g, h = self.geom, self.harness
+        addr = ((m // g.lanes) * g.channels + c) * g.entries + dy * g.kernel + dx
+        await h.host(h.writes(ConvRegion.WEIGHT, m % g.lanes, [weight], addr))
+
+    async def check_kernels(self, s: int, tally: Tally) -> None:
+        """Every kernel weight and live bit, and the LFSR, against the model's."""
+        g, h = self.geom, self.harness
+        n_w, n_k = g.map_rows * g.channels * g.entries, g.map_rows * g.channels
+        script = [e for p in range(g.lanes) for e in h.reads(ConvRegion.WEIGHT, p, n_w)]
+        script += [e for p in range(g.lanes) for e in h.reads(ConvRegion.MASK, p, n_k)]
+        data = await h.host(script)
+        w_words = [data[p * n_w:(p + 1) * n_w] for p in range(g.lanes)]
+        k_words = [data[g.lanes * n_w + p * n_k:][:n_k] for p in range(g.lanes)]
+        weights, mask = kernels_from_words(g, w_words, k_words)
+        for what, got, exp in (("live mask", mask, self.layer.mask),
+                               ("kernel weight", weights, self.layer.weights)):
+            diff = np.argwhere(got != exp)
+            if len(diff):
+                m, c, dy, dx = (int(v) for v in diff[0])
+                raise self.fail(s, what, map=m, position=f"entry (c {c}, dy {dy}, dx {dx})",
+                                expected=int(exp[m, c, dy, dx]), got=int(got[m, c, dy, dx]))
+        lfsr = int(self.dut.core_lfsr.value)
+        if lfsr != self.layer.lfsr.peek_state():
+            raise self.fail(s, "STDP LFSR state", expected=self.layer.lfsr.peek_state(),
+                            got=lfsr)
+        tally.weights += weights.size
+
+    def read_counters(self) -> dict[ConvCounter, int]:
+        """The counters' increments since the last call (they wrap at ``COUNTER_BITS``)."""
+        word, bits = int(self.dut.counters.value), conv_harness.COUNTER_BITS
+        now = {c: (word >> (c * bits)) & ((1 << bits) - 1) for c in ConvCounter}
+        inc = {c: (now[c] - self.counters[c]) % (1 << bits) for c in ConvCounter}
+        self.counters = now
+        return inc
+
+    # ---------------- one sample ----------------
+    def golden(self, times: np.ndarray, learn: bool) -> Expected:
+        """Run the model's layer on one sample (learning or not) and say what the core must
+        answer and which knobs it runs with."""
+        layer, spec, g = self.layer, self.layer.spec, self.geom
+        membranes = layer.step_membranes(times)
+        mask = layer.mask.copy()
+        rates = conv.scheduled_rates(spec.a_plus, spec.a_minus, spec.a_plus_max,
+                                     spec.a_minus_max, spec.rate_double_every, layer.learned)
+        if learn:
+            res = layer.learn_sample(times)
+            out, winners, inhibit = res.out, res.winners, spec.inhibition
+            counts = {ConvCounter.SYN_EVENTS: res.syn_events,
+                      ConvCounter.SYN_UPDATES: res.syn_updates, ConvCounter.PRUNED: res.pruned}
+            learn_c = learn_cycles(g, mask, int((out < g.time_steps).sum()),
+                                   [w[0] for w in winners], spec.k_winners)
+        else:
+            fw, events = layer.forward(times[None])
+            out, winners, inhibit = fw[0], [], spec.inhibit_infer
+            counts = {ConvCounter.SYN_EVENTS: int(events[0]), ConvCounter.SYN_UPDATES: 0,
+                      ConvCounter.PRUNED: 0}
+            learn_c = 0
+        counts.update({ConvCounter.SPIKES: int((out < g.time_steps).sum()),
+                       ConvCounter.STEPS: g.time_steps, ConvCounter.SAMPLES: 1,
+                       ConvCounter.WINNERS: len(winners)})
+        cycles = {**sample_cycles(g, times, mask, out, inhibit).as_dict(), "learn": learn_c}
+        cycles["total"] = sum(cycles[ph] for ph in PHASES)
+        rate_mask = (1 << (g.stdp_frac_bits + 2)) - 1
+        regs = {"threshold": spec.threshold, "leak_shift": spec.leak_shift, "inhibit": inhibit,
+                "learn": learn, "k_winners": spec.k_winners,
+                # the register holds radii up to max(H', W') - 1, which already excludes
+                # every position: a larger radius acts the same
+                "radius": min(spec.inhibit_radius, max(g.out_h, g.out_w) - 1),
+                "a_plus": rates[0] & rate_mask, "a_minus": rates[1] & rate_mask,
+                "prune_enable": spec.prune_enabled, "prune_threshold": spec.prune_threshold}
+        return Expected(out, membranes, winners, counts, cycles, regs)
+
+    async def run_sample(self, s: int, times: np.ndarray, learn: bool, tally: Tally) -> None:
+        t0 = time.perf_counter()
+        exp = self.golden(times, learn)
+        self.golden_s += time.perf_counter() - t0
+        ev = self.event
+        beats = [ev.pack(kind=EventKind.SPIKE.value, time=t, index=i)
+                 for t, i in input_events(self.geom, times)]
+        beats.append(ev.pack(kind=EventKind.END.value, time=0, index=0))
+        regs = self.regs.pack(**{k: int(v) for k, v in exp.regs.items()
+                                 if k in self.regs.fields})
+        log = await self.harness.sample(beats, regs=regs, gap=self.case.in_gap,
+                                        stall=self.case.out_stall, seed=self.case.seed + s,
+                                        timeout_cycles=50 * (exp.cycles["total"] + 100))
+        if log is None:
+            raise self.fail(s, "timeout", expected=f"END within {exp.cycles['total']} cycles")
+        self.compare_membranes(s, exp.membranes, log.probes, tally)
+        self.compare_spikes(s, exp.out, log.beats)
+        self.compare_winners(s, exp.winners, log.winners)
+        inc = self.read_counters()
+        got_cycles = {ph: inc[c] for ph, c in PHASE_COUNTERS.items()}
+        want_cycles = {ph: exp.cycles[ph] for ph in PHASE_COUNTERS}
+        if got_cycles != want_cycles:
+            raise self.fail(s, "cycles per phase", expected=want_cycles, got=got_cycles)
+        for c, want in exp.counts.items():
+            if inc[c] != want:
+                raise self.fail(s, f"counter {c.name}", expected=want, got=inc[c])
+        if int(self.dut.error.value):
+            raise self.fail(s, "error flags", expected=0, got=int(self.dut.error.value))
+        tally.samples += 1
+        tally.learn_samples += int(learn)
+        tally.spikes += exp.counts[ConvCounter.SPIKES]
+        tally.updates += exp.counts[ConvCounter.SYN_UPDATES]
+        tally.pruned += exp.counts[ConvCounter.PRUNED]
+        tally.winners += len(exp.winners)
+        tally.cycles.append(exp.cycles)
+
+    def compare_membranes(self, s: int, membranes: np.ndarray, bits: np.ndarray,
+                          tally: Tally) -> None:
+        """Each sweep row (step, address pos * MR + j) once and in order, every lane's leaked
+        membrane (lane p: map j * P + p) against the model's."""
+        g, pf = self.geom, self.probe
+        steps, addrs = pf.column(bits, "step"), pf.column(bits, "addr")
+        rows = [(t, a) for t in range(g.time_steps) for a in range(g.lane_neurons)]
+        swept = list(zip(steps.tolist(), addrs.tolist(), strict=True))
+        if swept != rows:
+            k = first_difference(swept, rows)
+            raise self.fail(s, "sweep rows (step, address) in order",
+                            step=rows[k][0] if k < len(rows) else None,
+                            expected=rows[k] if k < len(rows) else "no more rows",
+                            got=swept[k] if k < len(swept) else "no more rows")
+        pos, j = np.divmod(addrs, g.map_rows)
+        maps = j[:, None] * g.lanes + np.arange(g.lanes)
+        got = pf.element_columns(bits, "v")
+        want = membranes[steps[:, None], pos[:, None], maps]
+        bad = np.argwhere(got != want)
+        if len(bad):
+            n, p = (int(v) for v in bad[0])
+            y, x = divmod(int(pos[n]), g.out_w)
+            raise self.fail(s, "membrane", step=int(steps[n]), map=int(maps[n, p]),
+                            position=(y, x), expected=int(want[n, p]), got=int(got[n, p]))
+        tally.membranes += got.size
+
+    def _spike_place(self, beat: tuple[int, int, int]) -> dict[str, Any]:
+        """Step, map and (row, column) of an output beat (kind, time, index)."""
+        g = self.geom
+        m, rest = divmod(beat[2], g.positions)
+        return {"step": beat[1], "map": m, "position": divmod(rest, g.out_w)}
+
+    def compare_spikes(self, s: int, out: np.ndarray, beats: list[int]) -> None:
+        """The output stream (spikes in the core's order, then END) against the model's."""
+        ev = self.event
+        got = [(int(ev.get(b, "kind")), int(ev.get(b, "time")), int(ev.get(b, "index")))
+               for b in beats]
+        want = output_events(self.geom, out)
+        if got == want:
+            return
+        k = first_difference(got, want)
+        first = want[k] if k < len(want) else got[k]
+        place = self._spike_place(first)
+        if first[0] == EventKind.END.value:
+            place = {"step": first[1]}
+
+        def show(beats: list[tuple[int, int, int]]) -> object:
+            if k >= len(beats):
+                return "nothing"
+            kind, t, i = beats[k]
+            return "END" if kind == EventKind.END.value else (t, i)
+
+        raise self.fail(s, f"output event {k} (time, index)", **place, expected=show(want),
+                        got=show(got))
+
+    def compare_winners(self, s: int, want: list[tuple[int, int, int, int]],
+                        words: list[int]) -> None:
+        wf = self.winner
+        got = [tuple(int(wf.get(w, f)) for f in ("map", "y", "x", "time")) for w in words]
+        if got == want:
+            return
+        k = first_difference(got, want)
+        first = want[k] if k < len(want) else got[k]
+        raise self.fail(s, f"winner {k} (map, row, column, step)", step=first[3], map=first[0],
+                        position=first[1:3], expected=want[k] if k < len(want) else "none",
+                        got=got[k] if k < len(got) else "none")
+
+
+@cocotb.test()
+async def conv_layer_matches_golden_model(dut: Any) -> None:
+    """Every sample of the case: RTL conv core == golden model (see module docstring)."""
+    case = ConvCase.load(os.environ["SYNAPRUNE_CASE"])
+    summary_path = os.environ.get("SYNAPRUNE_SUMMARY")
+    bench = Bench(dut, case, Path.cwd())
+    Clock(dut.clk, 10, unit="ns").start()
+    await bench.reset()
+    tally = Tally()
+    mismatch: dict[str, Any] | None = None
+    t0 = time.perf_counter()
+    bar = progress_bar(total=len(case.times), desc=f"sim layer {case.layer}", unit="sample",
+                       disable=os.environ.get("SYNAPRUNE_SIM_PROGRESS") != "1")
+    try:
+        await bench.load_kernels()
+        await bench.check_kernels(-1, tally)
+        bench.read_counters()
+        if case.weight_fault:
+            await bench.inject_weight_fault(*case.weight_fault)
+        for s, (times, learn) in enumerate(zip(case.times, case.learn, strict=True)):
+            await bench.run_sample(s, times, bool(learn), tally)
+            if learn or s + 1 == len(case.times):
+                await bench.check_kernels(s, tally)
+            bar.update()
+    except MismatchError as err:
+        mismatch = {k: (v if isinstance(v, (int, str, type(None))) else repr(v))
+                    for k, v in err.where.items()}
+    bar.close()
+    wall = time.perf_counter() - t0
+    cycles = int(dut.cycles.value)
+    totals = [c["total"] for c in tally.cycles]
+    summary = {
+        "case": case.name, "layer": case.layer, "lanes": case.lanes,
+        "samples": tally.samples, "learn_samples": tally.learn_samples,
+        "infer_samples": tally.samples - tally.learn_samples,
+        "spikes_compared": tally.spikes, "membranes_compared": tally.membranes,
+        "updates_compared": tally.updates, "winners_compared": tally.winners,
+        "weights_compared": tally.weights, "pruned": tally.pruned,
+        "mismatches": 0 if mismatch is None else 1, "first_mismatch": mismatch,
+        "cycles_per_sample": float(np.mean(totals)) if totals else 0.0, "cycles": tally.cycles,
+        "sim_cycles": cycles, "wall_s": wall, "sim_cycles_per_s": cycles / wall if wall else 0.0,
+        "time_split_s": {"simulator": bench.harness.sim_s, "golden_model": bench.golden_s,
+                         "testbench": wall - bench.harness.sim_s - bench.golden_s},
+    }
+    if summary_path:
+        with open(summary_path, "w") as f:
+            json.dump(summary, f)
+    assert mismatch is None, f"RTL differs from the golden model: {mismatch}"
+
