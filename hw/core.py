@@ -12,16 +12,18 @@ SWEEP  per time step: every lane visits its K neurons: leak, (step 0 of learning
        decay, margin, fire once; spikes go to the spike memory; then the lanes' best candidates
        are reduced to the step's winner.
 LEARN  per winner: adaptation += inc, then its column bitmap is walked (live synapses only): one
-       STDP update per live synapse, pruning clears the synapse in both bitmaps.
+       STDP update per live synapse, pruning clears the synapse in both bitmaps; with the
+       ``regrow`` register set, one absent synapse of the winner regrown per synapse pruned
+       (``Regrow``, REGROW).
 CLEAR  restore ``t_in`` of the loaded inputs to 'never', zero membranes and fired flags.
 EMIT   stream the spikes and an END (time = last step, index = predicted neuron) to ``events_out``.
 
 The core is the top of its datapath components, each a ``wiring.Component`` in a file of its own
 (``docs/architecture.md``, block diagram): ``SkidBuffer`` (input), ``Integration`` (INTEG),
-``Sweep`` and ``LaneReduce`` (SWEEP), ``Learning`` (LEARN), ``Emit`` (EMIT) and ``HostPort``
-(the host's access and the counters). It owns the memories (``hw.core_rams``), the registered
-multiplexers in front of their ports (here) and the phase FSM (``hw.phase_fsm``). The datapaths
-are pipelined for a 100 MHz ECP5 clock; the pipeline depths are the constants of
+``Sweep`` and ``LaneReduce`` (SWEEP), ``Learning`` and ``Regrow`` (LEARN), ``Emit`` (EMIT) and
+``HostPort`` (the host's access and the counters). It owns the memories (``hw.core_rams``), the
+registered multiplexers in front of their ports (here) and the phase FSM (``hw.phase_fsm``). The
+datapaths are pipelined for a 100 MHz ECP5 clock; the pipeline depths are the constants of
 ``model.cycles``.
 """
 
@@ -46,6 +48,7 @@ from .layouts import Counter, HostRegion
 from .learning import Learning
 from .memories import CoreMemory, memory_list
 from .phase_fsm import phase_fsm
+from .regrow import Regrow
 from .skid_buffer import SkidBuffer
 from .sweep import Sweep
 from .synthesis import SynthesisHints
@@ -222,6 +225,18 @@ class LayerCore(wiring.Component):
         lanes(learning.weights, r.w_q)
         lanes(learning.row_words, r.row_q)
 
+        m.submodules.regrow = regrow = c.regrow = Regrow(
+            lanes=P, rows=K, n_inputs=cfg.n_inputs, col_word_bits=cfg.col_word_bits,
+            weight_bits=cfg.weight_bits, ram_latency=L)
+        m.d.comb += [regrow.updated.eq(learning.updates), regrow.pruned.eq(learning.pruned),
+                     regrow.win_row.eq(s.win_k[s.lw]), regrow.win_lane.eq(s.win_p[s.lw]),
+                     regrow.win_col_base.eq(s.win_cb[s.lw]),
+                     regrow.win_kmask.eq(s.win_km[s.lw]),
+                     regrow.regrow_weight.eq(regs.regrow_weight), regrow.lfsr.eq(learning.lfsr),
+                     regrow.col_word.eq(r.col_q),
+                     learning.lfsr_step.eq(regrow.lfsr_step), learning.grown.eq(regrow.grown)]
+        lanes(regrow.row_words, r.row_q)
+
         m.submodules.emit = emit = c.emit = Emit(
             spike_layout=spike_layout(cfg), event_layout=self.events_out.payload.shape(),
             max_spikes=cfg.n_neurons)
@@ -256,6 +271,10 @@ class LayerCore(wiring.Component):
         c.in_learn = Signal()
         c.in_learn_l = [Signal(name=f"in_learn_l{p}", attrs=keep) for p in range(P)]
         c.learn_inc = Signal()  # the winner's adaptation is written (LEARN's first cycle)
+        # REGROW: the regrowth unit drives the banked RAMs (inside in_learn), with a copy per
+        # lane as in_learn's
+        c.in_regrow = Signal()
+        c.in_regrow_l = [Signal(name=f"in_regrow_l{p}", attrs=keep) for p in range(P)]
         c.in_clear = Signal()  # the FSM is in CLEAR
         # CLEAR counts to max(events, K): wide enough for either (a lane of K >= 2 n_in rows,
         # 64 rows over 16 inputs, had wrapped and never ended)
@@ -289,30 +308,41 @@ class LayerCore(wiring.Component):
         integration pipeline, with registered selects, not FSM state decodes: an address or a
         word is chosen even when nothing is read or written; only the enables carry the
         conditions."""
-        r, hq, learning, integ = c.rams, c.host_port, c.learning, c.integ
+        r, hq, learning, integ, rg = c.rams, c.host_port, c.learning, c.integ, c.regrow
         write = {region: hq.write[region.value] for region in HostRegion}
-        lane = learning.lane_onehot
+        lane, rg_lane = learning.lane_onehot, rg.lane_onehot
         for p in range(self.cfg.lanes):
-            sel = c.in_learn_l[p]
+            sel, grow = c.in_learn_l[p], c.in_regrow_l[p]
             m.d.comb += [
                 r.w_rd[p].addr.eq(Mux(sel, learning.weight_addr,
                                       Mux(hq.read_lane[p], hq.addr, integ.weight_addr[p]))),
-                r.row_rd[p].addr.eq(Mux(sel, learning.row_addr,
+                r.row_rd[p].addr.eq(Mux(sel, Mux(grow, rg.row_addr, learning.row_addr),
                                         Mux(hq.read_lane[p], hq.addr, r.ev_q))),
-                r.w_wr[p].addr.eq(Mux(sel, learning.weight_write_addr, hq.addr)),
-                r.w_wr[p].data.eq(Mux(sel, learning.weight_write_data, hq.wdata)),
-                r.w_wr[p].en.eq(Mux(sel, learning.weight_write_en & lane[p],
+                r.w_wr[p].addr.eq(Mux(sel, Mux(grow, rg.weight_write_addr,
+                                               learning.weight_write_addr), hq.addr)),
+                r.w_wr[p].data.eq(Mux(sel, Mux(grow, rg.weight_write_data,
+                                               learning.weight_write_data), hq.wdata)),
+                r.w_wr[p].en.eq(Mux(sel, Mux(grow, rg.weight_write_en & rg_lane[p],
+                                             learning.weight_write_en & lane[p]),
                                     write[HostRegion.WEIGHT] & hq.lane[p])),
-                r.row_wr[p].addr.eq(Mux(sel, learning.row_write_addr, hq.addr)),
-                r.row_wr[p].data.eq(Mux(sel, learning.row_write_data[p], hq.wdata)),
-                r.row_wr[p].en.eq(Mux(sel, learning.row_write_en & lane[p],
+                r.row_wr[p].addr.eq(Mux(sel, Mux(grow, rg.row_write_addr,
+                                                 learning.row_write_addr), hq.addr)),
+                r.row_wr[p].data.eq(Mux(sel, Mux(grow, rg.row_write_data[p],
+                                                 learning.row_write_data[p]), hq.wdata)),
+                r.row_wr[p].en.eq(Mux(sel, Mux(grow, rg.row_write_en & rg_lane[p],
+                                               learning.row_write_en & lane[p]),
                                       write[HostRegion.ROW_MASK] & hq.lane[p])),
             ]
+        grow = c.in_regrow
         m.d.comb += [
-            r.col_rd.addr.eq(Mux(c.in_learn, learning.col_addr, hq.addr)),
-            r.col_wr.addr.eq(Mux(c.in_learn, learning.col_write_addr, hq.addr)),
-            r.col_wr.data.eq(Mux(c.in_learn, learning.col_write_data, hq.wdata)),
-            r.col_wr.en.eq(Mux(c.in_learn, learning.col_write_en, write[HostRegion.COL_MASK])),
+            r.col_rd.addr.eq(Mux(c.in_learn, Mux(grow, rg.col_addr, learning.col_addr),
+                                 hq.addr)),
+            r.col_wr.addr.eq(Mux(c.in_learn, Mux(grow, rg.col_write_addr,
+                                                 learning.col_write_addr), hq.addr)),
+            r.col_wr.data.eq(Mux(c.in_learn, Mux(grow, rg.col_write_data,
+                                                 learning.col_write_data), hq.wdata)),
+            r.col_wr.en.eq(Mux(c.in_learn, Mux(grow, rg.col_write_en, learning.col_write_en),
+                               write[HostRegion.COL_MASK])),
             # the event list: CLEAR's pointer or INTEG's (reads in other states are unused);
             # the input times: LEARN's
             r.ev_rd.addr.eq(Mux(c.in_clear, c.clear.ptr, integ.event_addr)),

@@ -75,6 +75,9 @@ def regs_layout(cfg: Config) -> data.StructLayout:
         "prune_threshold": unsigned(cfg.weight_bits),
         "homeo_inc": unsigned(cfg.adapt_bits),
         "homeo_decay_shift": unsigned(max(1, (cfg.adapt_bits - 1).bit_length())),
+        # "fixed-density" rewiring (hw.regrow): a winner's pass regrows what it pruned
+        "regrow": unsigned(1),
+        "regrow_weight": unsigned(cfg.weight_bits),
     })
 
 
@@ -86,6 +89,7 @@ def regs_value(cfg: Config, *, learn: bool) -> dict[str, int]:
         "a_minus": cfg.a_minus & ((1 << (cfg.stdp_frac_bits + 2)) - 1),
         "prune_enable": int(cfg.prune_enabled), "prune_threshold": cfg.prune_threshold,
         "homeo_inc": cfg.homeo_inc, "homeo_decay_shift": cfg.homeo_decay_shift,
+        "regrow": int(cfg.rewire_policy == "fixed-density"), "regrow_weight": cfg.regrow_weight,
     }
 
 

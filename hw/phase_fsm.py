@@ -2,7 +2,8 @@
 
 States (``docs/architecture.md``, cycle schedule; ``model.cycles`` counts their cycles):
 IDLE -> LOAD (input events) -> per time step INTEG_START [-> INTEG] -> SWEEP -> REDUCE -> STEP_END,
-then per winner LEARN_START -> LEARN_INC -> LEARN (learning on), then CLEAR_START -> CLEAR ->
+then per winner LEARN_START -> LEARN_INC -> LEARN [-> REGROW] (learning on; REGROW when the
+``regrow`` register is set and the pass pruned a synapse), then CLEAR_START -> CLEAR ->
 EMIT -> IDLE. The FSM drives the datapath components' strobes (``start``, ``run``, ...) and the
 registered flags that select the memories' ports (``in_learn``, ``in_clear``, ``label_pred``);
 it owns the sample state ``c.s`` (event-list bounds per step, winners, prediction). Every counter
@@ -10,7 +11,7 @@ increment is requested here (``c.count``).
 
 ``c`` is the namespace ``LayerCore.elaborate`` builds: ``cfg``, ``regs``, ``rams``
 (``hw.core_rams``), the components (``skid``, ``host_port``, ``integ``, ``sweep``,
-``lane_reduce``, ``learning``, ``emit``), the flags and ``s``.
+``lane_reduce``, ``learning``, ``regrow``, ``emit``), the flags and ``s``.
 """
 
 from __future__ import annotations
@@ -155,11 +156,11 @@ def _step_end(m: Module, c: SimpleNamespace) -> None:
 
 
 def _learn_states(m: Module, c: SimpleNamespace) -> None:
-    s, learning = c.s, c.learning
+    learning = c.learning
     with m.State("LEARN_START"):
         # the winner's registers, and its adaptation read
         c.count(Counter.LEARN_CYCLES)
-        m.d.comb += learning.start.eq(1)
+        m.d.comb += [learning.start.eq(1), c.regrow.clear.eq(1)]
         m.next = "LEARN_INC"
 
     with m.State("LEARN_INC"):
@@ -178,13 +179,32 @@ def _learn_states(m: Module, c: SimpleNamespace) -> None:
         with m.If(learning.pruned):
             c.count(Counter.PRUNED)
         with m.If(learning.idle):
-            m.d.sync += s.lw.eq(s.lw + 1)
-            with m.If(s.lw + 1 == s.n_win):
-                m.d.sync += [x.eq(0) for x in (c.in_learn, *c.in_learn_l)]
-                m.next = "CLEAR_START"
+            # regrowth costs nothing when off or when the pass pruned nothing
+            with m.If(c.regs.regrow & c.regrow.pending):
+                m.d.comb += c.regrow.go.eq(1)
+                m.d.sync += [x.eq(1) for x in (c.in_regrow, *c.in_regrow_l)]
+                m.next = "REGROW"
             with m.Else():
-                m.d.sync += [x.eq(s.win_k[s.lw + 1]) for x in c.a_oaddr]
-                m.next = "LEARN_START"
+                _next_winner(m, c)
+
+    with m.State("REGROW"):
+        # the winner's regrowths (hw.regrow); counted as learning
+        c.count(Counter.LEARN_CYCLES)
+        with m.If(c.regrow.idle):
+            m.d.sync += [x.eq(0) for x in (c.in_regrow, *c.in_regrow_l)]
+            _next_winner(m, c)
+
+
+def _next_winner(m: Module, c: SimpleNamespace) -> None:
+    """The winner's learning is done: the next winner's, or CLEAR."""
+    s = c.s
+    m.d.sync += s.lw.eq(s.lw + 1)
+    with m.If(s.lw + 1 == s.n_win):
+        m.d.sync += [x.eq(0) for x in (c.in_learn, *c.in_learn_l)]
+        m.next = "CLEAR_START"
+    with m.Else():
+        m.d.sync += [x.eq(s.win_k[s.lw + 1]) for x in c.a_oaddr]
+        m.next = "LEARN_START"
 
 
 def _clear_emit_states(m: Module, c: SimpleNamespace) -> None:

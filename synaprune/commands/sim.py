@@ -4,7 +4,8 @@ Default: the digits configuration; the golden model first learns part of the tra
 pruning is under way, then the RTL learns ``--learn`` further samples (pruning on) and infers
 ``--infer`` test samples; every time step, update and counter is compared (``sim/tb_layer.py``).
 ``--checkpoint FILE`` simulates a saved network instead (``synaprune train`` or ``import``):
-``--infer`` test samples of its data set, inference only.
+``--infer`` test samples of its data set, inference only. ``--set KEY=VALUE`` changes a field of
+the configuration, e.g. ``--set rewire_policy=fixed-density`` (the core regrows on the chip).
 Writes ``build/sim/summary.json`` and exits 1 on any mismatch.
 """
 
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..model.config import Config
+from . import parse_overrides
 
 if TYPE_CHECKING:
     from ..sim.cases import Case
@@ -28,6 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sim", help="compare the RTL core with the golden model, cycle by cycle",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", type=Path, help="configuration TOML (default: digits preset)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one configuration field with a TOML value, e.g. --set "
+                        "rewire_policy=fixed-density (repeatable)")
     p.add_argument("--simulator", choices=("auto", "icarus", "verilator"), default="auto",
                    help="HDL simulator (default auto: Verilator where installed, else Icarus)")
     p.add_argument("--pretrain", type=int, default=300,
@@ -105,6 +110,9 @@ def run(args: argparse.Namespace) -> int:
         cfg, case = checkpoint_case(args.checkpoint, args.infer, args.data)
     else:
         cfg = Config.load(args.config) if args.config else Config.preset("digits")
+        changes = parse_overrides(args.set)
+        if changes:
+            cfg = Config.from_dict({**cfg.to_dict(), **changes})
         case = digits_case(cfg, pretrain=args.pretrain, n_learn=args.learn, n_infer=args.infer,
                            in_gap=gap, out_stall=gap)
     print(f"simulating {len(case.times)} samples in {args.simulator} "
