@@ -231,7 +231,6 @@ class LayerCore(wiring.Component):
         m.d.comb += [regrow.updated.eq(learning.updates), regrow.pruned.eq(learning.pruned),
                      regrow.win_row.eq(s.win_k[s.lw]), regrow.win_lane.eq(s.win_p[s.lw]),
                      regrow.win_col_base.eq(s.win_cb[s.lw]),
-                     regrow.win_kmask.eq(s.win_km[s.lw]),
                      regrow.regrow_weight.eq(regs.regrow_weight), regrow.lfsr.eq(learning.lfsr),
                      regrow.col_word.eq(r.col_q),
                      learning.lfsr_step.eq(regrow.lfsr_step), learning.grown.eq(regrow.grown)]

@@ -7,26 +7,27 @@ owed (the synapses pruned). ``go`` (after the pass, when ``pending``) starts the
 regrowth, ``cycles_per_regrowth`` cycles (steps from ``model.cycles.regrow_schedule``, their one
 definition), does what ``regrow_pick`` says with the a absent inputs left:
 
-* t = 0: the LFSR state s (``lfsr``, the one STDP rounds with) is taken and ``lfsr_step`` asks
-  for the next one; t = 1..A (A = bits of ``n_inputs``): s * a, shift and add (MSB first, a
-  33 + A-bit adder, no multiplier), so pick = (s * a) >> 32 is ready at t = A + 2;
+* t = 0: the absent count a is taken; t = 1..A (A = bits of ``n_inputs``): s * a with s the LFSR
+  state (``lfsr``, the one STDP rounds with), shift and add, LSB of a first, keeping the high 32
+  bits only (a 33-bit adder, no multiplier); at t = A ``lfsr_step`` asks for the next state;
+  pick = (s * a) >> 32 is ready at t = A + 2;
 * t = D .. D + G - 1 (D = max(1, A - L - 1)): the neuron's G column-bitmap words are read (latency
   L); each word's absent bits (inputs beyond ``n_inputs`` excepted) are counted in two registered
   stages (groups of 8, then their sum), and a running compare finds the word holding the
   pick-th absent input and its rank r there;
-* the rank-r absent bit of that word is found by a binary search, two registered stages per
-  halving (count the lower half; keep the half that holds it), log2(B) halvings;
-* X = D + L + G + 2 log2(B) + 4: write requests, from registers: the column word with the bit
-  set, the weight (``regrow_weight``) at i*K + row in the winner's lane, and the row-mask read of
-  input i; ``grown`` (the live count's increment); X + L: the row-mask word with the winner's
-  bit set.
+* t = F .. F + B - 1 (F = D + L + G + 3): the word's bits are scanned one a cycle for the rank-r
+  absent bit;
+* X = F + B + 1: write requests, from registers: the column word with the bit set, the weight
+  (``regrow_weight``) at i*K + row in the winner's lane, and the row-mask read of input i;
+  ``grown`` (the live count's increment); X + L: the row-mask word with the winner's bit set.
 
-So a regrowth costs ``D + 2L + G + 2 log2(B) + 5`` cycles, wherever its input lies. Its column
+So a regrowth costs ``D + 2L + G + B + 5`` cycles, wherever its input lies. Its column
 write is presented before the next regrowth's first read, its row write a cycle before ``idle``
 (registered) goes high after the last regrowth; the banked RAMs keep writes and later reads in
 order (``hw.banked_ram``). Every decision is on registers: the step counter's decodes, the
-running compare (an A-bit compare and subtract), a halving (a compare and a subtract of
-log2(B) + 1 bits).
+running compare (an A-bit compare and subtract), the scan (a log2(B) + 1-bit count down). The
+unit is small on purpose (about 10 B + 3 A + 100 flip-flops, no multiplier, no RAM): the UP5K
+build is nearly full.
 
 Contract: ``clear`` at the pass's start (the counts restart); ``updated`` / ``pruned``: the
 pass's strobes (``Learning.updates`` / ``Learning.pruned``); ``go`` for one cycle after the pass
@@ -79,7 +80,7 @@ class Regrow(wiring.Component):
         super().__init__({
             "clear": In(1), "updated": In(1), "pruned": In(1), "go": In(1),
             "win_row": In(row_bits), "win_lane": In(lane_bits),
-            "win_col_base": In(col_addr_bits), "win_kmask": In(rows),
+            "win_col_base": In(col_addr_bits),
             "regrow_weight": In(weight_bits), "lfsr": In(LFSR_BITS),
             "col_word": In(col_word_bits), "row_words": In(rows).array(lanes),
             "pending": Out(1), "idle": Out(1, init=1), "lfsr_step": Out(1), "grown": Out(1),
@@ -108,7 +109,8 @@ class Regrow(wiring.Component):
         t = Signal(range(R))
         busy = Signal()
         at = {name: busy & (t == step) for name, step in
-              (("take", 0), ("rem", A + 1), ("write", sch["write"] - 1), ("last", R - 1))}
+              (("take", 0), ("mul_last", A), ("rem", A + 1), ("write", sch["write"] - 1),
+               ("last", R - 1))}
         with m.If(self.clear):
             m.d.sync += [absent.eq(n_in), todo.eq(0), self.pending.eq(0)]
         with m.Elif(at["last"]):
@@ -123,11 +125,8 @@ class Regrow(wiring.Component):
 
         # the winner, and the step counter
         row, col_base = Signal.like(self.win_row), Signal.like(self.win_col_base)
-        kbit = Signal(K)
-        weight = Signal.like(self.regrow_weight)
         with m.If(self.go):
             m.d.sync += [row.eq(self.win_row), col_base.eq(self.win_col_base),
-                         kbit.eq(~self.win_kmask), weight.eq(self.regrow_weight),
                          self.lane_onehot.eq(1 << self.win_lane), busy.eq(1), t.eq(0),
                          self.idle.eq(0)]
         with m.Elif(busy):
@@ -137,44 +136,44 @@ class Regrow(wiring.Component):
             with m.If((t == R - 2) & (todo == 1)):
                 m.d.sync += self.idle.eq(1)
 
-        # pick = (s * a) >> 32, shift and add, MSB of a first
-        s = Signal(LFSR_BITS)
+        # pick = (s * a) >> 32 with s the LFSR state (it holds still until the last step asks
+        # for the next): shift and add, LSB of a first, keeping only the high part
+        # (hi = floor(s * a / 2^k) after k steps, so pick = hi >> (32 - A))
         a_sh = Signal(A)
-        acc = Signal(LFSR_BITS + A)
-        m.d.comb += self.lfsr_step.eq(at["take"])
+        hi = Signal(LFSR_BITS)
+        m.d.comb += self.lfsr_step.eq(at["mul_last"])
         with m.If(at["take"]):
-            m.d.sync += [s.eq(self.lfsr), a_sh.eq(absent), acc.eq(0)]
+            m.d.sync += [a_sh.eq(absent), hi.eq(0)]
         with m.Elif(busy & (t <= A)):
-            m.d.sync += [acc.eq((acc << 1) + Mux(a_sh[-1], s, 0)), a_sh.eq(a_sh << 1)]
+            m.d.sync += [hi.eq((hi + Mux(a_sh[0], self.lfsr, 0)) >> 1), a_sh.eq(a_sh >> 1)]
 
         # the column words, read at t = D .. D + G - 1
         with m.If(self.go | at["take"]):
             m.d.sync += self.col_addr.eq(Mux(self.go, self.win_col_base, col_base))
         with m.Elif(busy & (t >= D) & (t < D + G - 1)):
             m.d.sync += self.col_addr.eq(self.col_addr + 1)
-        # ... arrive at t = D + L + g: their absent bits (W1), counted in groups of 8 (W2),
-        # summed (W3), all registered every cycle (their words matter only at the compare)
-        last_mask = (1 << (n_in - (G - 1) * B)) - 1
+        # ... arrive at t = D + L + g: their absent bits (W1, inputs beyond n_inputs excepted),
+        # counted in groups of 8 (W2), summed (W3), registered every cycle (they matter only at
+        # the compare)
+        full_mask, last_mask = (1 << B) - 1, (1 << (n_in - (G - 1) * B)) - 1
         arriving_last = busy & (t == D + L + G - 1)
-        w1_abs, w1_word = Signal(B, reset_less=True), Signal(B, reset_less=True)
-        m.d.sync += [w1_abs.eq(~self.col_word & Mux(arriving_last, last_mask, (1 << B) - 1)),
-                     w1_word.eq(self.col_word)]
+        w1_abs = Signal(B, reset_less=True)
+        m.d.sync += w1_abs.eq(~self.col_word & Mux(arriving_last, last_mask, full_mask))
         groups = []
         for g in range(0, B, 8):
             part = popcount(w1_abs[g:g + 8])
             group = Signal(part.shape(), name=f"abs_count{g // 8}", reset_less=True)
             m.d.sync += group.eq(part)
             groups.append(group)
-        w3 = register_chain(m, Cat(w1_abs, w1_word), 2, name="w", reset_less=True)[-1]
-        w3_abs, w3_word = w3[:B], w3[B:]
+        w3_abs = register_chain(m, w1_abs, 2, name="w_abs", reset_less=True)[-1]
         w3_count = Signal(rank_bits, reset_less=True)
         m.d.sync += w3_count.eq(sum_tree(groups))
 
         # the running compare, at t = D + L + 3 + g: rem = pick less the absent inputs before
         rem = Signal(A)
         found = Signal()
-        f_abs, f_word = Signal(B), Signal(B)
-        f_rank = Signal(rank_bits)
+        f_abs, scan = Signal(B), Signal(B)  # the word found's absent bits; a copy to shift
+        rank = Signal(rank_bits)
         f_g = Signal(range(max(2, G)))
         f_wbase = Signal(self.w_addr_bits)
         cg = Signal(range(max(2, G)))
@@ -183,49 +182,42 @@ class Regrow(wiring.Component):
         with m.If(at["take"]):
             m.d.sync += [found.eq(0), cg.eq(0), cwbase.eq(row)]
         with m.If(at["rem"]):
-            m.d.sync += rem.eq(acc[LFSR_BITS:])
+            m.d.sync += rem.eq(hi[LFSR_BITS - A:])
         with m.If(comparing):
             m.d.sync += [cg.eq(cg + 1), cwbase.eq(cwbase + B * K)]
             with m.If(~found):
                 with m.If(w3_count > rem):
-                    m.d.sync += [found.eq(1), f_abs.eq(w3_abs), f_word.eq(w3_word),
-                                 f_rank.eq(rem[:rank_bits]), f_g.eq(cg), f_wbase.eq(cwbase)]
+                    m.d.sync += [found.eq(1), f_abs.eq(w3_abs), scan.eq(w3_abs),
+                                 rank.eq(rem[:rank_bits]), f_g.eq(cg), f_wbase.eq(cwbase)]
                 with m.Else():
                     m.d.sync += rem.eq(rem - w3_count)
 
-        # the rank-th absent bit of f_abs: per halving, count the lower half, then keep the half
-        # that holds it (registered every cycle: f_* hold still from t = found on)
-        window, rank, offset = f_abs, f_rank, Const(0, max(1, levels))
-        for lv in range(levels):
-            half = len(window) // 2
-            low_count = Signal(rank_bits, name=f"sel_count{lv}", reset_less=True)
-            held_w = Signal(len(window), name=f"sel_win{lv}", reset_less=True)
-            held_r = Signal(rank_bits, name=f"sel_rank{lv}", reset_less=True)
-            held_o = Signal(max(1, levels), name=f"sel_off{lv}", reset_less=True)
-            m.d.sync += [low_count.eq(popcount(window[:half])), held_w.eq(window),
-                         held_r.eq(rank), held_o.eq(offset)]
-            low = held_r < low_count
-            next_w = Signal(half, name=f"sel_win{lv}_n", reset_less=True)
-            next_r = Signal(rank_bits, name=f"sel_rank{lv}_n", reset_less=True)
-            next_o = Signal(max(1, levels), name=f"sel_off{lv}_n", reset_less=True)
-            m.d.sync += [next_w.eq(Mux(low, held_w[:half], held_w[half:])),
-                         next_r.eq(Mux(low, held_r, held_r - low_count)),
-                         next_o.eq(held_o | Mux(low, 0, half))]
-            window, rank, offset = next_w, next_r, next_o
-        bit = offset
+        # the rank-th absent bit of the word: one bit a cycle, t = found .. found + B - 1 (the
+        # rank counts down at each absent bit; past zero it wraps to >= B and stays clear of 0)
+        pos, bit = Signal(levels), Signal(levels)
+        with m.If(at["take"]):
+            m.d.sync += pos.eq(0)
+        with m.If(busy & (t >= sch["found"]) & (t < sch["found"] + B)):
+            m.d.sync += [scan.eq(scan >> 1), pos.eq(pos + 1)]
+            with m.If(scan[0]):
+                m.d.sync += rank.eq(rank - 1)
+                with m.If(rank == 0):
+                    m.d.sync += bit.eq(pos)
 
         # the write requests, registered (shown at t = write); the row-mask word L cycles later
         bit_times_k = Array(Const(b * K, self.w_addr_bits) for b in range(B))  # a LUT
+        present = ~f_abs & Mux(f_g == G - 1, last_mask, full_mask)
         m.d.sync += [self.col_write_en.eq(at["write"]), self.weight_write_en.eq(at["write"]),
                      self.grown.eq(at["write"])]
         with m.If(at["write"]):
             m.d.sync += [self.col_write_addr.eq(col_base + f_g),
-                         self.col_write_data.eq(f_word | (Const(1, B) << bit)),
+                         self.col_write_data.eq(present | (Const(1, B) << bit)),
                          self.row_addr.eq(Cat(bit, f_g)),
                          self.weight_write_addr.eq(f_wbase + bit_times_k[bit]),
-                         self.weight_write_data.eq(weight)]
+                         self.weight_write_data.eq(self.regrow_weight)]
         m.d.comb += [self.row_write_addr.eq(self.row_addr),
                      self.row_write_en.eq(register_chain(m, self.col_write_en, L,
                                                          name="row_we")[-1])]
+        kbit = Const(1, K) << row  # the winner's bit of a row-mask word
         m.d.comb += [self.row_write_data[p].eq(self.row_words[p] | kbit) for p in range(P)]
         return m

@@ -63,19 +63,20 @@ def regrow_schedule(*, n_inputs: int, col_word_bits: int, ram_latency: int) -> d
     ``mul_bits`` A (bits of ``n_inputs``: the shift-and-add multiply's steps), ``read`` D (the
     first column-word read, late enough that the pick is ready for the first compare),
     ``found`` (the word holding the pick, registered), ``write`` X (the write requests shown:
-    after 2 log2(B) cycles of binary search in the word) and ``cycles`` (per regrowth: the
-    row-mask word's write L cycles after X ends it)."""
+    after a scan of the word's B bits) and ``cycles`` (per regrowth: the row-mask word's write
+    L cycles after X ends it)."""
     A, B, L = n_inputs.bit_length(), col_word_bits, ram_latency
     G = -(-n_inputs // B)
     D = max(1, A - L - 1)
     found = D + L + G + 3
-    write = found + 2 * (B.bit_length() - 1) + 1
+    write = found + B + 1
     return {"mul_bits": A, "read": D, "found": found, "write": write, "cycles": write + L + 1}
 
 
 def regrow_cycles(cfg: Config) -> int:
     """Cycles of one regrowth ("fixed-density" rewiring, after a winner's learning pass), the
-    same wherever the regrown input lies: ``D + 2 L + G + 2 log2(B) + 5``."""
+    same wherever the regrown input lies: ``max(1, A - L - 1) + 2 L + G + B + 5`` (A = bits of
+    ``n_inputs``, L = ``ram_latency``, G column words of B bits)."""
     return regrow_schedule(n_inputs=cfg.n_inputs, col_word_bits=cfg.col_word_bits,
                            ram_latency=cfg.ram_latency)["cycles"]
 

@@ -139,7 +139,7 @@ def scenarios(cfg: Config, rng: np.random.Generator) -> list[Scenario]:
 
 
 def run(cfg: Config, sc: Scenario, lfsr_seed: int, strobes_rng: np.random.Generator) -> Log:
-    P, K = cfg.lanes, cfg.rows
+    P = cfg.lanes
     bench = RegrowBench(cfg)
     dut = bench.dut
     log = Log()
@@ -185,7 +185,6 @@ def run(cfg: Config, sc: Scenario, lfsr_seed: int, strobes_rng: np.random.Genera
         k, p = divmod(sc.j, P)
         for port, value in ((dut.win_row, k), (dut.win_lane, p),
                             (dut.win_col_base, sc.j * cfg.col_words),
-                            (dut.win_kmask, ~(1 << k) & ((1 << K) - 1)),
                             (dut.regrow_weight, REGROW_WEIGHT), (dut.go, 1)):
             ctx.set(port, value)
         await ctx.tick()

@@ -87,6 +87,8 @@ def summarize(summary: dict) -> str:
         f"  cycles per sample: {summary['cycles_per_sample']:.1f} (all equal to the cycle model)"
         if not summary["mismatches"] else "  cycles: see mismatch",
         f"  synaptic events per integration cycle: {lanes_per_cycle:.2f}",
+        *([f"  synapses regrown on the chip: {summary['regrown']}"]
+          if summary.get("regrown") else []),
         f"  simulator speed: {summary['sim_cycles_per_s']:.0f} cycles/s "
         f"({summary['sim_cycles']} cycles in {summary['wall_s']:.1f} s)",
         "  wall time split: " + ", ".join(f"{k} {v:.1f} s"
