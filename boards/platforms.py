@@ -141,9 +141,12 @@ BOARDS: dict[str, BoardSpec] = {
         devices={
             # one lane and 24-bit counters: the 5,280 logic cells hold the layer with its
             # learning datapath and the UART command unit; at 98.7 % of the cells placement
-            # decides the last MHz: seed 1 makes 30.1 MHz, nextpnr's default 29.1 (docs/boards.md)
+            # decides the last MHz: seed 1 makes 30.1 MHz, nextpnr's default 29.1 (docs/boards.md).
+            # No regrowth unit: the UP5K is full (5,200 of its 5,280 cells without it; the unit
+            # and its port multiplexers add about 500 LUT4s), so this layer cannot learn by
+            # "fixed-density" (Config.regrow_unit)
             "UP5K": DeviceSpec("UP5K", PARTS["iCE40UP5K"], _icebreaker, "digits", 32, 1, 30.0,
-                               config={"counter_bits": 24}, seed=1),
+                               config={"counter_bits": 24, "regrow_unit": False}, seed=1),
         }),
 }
 

@@ -14,7 +14,7 @@ SWEEP  per time step: every lane visits its K neurons: leak, (step 0 of learning
 LEARN  per winner: adaptation += inc, then its column bitmap is walked (live synapses only): one
        STDP update per live synapse, pruning clears the synapse in both bitmaps; with the
        ``regrow`` register set, one absent synapse of the winner regrown per synapse pruned
-       (``Regrow``, REGROW).
+       (``Regrow``, REGROW; only in a core built with ``regrow_unit``).
 CLEAR  restore ``t_in`` of the loaded inputs to 'never', zero membranes and fired flags.
 EMIT   stream the spikes and an END (time = last step, index = predicted neuron) to ``events_out``.
 
@@ -22,9 +22,9 @@ The core is the top of its datapath components, each a ``wiring.Component`` in a
 (``docs/architecture.md``, block diagram): ``SkidBuffer`` (input), ``Integration`` (INTEG),
 ``Sweep`` and ``LaneReduce`` (SWEEP), ``Learning`` and ``Regrow`` (LEARN), ``Emit`` (EMIT) and
 ``HostPort`` (the host's access and the counters). It owns the memories (``hw.core_rams``), the
-registered multiplexers in front of their ports (here) and the phase FSM (``hw.phase_fsm``). The
-datapaths are pipelined for a 100 MHz ECP5 clock; the pipeline depths are the constants of
-``model.cycles``.
+registered multiplexers in front of their ports (here and ``hw.banked_ports``) and the phase FSM
+(``hw.phase_fsm``). The datapaths are pipelined for a 100 MHz ECP5 clock; the pipeline depths are
+the constants of ``model.cycles``.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..model.config import Config
 from . import layouts
+from .banked_ports import banked_ports
 from .core_rams import make_rams, spike_layout
 from .emit import Emit
 from .host_port import HostPort
@@ -65,7 +66,8 @@ class LayerCore(wiring.Component):
                  k_max: int = 1, col_word_bits: int = 16, weight_bits: int = 8,
                  membrane_bits: int = 16, adapt_bits: int = 12, stdp_frac_bits: int = 12,
                  counter_bits: int = 32, ram_latency: int = 4,
-                 lfsr_seed: int = 0xACE1, synthesis: SynthesisHints | None = None) -> None:
+                 lfsr_seed: int = 0xACE1, regrow_unit: bool = True,
+                 synthesis: SynthesisHints | None = None) -> None:
         args = dict(n_inputs=n_inputs, n_neurons=n_neurons, lanes=lanes, time_steps=time_steps,
                     k_max=k_max, col_word_bits=col_word_bits, weight_bits=weight_bits,
                     membrane_bits=membrane_bits, adapt_bits=adapt_bits,
@@ -74,6 +76,9 @@ class LayerCore(wiring.Component):
         for name, value in args.items():
             if not isinstance(value, int) or isinstance(value, bool):
                 raise TypeError(f"LayerCore: {name} must be an int, not {type(value).__name__}")
+        if not isinstance(regrow_unit, bool):
+            raise TypeError(f"LayerCore: regrow_unit must be a bool, not "
+                            f"{type(regrow_unit).__name__}")
         if synthesis is not None and not isinstance(synthesis, SynthesisHints):
             raise TypeError(f"LayerCore: synthesis must be a SynthesisHints or None, not "
                             f"{type(synthesis).__name__}")
@@ -81,7 +86,8 @@ class LayerCore(wiring.Component):
         # The hardware only needs the elaboration-time fields; a Config carries and checks them.
         shape = (1, n_inputs)
         self.cfg = Config(image_shape=shape, k_winners=1, threshold=0, prune_threshold=0,
-                          homeo_inc=0, homeo_decay_shift=0, a_plus=0, a_minus=0, **args)
+                          homeo_inc=0, homeo_decay_shift=0, a_plus=0, a_minus=0,
+                          regrow_unit=regrow_unit, **args)
         try:
             self.cfg.validate()
         except ValueError as err:
@@ -98,7 +104,7 @@ class LayerCore(wiring.Component):
         })
 
     @classmethod
-    def elaboration_args(cls, cfg: Config) -> dict[str, int]:
+    def elaboration_args(cls, cfg: Config) -> dict[str, int | bool]:
         """The constructor's keyword arguments that are fields of ``Config`` (the
         elaboration-time fields), read from ``cfg``: two configurations with the same arguments
         give the same logic (``synthesis`` only adds attributes for the synthesis tool)."""
@@ -125,7 +131,7 @@ class LayerCore(wiring.Component):
         c.s = self._sample_state(m)
         self._datapaths(m, c)
         self._flags(m, c)
-        self._banked_ports(m, c)
+        banked_ports(m, c)
         self._small_ports(m, c)
         phase_fsm(m, c)
         return m
@@ -225,16 +231,19 @@ class LayerCore(wiring.Component):
         lanes(learning.weights, r.w_q)
         lanes(learning.row_words, r.row_q)
 
-        m.submodules.regrow = regrow = c.regrow = Regrow(
-            lanes=P, rows=K, n_inputs=cfg.n_inputs, col_word_bits=cfg.col_word_bits,
-            weight_bits=cfg.weight_bits, ram_latency=L)
-        m.d.comb += [regrow.updated.eq(learning.updates), regrow.pruned.eq(learning.pruned),
-                     regrow.win_row.eq(s.win_k[s.lw]), regrow.win_lane.eq(s.win_p[s.lw]),
-                     regrow.win_col_base.eq(s.win_cb[s.lw]),
-                     regrow.regrow_weight.eq(regs.regrow_weight), regrow.lfsr.eq(learning.lfsr),
-                     regrow.col_word.eq(r.col_q),
-                     learning.lfsr_step.eq(regrow.lfsr_step), learning.grown.eq(regrow.grown)]
-        lanes(regrow.row_words, r.row_q)
+        c.regrow = None  # the regrowth unit, when the core has one (``Config.regrow_unit``)
+        if cfg.regrow_unit:
+            m.submodules.regrow = regrow = c.regrow = Regrow(
+                lanes=P, rows=K, n_inputs=cfg.n_inputs, col_word_bits=cfg.col_word_bits,
+                weight_bits=cfg.weight_bits, ram_latency=L)
+            m.d.comb += [regrow.updated.eq(learning.updates), regrow.pruned.eq(learning.pruned),
+                         regrow.win_row.eq(s.win_k[s.lw]), regrow.win_lane.eq(s.win_p[s.lw]),
+                         regrow.win_col_base.eq(s.win_cb[s.lw]),
+                         regrow.regrow_weight.eq(regs.regrow_weight),
+                         regrow.lfsr.eq(learning.lfsr), regrow.col_word.eq(r.col_q),
+                         learning.lfsr_step.eq(regrow.lfsr_step),
+                         learning.grown.eq(regrow.grown)]
+            lanes(regrow.row_words, r.row_q)
 
         m.submodules.emit = emit = c.emit = Emit(
             spike_layout=spike_layout(cfg), event_layout=self.events_out.payload.shape(),
@@ -271,9 +280,10 @@ class LayerCore(wiring.Component):
         c.in_learn_l = [Signal(name=f"in_learn_l{p}", attrs=keep) for p in range(P)]
         c.learn_inc = Signal()  # the winner's adaptation is written (LEARN's first cycle)
         # REGROW: the regrowth unit drives the banked RAMs (inside in_learn), with a copy per
-        # lane as in_learn's
-        c.in_regrow = Signal()
-        c.in_regrow_l = [Signal(name=f"in_regrow_l{p}", attrs=keep) for p in range(P)]
+        # lane as in_learn's (only with the unit)
+        if cfg.regrow_unit:
+            c.in_regrow = Signal()
+            c.in_regrow_l = [Signal(name=f"in_regrow_l{p}", attrs=keep) for p in range(P)]
         c.in_clear = Signal()  # the FSM is in CLEAR
         # CLEAR counts to max(events, K): wide enough for either (a lane of K >= 2 n_in rows,
         # 64 rows over 16 inputs, had wrapped and never ended)
@@ -300,53 +310,6 @@ class LayerCore(wiring.Component):
         m.d.comb += self.pred_label.eq(c.pred_label)
         with m.If(c.host_port.write[HostRegion.COUNTER.value]):  # (with the counters)
             m.d.sync += c.s.error.eq(0)
-
-    def _banked_ports(self, m: Module, c: SimpleNamespace) -> None:
-        """The banked RAMs' ports choose between the learning pipeline (in_learn: LEARN_START
-        to CLEAR_START), the host (its read strobe and decoded writes: only while idle) and the
-        integration pipeline, with registered selects, not FSM state decodes: an address or a
-        word is chosen even when nothing is read or written; only the enables carry the
-        conditions."""
-        r, hq, learning, integ, rg = c.rams, c.host_port, c.learning, c.integ, c.regrow
-        write = {region: hq.write[region.value] for region in HostRegion}
-        lane, rg_lane = learning.lane_onehot, rg.lane_onehot
-        for p in range(self.cfg.lanes):
-            sel, grow = c.in_learn_l[p], c.in_regrow_l[p]
-            m.d.comb += [
-                r.w_rd[p].addr.eq(Mux(sel, learning.weight_addr,
-                                      Mux(hq.read_lane[p], hq.addr, integ.weight_addr[p]))),
-                r.row_rd[p].addr.eq(Mux(sel, Mux(grow, rg.row_addr, learning.row_addr),
-                                        Mux(hq.read_lane[p], hq.addr, r.ev_q))),
-                r.w_wr[p].addr.eq(Mux(sel, Mux(grow, rg.weight_write_addr,
-                                               learning.weight_write_addr), hq.addr)),
-                r.w_wr[p].data.eq(Mux(sel, Mux(grow, rg.weight_write_data,
-                                               learning.weight_write_data), hq.wdata)),
-                r.w_wr[p].en.eq(Mux(sel, Mux(grow, rg.weight_write_en & rg_lane[p],
-                                             learning.weight_write_en & lane[p]),
-                                    write[HostRegion.WEIGHT] & hq.lane[p])),
-                r.row_wr[p].addr.eq(Mux(sel, Mux(grow, rg.row_write_addr,
-                                                 learning.row_write_addr), hq.addr)),
-                r.row_wr[p].data.eq(Mux(sel, Mux(grow, rg.row_write_data[p],
-                                                 learning.row_write_data[p]), hq.wdata)),
-                r.row_wr[p].en.eq(Mux(sel, Mux(grow, rg.row_write_en & rg_lane[p],
-                                               learning.row_write_en & lane[p]),
-                                      write[HostRegion.ROW_MASK] & hq.lane[p])),
-            ]
-        grow = c.in_regrow
-        m.d.comb += [
-            r.col_rd.addr.eq(Mux(c.in_learn, Mux(grow, rg.col_addr, learning.col_addr),
-                                 hq.addr)),
-            r.col_wr.addr.eq(Mux(c.in_learn, Mux(grow, rg.col_write_addr,
-                                                 learning.col_write_addr), hq.addr)),
-            r.col_wr.data.eq(Mux(c.in_learn, Mux(grow, rg.col_write_data,
-                                                 learning.col_write_data), hq.wdata)),
-            r.col_wr.en.eq(Mux(c.in_learn, Mux(grow, rg.col_write_en, learning.col_write_en),
-                               write[HostRegion.COL_MASK])),
-            # the event list: CLEAR's pointer or INTEG's (reads in other states are unused);
-            # the input times: LEARN's
-            r.ev_rd.addr.eq(Mux(c.in_clear, c.clear.ptr, integ.event_addr)),
-            r.tin_rd.addr.eq(learning.input_addr),
-        ]
 
     def _small_ports(self, m: Module, c: SimpleNamespace) -> None:
         """The small memories' read addresses and write requests: the sweep's (sweeping, per

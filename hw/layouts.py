@@ -82,7 +82,11 @@ def regs_layout(cfg: Config) -> data.StructLayout:
 
 
 def regs_value(cfg: Config, *, learn: bool) -> dict[str, int]:
-    """The register values that make the core follow ``cfg`` (what the host writes)."""
+    """The register values that make the core follow ``cfg`` (what the host writes). Learning
+    by "fixed-density" on a core without the regrowth unit is refused
+    (``Config.require_regrow_unit``): such a core ignores ``regrow``."""
+    if learn:
+        cfg.require_regrow_unit()
     return {
         "learn": int(learn), "threshold": cfg.threshold, "leak_shift": cfg.leak_shift,
         "k_winners": cfg.k_winners, "a_plus": cfg.a_plus,

@@ -1,17 +1,18 @@
 """The layer core's phase FSM: which datapath runs, when a phase ends, the sample's bookkeeping.
 
-States (``docs/architecture.md``, cycle schedule; ``model.cycles`` counts their cycles):
-IDLE -> LOAD (input events) -> per time step INTEG_START [-> INTEG] -> SWEEP -> REDUCE -> STEP_END,
-then per winner LEARN_START -> LEARN_INC -> LEARN [-> REGROW] (learning on; REGROW when the
-``regrow`` register is set and the pass pruned a synapse), then CLEAR_START -> CLEAR ->
-EMIT -> IDLE. The FSM drives the datapath components' strobes (``start``, ``run``, ...) and the
-registered flags that select the memories' ports (``in_learn``, ``in_clear``, ``label_pred``);
-it owns the sample state ``c.s`` (event-list bounds per step, winners, prediction). Every counter
-increment is requested here (``c.count``).
+States (``docs/architecture.md``, cycle schedule; ``model.cycles`` counts their cycles): IDLE ->
+LOAD (input events) -> per time step INTEG_START [-> INTEG] -> SWEEP -> REDUCE -> STEP_END, then per
+winner LEARN_START -> LEARN_INC -> LEARN [-> REGROW] (learning on; REGROW when the core has the
+regrowth unit (``Config.regrow_unit``), the ``regrow`` register is set and the pass pruned a
+synapse), then CLEAR_START -> CLEAR -> EMIT -> IDLE. The FSM drives the datapath components' strobes
+(``start``, ``run``, ...) and the registered flags that select the memories' ports (``in_learn``,
+``in_clear``, ``label_pred``); it owns the sample state ``c.s`` (event-list bounds per step,
+winners, prediction). Every counter increment is requested here (``c.count``).
 
 ``c`` is the namespace ``LayerCore.elaborate`` builds: ``cfg``, ``regs``, ``rams``
 (``hw.core_rams``), the components (``skid``, ``host_port``, ``integ``, ``sweep``,
-``lane_reduce``, ``learning``, ``regrow``, ``emit``), the flags and ``s``.
+``lane_reduce``, ``learning``, ``regrow`` (None without the unit), ``emit``), the flags and
+``s``.
 """
 
 from __future__ import annotations
@@ -160,7 +161,9 @@ def _learn_states(m: Module, c: SimpleNamespace) -> None:
     with m.State("LEARN_START"):
         # the winner's registers, and its adaptation read
         c.count(Counter.LEARN_CYCLES)
-        m.d.comb += [learning.start.eq(1), c.regrow.clear.eq(1)]
+        m.d.comb += learning.start.eq(1)
+        if c.regrow is not None:
+            m.d.comb += c.regrow.clear.eq(1)
         m.next = "LEARN_INC"
 
     with m.State("LEARN_INC"):
@@ -179,20 +182,29 @@ def _learn_states(m: Module, c: SimpleNamespace) -> None:
         with m.If(learning.pruned):
             c.count(Counter.PRUNED)
         with m.If(learning.idle):
-            # regrowth costs nothing when off or when the pass pruned nothing
-            with m.If(c.regs.regrow & c.regrow.pending):
-                m.d.comb += c.regrow.go.eq(1)
-                m.d.sync += [x.eq(1) for x in (c.in_regrow, *c.in_regrow_l)]
-                m.next = "REGROW"
-            with m.Else():
+            if c.regrow is None:  # a core without the regrowth unit (``Config.regrow_unit``)
+                _next_winner(m, c)
+            else:
+                _regrow_or_next_winner(m, c)
+
+    if c.regrow is not None:
+        with m.State("REGROW"):
+            # the winner's regrowths (hw.regrow); counted as learning
+            c.count(Counter.LEARN_CYCLES)
+            with m.If(c.regrow.idle):
+                m.d.sync += [x.eq(0) for x in (c.in_regrow, *c.in_regrow_l)]
                 _next_winner(m, c)
 
-    with m.State("REGROW"):
-        # the winner's regrowths (hw.regrow); counted as learning
-        c.count(Counter.LEARN_CYCLES)
-        with m.If(c.regrow.idle):
-            m.d.sync += [x.eq(0) for x in (c.in_regrow, *c.in_regrow_l)]
-            _next_winner(m, c)
+
+def _regrow_or_next_winner(m: Module, c: SimpleNamespace) -> None:
+    """The winner's pass is done: its regrowths (REGROW) when the ``regrow`` register is set and
+    the pass pruned a synapse (else regrowth costs nothing), or the next winner."""
+    with m.If(c.regs.regrow & c.regrow.pending):
+        m.d.comb += c.regrow.go.eq(1)
+        m.d.sync += [x.eq(1) for x in (c.in_regrow, *c.in_regrow_l)]
+        m.next = "REGROW"
+    with m.Else():
+        _next_winner(m, c)
 
 
 def _next_winner(m: Module, c: SimpleNamespace) -> None:

@@ -26,8 +26,8 @@ write is presented before the next regrowth's first read, its row write a cycle 
 (registered) goes high after the last regrowth; the banked RAMs keep writes and later reads in
 order (``hw.banked_ram``). Every decision is on registers: the step counter's decodes, the
 running compare (an A-bit compare and subtract), the scan (a log2(B) + 1-bit count down). The
-unit is small on purpose (about 10 B + 3 A + 100 flip-flops, no multiplier, no RAM): the UP5K
-build is nearly full.
+unit is small on purpose (about 10 B + 3 A + 100 flip-flops, no multiplier, no RAM); still, the
+full UP5K is built without it (``Config.regrow_unit``).
 
 Contract: ``clear`` at the pass's start (the counts restart); ``updated`` / ``pruned``: the
 pass's strobes (``Learning.updates`` / ``Learning.pruned``); ``go`` for one cycle after the pass

@@ -133,9 +133,12 @@ def learn_cycles(cfg: Config, word_pops: list[np.ndarray],
                  regrowths: list[int] | None = None) -> int:
     """Learning cycles: per winner LEARN_SETUP + learn_fill_drain + sum over words of
     max(1, live), + ``regrow_cycles`` per synapse its pass regrew (``regrowths``, one count
-    per winner; none: no regrowth)."""
+    per winner; none: no regrowth). Regrowths on a core without the regrowth unit are refused
+    (``Config.require_regrow_unit``): that core would not spend them."""
     fill = LEARN_SETUP + learn_fill_drain(cfg)
     grown = sum(regrowths) if regrowths else 0
+    if grown:
+        cfg.require_regrow_unit()
     return sum(fill + int(np.maximum(p, 1).sum()) for p in word_pops) + grown * regrow_cycles(cfg)
 
 

@@ -99,6 +99,7 @@ def test_netlist_key_follows_every_elaboration_field() -> None:
     assert hw_key(cfg.replace(ram_latency=5)) != key
     assert hw_key(cfg.replace(counter_bits=24)) != key
     assert hw_key(cfg.replace(lfsr_seed=7)) != key
+    assert hw_key(cfg.replace(regrow_unit=False)) != key
     # runtime registers do not change the netlist
     assert hw_key(cfg.replace(threshold=cfg.threshold + 1, prune_threshold=3)) == key
 
