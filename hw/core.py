@@ -247,7 +247,7 @@ class LayerCore(wiring.Component):
 
         m.submodules.emit = emit = c.emit = Emit(
             spike_layout=spike_layout(cfg), event_layout=self.events_out.payload.shape(),
-            max_spikes=cfg.n_neurons)
+            max_spikes=cfg.n_neurons, keep_attrs=keep)
         wiring.connect(m, emit.out, wiring.flipped(self.events_out))
         lanes(emit.bank_data, [x.data for x in r.spk_rd])
         m.d.comb += [emit.n_spikes.eq(s.n_spk), emit.last_step.eq(s.last_step),

@@ -15,9 +15,10 @@ With more than one lane, the row counter, the "sweeping" flag and the stall are 
 and enable from registers next to them, not from one register across the die.
 
 Contract: ``zero`` resets the row counters (a cycle before ``start`` at the latest); ``start``
-empties the pipeline and raises ``sweeping``; while ``run`` is high rows are issued; ``done`` is
-high (while ``sweeping``, from registers only) in the cycle the last row leaves the pipeline, and
-after a ``run`` cycle with ``done`` the unit lowers ``sweeping``. ``best_reset`` forgets the
+empties the pipeline and raises ``sweeping``; ``run`` is high from then until ``done`` (the
+per-lane copies count rows while sweeping, not through ``run``); ``done`` is high (while
+``sweeping``, from registers only) in the cycle the last row leaves the pipeline, and after a
+``run`` cycle with ``done`` the unit lowers ``sweeping``. ``best_reset`` forgets the
 lanes' candidates (after they were reduced); ``clear_begin`` .. ``clear_end`` zero the fired
 flags (a new sample).
 """
@@ -95,6 +96,11 @@ class Sweep(wiring.Component):
         # next to them
         in_clear_l = [Signal(name=f"in_clear_l{p}", attrs=keep) for p in range(P)]
         fired = [Signal(K, name=f"fired{p}") for p in range(P)]
+        # Each lane's fired flags as the sweep meets them: a copy of "fired" outside the sweep,
+        # shifted by one row per row issued in it, so a row's eligibility is one flip-flop, not
+        # a K:1 multiplexer addressed by the row counter (the 85F's critical path). Exact,
+        # because a row's flag set during a step is next read in a later step.
+        fired_ahead = [Signal(K, name=f"fired_ahead{p}") for p in range(P)]
         pend = Signal(P)
         pending = Signal()  # extra cycles of a row that fires more than one lane
         nu = self.units
@@ -168,6 +174,11 @@ class Sweep(wiring.Component):
 
         # each lane counts its own row copy while sweeping, and holds its reads while stalled
         # (the stall copies are low outside the sweep), with no decode of the core's FSM
+        for p in range(P):
+            with m.If(~in_sweep_l[p]):
+                m.d.sync += fired_ahead[p].eq(fired[p])
+            with m.Elif(~sw_stall_l[p] & (sweep_kl[p] != K)):  # a row issued
+                m.d.sync += fired_ahead[p].eq(fired_ahead[p] >> 1)
         if copies:
             for p in range(P):
                 with m.If(in_sweep_l[p]):  # as sw_stall and sweep_k in the sweep
@@ -192,8 +203,7 @@ class Sweep(wiring.Component):
             issue = sweep_k != K
             with m.If(~sw_stall):
                 m.d.sync += [sw_valid.eq(Cat(issue, sw_valid[:-1])), sw_row[0].eq(sweep_k),
-                             sw_elig[0].eq(Cat(*[~(fired[p].bit_select(sweep_kl[p], 1))
-                                                 for p in range(P)]))]
+                             sw_elig[0].eq(Cat(*[~x[0] for x in fired_ahead]))]
                 m.d.sync += [sw_row[s].eq(sw_row[s - 1]) for s in range(1, last)]
                 # whether the row entering the last stage is the lane's last one, a register:
                 # the FSM's decision to leave the sweep then starts from flags

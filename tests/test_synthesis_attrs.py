@@ -27,6 +27,8 @@ CORE = "top.link.core"
 LANE_COPIES = {CORE: ("a_oaddr_l", "in_learn_l", "in_regrow_l"), f"{CORE}.sweep": ("in_clear_l",),
                f"{CORE}.host_port": ("hq_re_l",)}
 SWEEP_COPIES = {f"{CORE}.sweep": ("in_sweep_l", "sw_stall_l", "sweep_k_l")}
+# the copies of the spike list's read pointer, one per bank (not per lane)
+EMIT_COPIES = {f"{CORE}.emit": ("bank_addr_q0", "bank_addr_q1")}
 # the small memories: (module, memory)
 SMALL_MEMORIES = ((CORE, "spk0"), (CORE, "spk1"), (CORE, "labels"),
                   (f"{CORE}.integration.row_walker.fifo", "storage"),
@@ -102,6 +104,8 @@ def test_ecp5_board_top_carries_the_attributes(tmp_path: Path, lanes: int,
         for module, names in table.items():
             copies = {f"{name}{p}" for name in names for p in range(lanes)}
             assert copies <= marked(mods[module], KEEP_WHOLE) & set(mods[module].dff_q), module
+    for module, names in EMIT_COPIES.items():
+        assert set(names) <= marked(mods[module], KEEP_WHOLE) & set(mods[module].dff_q), module
     owners = [f"{CORE}.{name}{p}" for name in ("w", "row", "sweep.neuron")
               for p in range(lanes)]
     for owner in [*owners, f"{CORE}.col"]:
