@@ -1,11 +1,12 @@
 """The registered multiplexers in front of the banked RAMs' ports of ``hw.core.LayerCore``: the
 weights, the row masks (one of each per lane) and the column bitmap.
 
-A port is the learning pipeline's (``in_learn``: LEARN_START to CLEAR_START), within that the
-regrowth unit's (``in_regrow``: REGROW; only when the core has one, ``Config.regrow_unit``),
-else the host's (its read strobe and decoded writes: only while idle) or the integration
-pipeline's. The selects are registered flags, not FSM state decodes: an address or a word is
-chosen even when nothing is read or written; only the enables carry the conditions.
+A port is the learning pipeline's (``in_learn``: LEARN_START to CLEAR_START, both included),
+within that the regrowth unit's (``in_regrow``: REGROW and the state after it; only when the core
+has one, ``Config.regrow_unit``), else the host's (its read strobe and decoded writes: only while
+idle) or the integration pipeline's. The selects are registered flags, not FSM state decodes: an
+address or a word is chosen even when nothing is read or written; only the enables carry the
+conditions.
 """
 
 from __future__ import annotations

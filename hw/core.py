@@ -273,14 +273,14 @@ class LayerCore(wiring.Component):
         registers of CLEAR, the label read and the host's error clear."""
         cfg, keep = self.cfg, self.synthesis.keep_attrs
         P, K = cfg.lanes, cfg.rows
-        # LEARN_START .. CLEAR_START: learning drives the banked RAMs; and a copy per lane: it
-        # selects every address and word of the lane's banked RAMs (one register would drive
-        # thousands of multiplexers across the die)
+        # LEARN_START .. CLEAR_START (both included): learning drives the banked RAMs; and a
+        # copy per lane: it selects every address and word of the lane's banked RAMs (one
+        # register would drive thousands of multiplexers across the die)
         c.in_learn = Signal()
         c.in_learn_l = [Signal(name=f"in_learn_l{p}", attrs=keep) for p in range(P)]
         c.learn_inc = Signal()  # the winner's adaptation is written (LEARN's first cycle)
-        # REGROW: the regrowth unit drives the banked RAMs (inside in_learn), with a copy per
-        # lane as in_learn's (only with the unit)
+        # REGROW and the state after it: the regrowth unit drives the banked RAMs (inside
+        # in_learn), with a copy per lane as in_learn's (only with the unit)
         if cfg.regrow_unit:
             c.in_regrow = Signal()
             c.in_regrow_l = [Signal(name=f"in_regrow_l{p}", attrs=keep) for p in range(P)]

@@ -164,6 +164,7 @@ def _learn_states(m: Module, c: SimpleNamespace) -> None:
         m.d.comb += learning.start.eq(1)
         if c.regrow is not None:
             m.d.comb += c.regrow.clear.eq(1)
+        _end_regrow_ports(m, c)
         m.next = "LEARN_INC"
 
     with m.State("LEARN_INC"):
@@ -177,6 +178,10 @@ def _learn_states(m: Module, c: SimpleNamespace) -> None:
         c.count(Counter.LEARN_CYCLES)
         m.d.sync += c.learn_inc.eq(0)
         m.d.comb += [learning.run.eq(1), c.probe.learn_valid.eq(learning.weight_write_en)]
+        # the next winner's adaptation row, loaded in every LEARN cycle (LEARN_INC has taken
+        # this winner's read; past the last winner the value is unused): its lane copies' enable
+        # is then this state's decode alone, not the pass's and regrowth's ends
+        m.d.sync += [x.eq(c.s.win_k[c.s.lw + 1]) for x in c.a_oaddr]
         with m.If(learning.updates):
             c.count(Counter.SYN_UPDATES)
         with m.If(learning.pruned):
@@ -192,7 +197,6 @@ def _learn_states(m: Module, c: SimpleNamespace) -> None:
             # the winner's regrowths (hw.regrow); counted as learning
             c.count(Counter.LEARN_CYCLES)
             with m.If(c.regrow.idle):
-                m.d.sync += [x.eq(0) for x in (c.in_regrow, *c.in_regrow_l)]
                 _next_winner(m, c)
 
 
@@ -212,11 +216,18 @@ def _next_winner(m: Module, c: SimpleNamespace) -> None:
     s = c.s
     m.d.sync += s.lw.eq(s.lw + 1)
     with m.If(s.lw + 1 == s.n_win):
-        m.d.sync += [x.eq(0) for x in (c.in_learn, *c.in_learn_l)]
         m.next = "CLEAR_START"
     with m.Else():
-        m.d.sync += [x.eq(s.win_k[s.lw + 1]) for x in c.a_oaddr]
         m.next = "LEARN_START"
+
+
+def _end_regrow_ports(m: Module, c: SimpleNamespace) -> None:
+    """The regrowth unit's hold on the banked RAMs ends (``in_regrow`` and its lane copies low
+    from the next cycle): in LEARN_START and CLEAR_START, a cycle after REGROW, where the unit
+    is idle (its enables low) and no port is used yet, so that the copies' enable is a state
+    decode, not REGROW's end condition."""
+    if c.regrow is not None:
+        m.d.sync += [x.eq(0) for x in (c.in_regrow, *c.in_regrow_l)]
 
 
 def _clear_emit_states(m: Module, c: SimpleNamespace) -> None:
@@ -229,6 +240,11 @@ def _clear_emit_states(m: Module, c: SimpleNamespace) -> None:
                      cl.more.eq(1), s.has_events.eq(0), c.in_clear.eq(1), c.label_pred.eq(1),
                      c.lab_addr.eq(s.pred)]
         m.d.comb += [c.sweep.clear_begin.eq(1), emit.start.eq(1)]
+        # learning's hold on the banked RAMs ends here, a cycle after its last state, where
+        # its enables are low and CLEAR_START uses none of them: the lane copies' enable is then
+        # this state's decode (and STEP_END's), not the learning pass's end condition
+        m.d.sync += [x.eq(0) for x in (c.in_learn, *c.in_learn_l)]
+        _end_regrow_ports(m, c)
         m.next = "CLEAR"
 
     with m.State("CLEAR"):
