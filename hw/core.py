@@ -291,6 +291,9 @@ class LayerCore(wiring.Component):
         c.clear = SimpleNamespace(ptr=Signal(clear_bits, name="cptr"),
                                   max=Signal(clear_bits, name="cmax"),
                                   more=Signal(name="c_more"),  # ptr != max, registered
+                                  # ptr < K, registered: the membrane write enable is a gate
+                                  # of flags, not a compare of the counter (the 85F's path)
+                                  in_rows=Signal(name="c_in_rows"),
                                   q_valid=Signal(2, name="cq_valid"))
         # The adaptation row a lane reads outside the sweep, a register per lane: the winner's
         # row, loaded when lw moves to it (LEARN_START reads it), and in IDLE the host's
@@ -316,10 +319,9 @@ class LayerCore(wiring.Component):
         lane), CLEAR's, the accumulate's, the learning's (the winner's adaptation) or the
         host's, chosen by registered flags too; the spike list's writes and the emit's reads."""
         cfg, r, s, hq, sweep, integ = self.cfg, c.rams, c.s, c.host_port, c.sweep, c.integ
-        K = cfg.rows
         cl = c.clear
         write = {region: hq.write[region.value] for region in HostRegion}
-        clear_v = c.in_clear & cl.more & (cl.ptr < K)  # CLEAR zeroes the membranes
+        clear_v = c.in_clear & cl.more & cl.in_rows  # CLEAR zeroes the membranes
         for p in range(cfg.lanes):
             sweeping = sweep.sweeping_lane[p]
             # the sweep's reads hold while it stalls (the stall copies are low outside SWEEP)

@@ -237,8 +237,8 @@ def _clear_emit_states(m: Module, c: SimpleNamespace) -> None:
         c.count(Counter.CLEAR_CYCLES)
         # (cmax >= K >= 1: CLEAR issues at least once)
         m.d.sync += [cl.ptr.eq(0), cl.max.eq(Mux(s.n_ev > K, s.n_ev, K)), cl.q_valid.eq(0),
-                     cl.more.eq(1), s.has_events.eq(0), c.in_clear.eq(1), c.label_pred.eq(1),
-                     c.lab_addr.eq(s.pred)]
+                     cl.more.eq(1), cl.in_rows.eq(1), s.has_events.eq(0), c.in_clear.eq(1),
+                     c.label_pred.eq(1), c.lab_addr.eq(s.pred)]
         m.d.comb += [c.sweep.clear_begin.eq(1), emit.start.eq(1)]
         # learning's hold on the banked RAMs ends here, a cycle after its last state, where
         # its enables are low and CLEAR_START uses none of them: the lane copies' enable is then
