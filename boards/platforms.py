@@ -130,9 +130,13 @@ BOARDS: dict[str, BoardSpec] = {
             # their own, the bank multiplexer in two levels (ram_latency 7)
             # nextpnr's analytic "static" placer: with every block RAM in use, router2 did not
             # converge on the heap placer's placements of this core; routing is most of every
-            # long path, so the router rips up failing ones (docs/boards.md)
+            # long path, so the router rips up failing ones (docs/boards.md).
+            # No regrowth unit by default: with it the core made 97.5 to 100.4 MHz over six
+            # builds (placement seeds 1 and 2, three timing cuts), 100 MHz not closed
+            # (docs/boards.md); a --config with regrow_unit = true builds it
             "85F": DeviceSpec("85F", PARTS["LFE5U-85F"], _ulx3s("85F"), "mnist", 400, 8, 100.0,
-                              config={"ram_latency": 7}, placer="static", tmg_ripup=True),
+                              config={"ram_latency": 7, "regrow_unit": False}, placer="static",
+                              tmg_ripup=True),
         }),
     "icebreaker": BoardSpec(
         name="icebreaker", title="1BitSquared iCEBreaker (iCE40 UP5K)", family="ice40",
@@ -141,9 +145,12 @@ BOARDS: dict[str, BoardSpec] = {
         devices={
             # one lane and 24-bit counters: the 5,280 logic cells hold the layer with its
             # learning datapath and the UART command unit; at 98.7 % of the cells placement
-            # decides the last MHz: seed 1 makes 30.1 MHz, nextpnr's default 29.1 (docs/boards.md)
+            # decides the last MHz: seed 1 makes 30.1 MHz, nextpnr's default 29.1 (docs/boards.md).
+            # No regrowth unit: the UP5K is full (5,200 of its 5,280 cells without it; the unit
+            # and its port multiplexers add about 500 LUT4s), so this layer cannot learn by
+            # "fixed-density" (Config.regrow_unit)
             "UP5K": DeviceSpec("UP5K", PARTS["iCE40UP5K"], _icebreaker, "digits", 32, 1, 30.0,
-                               config={"counter_bits": 24}, seed=1),
+                               config={"counter_bits": 24, "regrow_unit": False}, seed=1),
         }),
 }
 

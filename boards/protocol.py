@@ -35,7 +35,7 @@ from ..model.config import Config
 
 SYNC = 0xA5
 REPLY_FLAG = 0x80  # set in the command byte of every reply
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: the regrowth registers and INFO's regrow_unit
 CRC_POLY = 0x07
 MAX_LENGTH = 0xFFFF  # largest payload the 16-bit length field can state
 MEM_HEADER = struct.Struct("<BHIH")  # region, lane, addr, count of WRITE_MEM / READ_MEM
@@ -260,15 +260,20 @@ class BuildInfo:
     stdp_frac_bits: int
     max_payload: int
     n_counters: int
+    # 1 when the core has the regrowth unit (``Config.regrow_unit``): a host whose config
+    # differs would have the golden model regrow where the core does not, or build for a unit
+    # the board lacks
+    regrow_unit: int
 
-    FORMAT = struct.Struct("<BHHHBBBBBBBHB")
+    FORMAT = struct.Struct("<BHHHBBBBBBBHBB")
     CONFIG_FIELDS = ("n_inputs", "n_neurons", "lanes", "time_steps", "k_max", "col_word_bits",
-                     "weight_bits", "membrane_bits", "adapt_bits", "stdp_frac_bits")
+                     "weight_bits", "membrane_bits", "adapt_bits", "stdp_frac_bits",
+                     "regrow_unit")
 
     @classmethod
     def from_config(cls, cfg: Config, *, max_payload: int) -> BuildInfo:
         return cls(version=PROTOCOL_VERSION, max_payload=max_payload, n_counters=N_COUNTERS,
-                   **{f: getattr(cfg, f) for f in cls.CONFIG_FIELDS})
+                   **{f: int(getattr(cfg, f)) for f in cls.CONFIG_FIELDS})
 
     def pack(self) -> bytes:
         return self.FORMAT.pack(*astuple(self))
@@ -281,8 +286,8 @@ class BuildInfo:
 
     def mismatches(self, cfg: Config) -> list[str]:
         """Human-readable differences between this bitstream and ``cfg`` (empty if it fits)."""
-        out = [f"{f}: board {getattr(self, f)}, config {getattr(cfg, f)}"
-               for f in self.CONFIG_FIELDS if getattr(self, f) != getattr(cfg, f)]
+        out = [f"{f}: board {getattr(self, f)}, config {int(getattr(cfg, f))}"
+               for f in self.CONFIG_FIELDS if getattr(self, f) != int(getattr(cfg, f))]
         if self.version != PROTOCOL_VERSION:
             out.insert(0, f"protocol version: board {self.version}, host {PROTOCOL_VERSION}")
         if self.n_counters != N_COUNTERS:

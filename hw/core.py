@@ -12,17 +12,19 @@ SWEEP  per time step: every lane visits its K neurons: leak, (step 0 of learning
        decay, margin, fire once; spikes go to the spike memory; then the lanes' best candidates
        are reduced to the step's winner.
 LEARN  per winner: adaptation += inc, then its column bitmap is walked (live synapses only): one
-       STDP update per live synapse, pruning clears the synapse in both bitmaps.
+       STDP update per live synapse, pruning clears the synapse in both bitmaps; with the
+       ``regrow`` register set, one absent synapse of the winner regrown per synapse pruned
+       (``Regrow``, REGROW; only in a core built with ``regrow_unit``).
 CLEAR  restore ``t_in`` of the loaded inputs to 'never', zero membranes and fired flags.
 EMIT   stream the spikes and an END (time = last step, index = predicted neuron) to ``events_out``.
 
 The core is the top of its datapath components, each a ``wiring.Component`` in a file of its own
 (``docs/architecture.md``, block diagram): ``SkidBuffer`` (input), ``Integration`` (INTEG),
-``Sweep`` and ``LaneReduce`` (SWEEP), ``Learning`` (LEARN), ``Emit`` (EMIT) and ``HostPort``
-(the host's access and the counters). It owns the memories (``hw.core_rams``), the registered
-multiplexers in front of their ports (here) and the phase FSM (``hw.phase_fsm``). The datapaths
-are pipelined for a 100 MHz ECP5 clock; the pipeline depths are the constants of
-``model.cycles``.
+``Sweep`` and ``LaneReduce`` (SWEEP), ``Learning`` and ``Regrow`` (LEARN), ``Emit`` (EMIT) and
+``HostPort`` (the host's access and the counters). It owns the memories (``hw.core_rams``), the
+registered multiplexers in front of their ports (here and ``hw.banked_ports``) and the phase FSM
+(``hw.phase_fsm``). The datapaths are pipelined for a 100 MHz ECP5 clock; the pipeline depths are
+the constants of ``model.cycles``.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..model.config import Config
 from . import layouts
+from .banked_ports import banked_ports
 from .core_rams import make_rams, spike_layout
 from .emit import Emit
 from .host_port import HostPort
@@ -46,6 +49,7 @@ from .layouts import Counter, HostRegion
 from .learning import Learning
 from .memories import CoreMemory, memory_list
 from .phase_fsm import phase_fsm
+from .regrow import Regrow
 from .skid_buffer import SkidBuffer
 from .sweep import Sweep
 from .synthesis import SynthesisHints
@@ -62,7 +66,8 @@ class LayerCore(wiring.Component):
                  k_max: int = 1, col_word_bits: int = 16, weight_bits: int = 8,
                  membrane_bits: int = 16, adapt_bits: int = 12, stdp_frac_bits: int = 12,
                  counter_bits: int = 32, ram_latency: int = 4,
-                 lfsr_seed: int = 0xACE1, synthesis: SynthesisHints | None = None) -> None:
+                 lfsr_seed: int = 0xACE1, regrow_unit: bool = True,
+                 synthesis: SynthesisHints | None = None) -> None:
         args = dict(n_inputs=n_inputs, n_neurons=n_neurons, lanes=lanes, time_steps=time_steps,
                     k_max=k_max, col_word_bits=col_word_bits, weight_bits=weight_bits,
                     membrane_bits=membrane_bits, adapt_bits=adapt_bits,
@@ -71,6 +76,9 @@ class LayerCore(wiring.Component):
         for name, value in args.items():
             if not isinstance(value, int) or isinstance(value, bool):
                 raise TypeError(f"LayerCore: {name} must be an int, not {type(value).__name__}")
+        if not isinstance(regrow_unit, bool):
+            raise TypeError(f"LayerCore: regrow_unit must be a bool, not "
+                            f"{type(regrow_unit).__name__}")
         if synthesis is not None and not isinstance(synthesis, SynthesisHints):
             raise TypeError(f"LayerCore: synthesis must be a SynthesisHints or None, not "
                             f"{type(synthesis).__name__}")
@@ -78,7 +86,8 @@ class LayerCore(wiring.Component):
         # The hardware only needs the elaboration-time fields; a Config carries and checks them.
         shape = (1, n_inputs)
         self.cfg = Config(image_shape=shape, k_winners=1, threshold=0, prune_threshold=0,
-                          homeo_inc=0, homeo_decay_shift=0, a_plus=0, a_minus=0, **args)
+                          homeo_inc=0, homeo_decay_shift=0, a_plus=0, a_minus=0,
+                          regrow_unit=regrow_unit, **args)
         try:
             self.cfg.validate()
         except ValueError as err:
@@ -95,7 +104,7 @@ class LayerCore(wiring.Component):
         })
 
     @classmethod
-    def elaboration_args(cls, cfg: Config) -> dict[str, int]:
+    def elaboration_args(cls, cfg: Config) -> dict[str, int | bool]:
         """The constructor's keyword arguments that are fields of ``Config`` (the
         elaboration-time fields), read from ``cfg``: two configurations with the same arguments
         give the same logic (``synthesis`` only adds attributes for the synthesis tool)."""
@@ -122,7 +131,7 @@ class LayerCore(wiring.Component):
         c.s = self._sample_state(m)
         self._datapaths(m, c)
         self._flags(m, c)
-        self._banked_ports(m, c)
+        banked_ports(m, c)
         self._small_ports(m, c)
         phase_fsm(m, c)
         return m
@@ -222,6 +231,20 @@ class LayerCore(wiring.Component):
         lanes(learning.weights, r.w_q)
         lanes(learning.row_words, r.row_q)
 
+        c.regrow = None  # the regrowth unit, when the core has one (``Config.regrow_unit``)
+        if cfg.regrow_unit:
+            m.submodules.regrow = regrow = c.regrow = Regrow(
+                lanes=P, rows=K, n_inputs=cfg.n_inputs, col_word_bits=cfg.col_word_bits,
+                weight_bits=cfg.weight_bits, ram_latency=L)
+            m.d.comb += [regrow.updated.eq(learning.updates), regrow.pruned.eq(learning.pruned),
+                         regrow.win_row.eq(s.win_k[s.lw]), regrow.win_lane.eq(s.win_p[s.lw]),
+                         regrow.win_col_base.eq(s.win_cb[s.lw]),
+                         regrow.regrow_weight.eq(regs.regrow_weight),
+                         regrow.lfsr.eq(learning.lfsr), regrow.col_word.eq(r.col_q),
+                         learning.lfsr_step.eq(regrow.lfsr_step),
+                         learning.grown.eq(regrow.grown)]
+            lanes(regrow.row_words, r.row_q)
+
         m.submodules.emit = emit = c.emit = Emit(
             spike_layout=spike_layout(cfg), event_layout=self.events_out.payload.shape(),
             max_spikes=cfg.n_neurons, keep_attrs=keep)
@@ -250,12 +273,17 @@ class LayerCore(wiring.Component):
         registers of CLEAR, the label read and the host's error clear."""
         cfg, keep = self.cfg, self.synthesis.keep_attrs
         P, K = cfg.lanes, cfg.rows
-        # LEARN_START .. CLEAR_START: learning drives the banked RAMs; and a copy per lane: it
-        # selects every address and word of the lane's banked RAMs (one register would drive
-        # thousands of multiplexers across the die)
+        # LEARN_START .. CLEAR_START (both included): learning drives the banked RAMs; and a
+        # copy per lane: it selects every address and word of the lane's banked RAMs (one
+        # register would drive thousands of multiplexers across the die)
         c.in_learn = Signal()
         c.in_learn_l = [Signal(name=f"in_learn_l{p}", attrs=keep) for p in range(P)]
         c.learn_inc = Signal()  # the winner's adaptation is written (LEARN's first cycle)
+        # REGROW and the state after it: the regrowth unit drives the banked RAMs (inside
+        # in_learn), with a copy per lane as in_learn's (only with the unit)
+        if cfg.regrow_unit:
+            c.in_regrow = Signal()
+            c.in_regrow_l = [Signal(name=f"in_regrow_l{p}", attrs=keep) for p in range(P)]
         c.in_clear = Signal()  # the FSM is in CLEAR
         # CLEAR counts to max(events, K): wide enough for either (a lane of K >= 2 n_in rows,
         # 64 rows over 16 inputs, had wrapped and never ended)
@@ -263,6 +291,9 @@ class LayerCore(wiring.Component):
         c.clear = SimpleNamespace(ptr=Signal(clear_bits, name="cptr"),
                                   max=Signal(clear_bits, name="cmax"),
                                   more=Signal(name="c_more"),  # ptr != max, registered
+                                  # ptr < K, registered: the membrane write enable is a gate
+                                  # of flags, not a compare of the counter (the 85F's path)
+                                  in_rows=Signal(name="c_in_rows"),
                                   q_valid=Signal(2, name="cq_valid"))
         # The adaptation row a lane reads outside the sweep, a register per lane: the winner's
         # row, loaded when lw moves to it (LEARN_START reads it), and in IDLE the host's
@@ -283,51 +314,14 @@ class LayerCore(wiring.Component):
         with m.If(c.host_port.write[HostRegion.COUNTER.value]):  # (with the counters)
             m.d.sync += c.s.error.eq(0)
 
-    def _banked_ports(self, m: Module, c: SimpleNamespace) -> None:
-        """The banked RAMs' ports choose between the learning pipeline (in_learn: LEARN_START
-        to CLEAR_START), the host (its read strobe and decoded writes: only while idle) and the
-        integration pipeline, with registered selects, not FSM state decodes: an address or a
-        word is chosen even when nothing is read or written; only the enables carry the
-        conditions."""
-        r, hq, learning, integ = c.rams, c.host_port, c.learning, c.integ
-        write = {region: hq.write[region.value] for region in HostRegion}
-        lane = learning.lane_onehot
-        for p in range(self.cfg.lanes):
-            sel = c.in_learn_l[p]
-            m.d.comb += [
-                r.w_rd[p].addr.eq(Mux(sel, learning.weight_addr,
-                                      Mux(hq.read_lane[p], hq.addr, integ.weight_addr[p]))),
-                r.row_rd[p].addr.eq(Mux(sel, learning.row_addr,
-                                        Mux(hq.read_lane[p], hq.addr, r.ev_q))),
-                r.w_wr[p].addr.eq(Mux(sel, learning.weight_write_addr, hq.addr)),
-                r.w_wr[p].data.eq(Mux(sel, learning.weight_write_data, hq.wdata)),
-                r.w_wr[p].en.eq(Mux(sel, learning.weight_write_en & lane[p],
-                                    write[HostRegion.WEIGHT] & hq.lane[p])),
-                r.row_wr[p].addr.eq(Mux(sel, learning.row_write_addr, hq.addr)),
-                r.row_wr[p].data.eq(Mux(sel, learning.row_write_data[p], hq.wdata)),
-                r.row_wr[p].en.eq(Mux(sel, learning.row_write_en & lane[p],
-                                      write[HostRegion.ROW_MASK] & hq.lane[p])),
-            ]
-        m.d.comb += [
-            r.col_rd.addr.eq(Mux(c.in_learn, learning.col_addr, hq.addr)),
-            r.col_wr.addr.eq(Mux(c.in_learn, learning.col_write_addr, hq.addr)),
-            r.col_wr.data.eq(Mux(c.in_learn, learning.col_write_data, hq.wdata)),
-            r.col_wr.en.eq(Mux(c.in_learn, learning.col_write_en, write[HostRegion.COL_MASK])),
-            # the event list: CLEAR's pointer or INTEG's (reads in other states are unused);
-            # the input times: LEARN's
-            r.ev_rd.addr.eq(Mux(c.in_clear, c.clear.ptr, integ.event_addr)),
-            r.tin_rd.addr.eq(learning.input_addr),
-        ]
-
     def _small_ports(self, m: Module, c: SimpleNamespace) -> None:
         """The small memories' read addresses and write requests: the sweep's (sweeping, per
         lane), CLEAR's, the accumulate's, the learning's (the winner's adaptation) or the
         host's, chosen by registered flags too; the spike list's writes and the emit's reads."""
         cfg, r, s, hq, sweep, integ = self.cfg, c.rams, c.s, c.host_port, c.sweep, c.integ
-        K = cfg.rows
         cl = c.clear
         write = {region: hq.write[region.value] for region in HostRegion}
-        clear_v = c.in_clear & cl.more & (cl.ptr < K)  # CLEAR zeroes the membranes
+        clear_v = c.in_clear & cl.more & cl.in_rows  # CLEAR zeroes the membranes
         for p in range(cfg.lanes):
             sweeping = sweep.sweeping_lane[p]
             # the sweep's reads hold while it stalls (the stall copies are low outside SWEEP)

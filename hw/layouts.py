@@ -63,7 +63,14 @@ def event_layout(*, index_bits: int, time_bits: int) -> data.StructLayout:
 
 
 def regs_layout(cfg: Config) -> data.StructLayout:
-    """Runtime registers: the knobs a host may change between samples without re-synthesis."""
+    """Runtime registers: the knobs a host may change between samples without re-synthesis.
+    The regrowth registers exist only on a core with the regrowth unit (``Config.regrow_unit``):
+    without it they would be bits the host writes and nothing reads."""
+    regrowth = {
+        # "fixed-density" rewiring (hw.regrow): a winner's pass regrows what it pruned
+        "regrow": unsigned(1),
+        "regrow_weight": unsigned(cfg.weight_bits),
+    } if cfg.regrow_unit else {}
     return data.StructLayout({
         "learn": unsigned(1),
         "threshold": unsigned(cfg.membrane_bits),
@@ -75,17 +82,24 @@ def regs_layout(cfg: Config) -> data.StructLayout:
         "prune_threshold": unsigned(cfg.weight_bits),
         "homeo_inc": unsigned(cfg.adapt_bits),
         "homeo_decay_shift": unsigned(max(1, (cfg.adapt_bits - 1).bit_length())),
+        **regrowth,
     })
 
 
 def regs_value(cfg: Config, *, learn: bool) -> dict[str, int]:
-    """The register values that make the core follow ``cfg`` (what the host writes)."""
+    """The register values that make the core follow ``cfg`` (what the host writes). Learning
+    by "fixed-density" on a core without the regrowth unit is refused
+    (``Config.require_regrow_unit``): such a core has no ``regrow`` register."""
+    if learn:
+        cfg.require_regrow_unit()
+    regrowth = {"regrow": int(cfg.rewire_policy == "fixed-density"),
+                "regrow_weight": cfg.regrow_weight} if cfg.regrow_unit else {}
     return {
         "learn": int(learn), "threshold": cfg.threshold, "leak_shift": cfg.leak_shift,
         "k_winners": cfg.k_winners, "a_plus": cfg.a_plus,
         "a_minus": cfg.a_minus & ((1 << (cfg.stdp_frac_bits + 2)) - 1),
         "prune_enable": int(cfg.prune_enabled), "prune_threshold": cfg.prune_threshold,
-        "homeo_inc": cfg.homeo_inc, "homeo_decay_shift": cfg.homeo_decay_shift,
+        "homeo_inc": cfg.homeo_inc, "homeo_decay_shift": cfg.homeo_decay_shift, **regrowth,
     }
 
 

@@ -23,7 +23,8 @@ Contract: ``start`` loads the winner, at least two cycles before ``run`` (``idle
 the last pass in the cycle after ``start``; the core's LEARN_INC sits between); while ``run`` is
 high the column words are fetched (credits, ``hw.credits``); ``idle`` (registered) goes high
 the cycle after the pass has drained. ``lfsr`` and ``live`` (the live-synapse count, one less a
-cycle after each pruning) are host-writable (``lfsr_write``/``live_write`` with ``wdata``).
+cycle after each pruning) are host-writable (``lfsr_write``/``live_write`` with ``wdata``);
+outside a pass ``lfsr_step`` steps the LFSR and ``grown`` adds a live synapse (``hw.regrow``).
 ``updates``/``pruned`` flag this cycle's STDP update (address stage) and pruning (write-back), for
 the counters.
 """
@@ -100,6 +101,7 @@ class Learning(wiring.Component):
             "row": Out(row_bits), "lane": Out(lane_bits), "lane_onehot": Out(lanes),
             "updates": Out(1), "pruned": Out(1), "pruned_q": Out(1), "idle": Out(1),
             "lfsr_write": In(1), "live_write": In(1), "wdata": In(LFSR_BITS),
+            "lfsr_step": In(1), "grown": In(1),
             "lfsr": Out(LFSR_BITS, init=lfsr_seed), "live": Out(LFSR_BITS),
         })
 
@@ -181,7 +183,7 @@ class Learning(wiring.Component):
         lfsr = self.lfsr
         # one LFSR step per synaptic update, as it enters StdpUnit (stage L): the same sequence
         # as stepping at the address stage, with no copies of the state in flight
-        with m.If(ls_hit[L - 1]):
+        with m.If(ls_hit[L - 1] | self.lfsr_step):
             m.d.sync += lfsr.eq(Mux(lfsr[0], (lfsr >> 1) ^ TOGGLE_MASK, lfsr >> 1))
         with m.If(self.lfsr_write):
             m.d.sync += lfsr.eq(self.wdata)
@@ -223,6 +225,8 @@ class Learning(wiring.Component):
         m.d.sync += pruned_late.eq(pruned_now)
         with m.If(pruned_late):
             m.d.sync += self.live.eq(self.live - 1)
+        with m.Elif(self.grown):
+            m.d.sync += self.live.eq(self.live + 1)
 
         m.d.sync += self.idle.eq(~g_more & (cs_valid == 0) & walker.idle & ~cv_valid
                                  & ~Cat(*ls_valid).any())

@@ -1,16 +1,18 @@
 """The layer core's phase FSM: which datapath runs, when a phase ends, the sample's bookkeeping.
 
-States (``docs/architecture.md``, cycle schedule; ``model.cycles`` counts their cycles):
-IDLE -> LOAD (input events) -> per time step INTEG_START [-> INTEG] -> SWEEP -> REDUCE -> STEP_END,
-then per winner LEARN_START -> LEARN_INC -> LEARN (learning on), then CLEAR_START -> CLEAR ->
-EMIT -> IDLE. The FSM drives the datapath components' strobes (``start``, ``run``, ...) and the
-registered flags that select the memories' ports (``in_learn``, ``in_clear``, ``label_pred``);
-it owns the sample state ``c.s`` (event-list bounds per step, winners, prediction). Every counter
-increment is requested here (``c.count``).
+States (``docs/architecture.md``, cycle schedule; ``model.cycles`` counts their cycles): IDLE ->
+LOAD (input events) -> per time step INTEG_START [-> INTEG] -> SWEEP -> REDUCE -> STEP_END, then per
+winner LEARN_START -> LEARN_INC -> LEARN [-> REGROW] (learning on; REGROW when the core has the
+regrowth unit (``Config.regrow_unit``), the ``regrow`` register is set and the pass pruned a
+synapse), then CLEAR_START -> CLEAR -> EMIT -> IDLE. The FSM drives the datapath components' strobes
+(``start``, ``run``, ...) and the registered flags that select the memories' ports (``in_learn``,
+``in_clear``, ``label_pred``); it owns the sample state ``c.s`` (event-list bounds per step,
+winners, prediction). Every counter increment is requested here (``c.count``).
 
 ``c`` is the namespace ``LayerCore.elaborate`` builds: ``cfg``, ``regs``, ``rams``
 (``hw.core_rams``), the components (``skid``, ``host_port``, ``integ``, ``sweep``,
-``lane_reduce``, ``learning``, ``emit``), the flags and ``s``.
+``lane_reduce``, ``learning``, ``regrow`` (None without the unit), ``emit``), the flags and
+``s``.
 """
 
 from __future__ import annotations
@@ -155,11 +157,14 @@ def _step_end(m: Module, c: SimpleNamespace) -> None:
 
 
 def _learn_states(m: Module, c: SimpleNamespace) -> None:
-    s, learning = c.s, c.learning
+    learning = c.learning
     with m.State("LEARN_START"):
         # the winner's registers, and its adaptation read
         c.count(Counter.LEARN_CYCLES)
         m.d.comb += learning.start.eq(1)
+        if c.regrow is not None:
+            m.d.comb += c.regrow.clear.eq(1)
+        _end_regrow_ports(m, c)
         m.next = "LEARN_INC"
 
     with m.State("LEARN_INC"):
@@ -173,18 +178,56 @@ def _learn_states(m: Module, c: SimpleNamespace) -> None:
         c.count(Counter.LEARN_CYCLES)
         m.d.sync += c.learn_inc.eq(0)
         m.d.comb += [learning.run.eq(1), c.probe.learn_valid.eq(learning.weight_write_en)]
+        # the next winner's adaptation row, loaded in every LEARN cycle (LEARN_INC has taken
+        # this winner's read; past the last winner the value is unused): its lane copies' enable
+        # is then this state's decode alone, not the pass's and regrowth's ends
+        m.d.sync += [x.eq(c.s.win_k[c.s.lw + 1]) for x in c.a_oaddr]
         with m.If(learning.updates):
             c.count(Counter.SYN_UPDATES)
         with m.If(learning.pruned):
             c.count(Counter.PRUNED)
         with m.If(learning.idle):
-            m.d.sync += s.lw.eq(s.lw + 1)
-            with m.If(s.lw + 1 == s.n_win):
-                m.d.sync += [x.eq(0) for x in (c.in_learn, *c.in_learn_l)]
-                m.next = "CLEAR_START"
-            with m.Else():
-                m.d.sync += [x.eq(s.win_k[s.lw + 1]) for x in c.a_oaddr]
-                m.next = "LEARN_START"
+            if c.regrow is None:  # a core without the regrowth unit (``Config.regrow_unit``)
+                _next_winner(m, c)
+            else:
+                _regrow_or_next_winner(m, c)
+
+    if c.regrow is not None:
+        with m.State("REGROW"):
+            # the winner's regrowths (hw.regrow); counted as learning
+            c.count(Counter.LEARN_CYCLES)
+            with m.If(c.regrow.idle):
+                _next_winner(m, c)
+
+
+def _regrow_or_next_winner(m: Module, c: SimpleNamespace) -> None:
+    """The winner's pass is done: its regrowths (REGROW) when the ``regrow`` register is set and
+    the pass pruned a synapse (else regrowth costs nothing), or the next winner."""
+    with m.If(c.regs.regrow & c.regrow.pending):
+        m.d.comb += c.regrow.go.eq(1)
+        m.d.sync += [x.eq(1) for x in (c.in_regrow, *c.in_regrow_l)]
+        m.next = "REGROW"
+    with m.Else():
+        _next_winner(m, c)
+
+
+def _next_winner(m: Module, c: SimpleNamespace) -> None:
+    """The winner's learning is done: the next winner's, or CLEAR."""
+    s = c.s
+    m.d.sync += s.lw.eq(s.lw + 1)
+    with m.If(s.lw + 1 == s.n_win):
+        m.next = "CLEAR_START"
+    with m.Else():
+        m.next = "LEARN_START"
+
+
+def _end_regrow_ports(m: Module, c: SimpleNamespace) -> None:
+    """The regrowth unit's hold on the banked RAMs ends (``in_regrow`` and its lane copies low
+    from the next cycle): in LEARN_START and CLEAR_START, a cycle after REGROW, where the unit
+    is idle (its enables low) and no port is used yet, so that the copies' enable is a state
+    decode, not REGROW's end condition."""
+    if c.regrow is not None:
+        m.d.sync += [x.eq(0) for x in (c.in_regrow, *c.in_regrow_l)]
 
 
 def _clear_emit_states(m: Module, c: SimpleNamespace) -> None:
@@ -194,9 +237,14 @@ def _clear_emit_states(m: Module, c: SimpleNamespace) -> None:
         c.count(Counter.CLEAR_CYCLES)
         # (cmax >= K >= 1: CLEAR issues at least once)
         m.d.sync += [cl.ptr.eq(0), cl.max.eq(Mux(s.n_ev > K, s.n_ev, K)), cl.q_valid.eq(0),
-                     cl.more.eq(1), s.has_events.eq(0), c.in_clear.eq(1), c.label_pred.eq(1),
-                     c.lab_addr.eq(s.pred)]
+                     cl.more.eq(1), cl.in_rows.eq(1), s.has_events.eq(0), c.in_clear.eq(1),
+                     c.label_pred.eq(1), c.lab_addr.eq(s.pred)]
         m.d.comb += [c.sweep.clear_begin.eq(1), emit.start.eq(1)]
+        # learning's hold on the banked RAMs ends here, a cycle after its last state, where
+        # its enables are low and CLEAR_START uses none of them: the lane copies' enable is then
+        # this state's decode (and STEP_END's), not the learning pass's end condition
+        m.d.sync += [x.eq(0) for x in (c.in_learn, *c.in_learn_l)]
+        _end_regrow_ports(m, c)
         m.next = "CLEAR"
 
     with m.State("CLEAR"):

@@ -92,6 +92,11 @@ class Sweep(wiring.Component):
                       if copies else [in_sweep])
         sw_stall_l = ([Signal(name=f"sw_stall_l{p}", attrs=keep) for p in range(P)]
                       if copies else [sw_stall])
+        # "rows left to issue" (row counter != K) of sweep_k and of each lane's copy, a register
+        # beside its counter: a lane's shift enable (50 fired flags on the 85F) is then a gate of
+        # flags, not the counter's compare (the 85F's path: stall copy -> compare -> shift)
+        left_of = {id(c): Signal(init=1, name=f"{c.name}_left")
+                   for c in ([sweep_k, *sweep_kl] if copies else [sweep_k])}
         # per-lane copies of "clearing": each lane's fired flags are zeroed from a register
         # next to them
         in_clear_l = [Signal(name=f"in_clear_l{p}", attrs=keep) for p in range(P)]
@@ -177,18 +182,20 @@ class Sweep(wiring.Component):
         for p in range(P):
             with m.If(~in_sweep_l[p]):
                 m.d.sync += fired_ahead[p].eq(fired[p])
-            with m.Elif(~sw_stall_l[p] & (sweep_kl[p] != K)):  # a row issued
+            with m.Elif(~sw_stall_l[p] & left_of[id(sweep_kl[p])]):  # a row issued
                 m.d.sync += fired_ahead[p].eq(fired_ahead[p] >> 1)
         if copies:
             for p in range(P):
                 with m.If(in_sweep_l[p]):  # as sw_stall and sweep_k in the sweep
                     m.d.sync += sw_stall_l[p].eq(Mux(sw_stall_l[p], stall_more, stall_new))
-                    with m.If(~sw_stall_l[p] & (sweep_kl[p] != K)):
-                        m.d.sync += sweep_kl[p].eq(sweep_kl[p] + 1)
+                    with m.If(~sw_stall_l[p] & left_of[id(sweep_kl[p])]):
+                        m.d.sync += [sweep_kl[p].eq(sweep_kl[p] + 1),
+                                     left_of[id(sweep_kl[p])].eq(sweep_kl[p] + 1 != K)]
         with m.If(self.zero):
             # (the row counters start at 0 before the sweep: their enables then need no part of
             # the decision to start it, which waits on the whole integration pipeline)
             m.d.sync += [x.eq(0) for x in ([sweep_k, *sweep_kl] if copies else sweep_kl)]
+            m.d.sync += [x.eq(1) for x in left_of.values()]
         with m.If(self.start):
             m.d.sync += [pending.eq(0), sw_valid.eq(0), sw_stall.eq(0), in_sweep.eq(1)]
             if copies:
@@ -200,7 +207,7 @@ class Sweep(wiring.Component):
         # then needs no decode of its own state through this unit (the 85F's critical path)
         m.d.comb += self.done.eq(in_sweep & sw_valid[-1] & ~sw_stall & last_is_end)
         with m.If(self.run):
-            issue = sweep_k != K
+            issue = left_of[id(sweep_k)]
             with m.If(~sw_stall):
                 m.d.sync += [sw_valid.eq(Cat(issue, sw_valid[:-1])), sw_row[0].eq(sweep_k),
                              sw_elig[0].eq(Cat(*[~x[0] for x in fired_ahead]))]
@@ -210,7 +217,7 @@ class Sweep(wiring.Component):
                 m.d.sync += last_is_end.eq(sw_row[-2] == K - 1)
                 m.d.sync += [sw_elig[s].eq(sw_elig[s - 1]) for s in range(1, last)]
                 with m.If(issue):
-                    m.d.sync += sweep_k.eq(sweep_k + 1)
+                    m.d.sync += [sweep_k.eq(sweep_k + 1), issue.eq(sweep_k + 1 != K)]
             m.d.sync += [pend.eq(spike_rest), pending.eq(sw_stall),
                          sw_stall.eq(Mux(sw_stall, stall_more, stall_new))]
             with m.If(self.done):

@@ -53,6 +53,11 @@ class Config(FixedPointWidths):
     # let the addresses and the read words cross a large die (ECP5 85F) in cycles of their own;
     # 6 and 7 also pipeline the core's control for such a die (see ``die_wide``)
     ram_latency: int = 4
+    # the core's regrowth unit (``hw.regrow.Regrow``, the REGROW state and its port
+    # multiplexers), which "fixed-density" learning needs on the chip; False leaves it out of the
+    # hardware for a part that is full (the iCE40 UP5K), and such a core cannot learn by
+    # "fixed-density" (``require_regrow_unit``)
+    regrow_unit: bool = True
     # --- input encoding ---
     image_shape: tuple[int, int] = (8, 8)
     on_off: bool = False  # centre-surround ON/OFF channels (doubles n_inputs)
@@ -201,6 +206,17 @@ class Config(FixedPointWidths):
         need(self.init_std >= 0.0, "init_std", "must be >= 0")
         need(self.epochs >= 1, "epochs", "must be >= 1")
         return self
+
+    def require_regrow_unit(self) -> None:
+        """Raise ``ValueError`` when learning by this configuration on the chip needs the
+        regrowth unit ("fixed-density") and ``regrow_unit`` leaves it out of the hardware: the
+        core would not regrow while the golden model and the cycle model do. The register
+        values (``hw.layouts.regs_value``), the simulation cases and the cycle model call it
+        before they learn."""
+        if self.rewire_policy == "fixed-density" and not self.regrow_unit:
+            raise ValueError("config.regrow_unit = False: the core has no regrowth unit, so it "
+                             "cannot learn with rewire_policy = 'fixed-density'; set "
+                             "regrow_unit = true (a larger part) or learn with 'threshold'")
 
     # ----------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -18,7 +18,8 @@ testbench checks it against the core's counters on every sample. Phase costs
 - learn     per winner: LEARN_SETUP cycles (winner's registers, adaptation read; adaptation
             increment) + learn_fill_drain(cfg) (column-word read, walker, weight
             address, weight read, StdpUnit, prune compare, write-back) + for each column-bitmap word
-            max(1, live synapses in it);
+            max(1, live synapses in it); + regrow_cycles(cfg) per synapse the pass regrew
+            ("fixed-density": the REGROW state, counted with learning; 0 when nothing regrew);
 - clear     restore input times of the loaded events and zero K membranes, 2-cycle read latency;
 - emit      one output beat per spike + 1 END beat.
 """
@@ -55,6 +56,31 @@ def learn_fill_drain(cfg: Config) -> int:
     read, StdpUnit, prune compare, write-back, registered "drained" flag. [...]:
     ``die_wide``."""
     return 13 + 2 * cfg.ram_latency + 3 * cfg.die_wide
+
+
+def regrow_schedule(*, n_inputs: int, col_word_bits: int, ram_latency: int) -> dict[str, int]:
+    """The steps of one regrowth of ``hw.regrow.Regrow`` (its docstring says what each does):
+    ``mul_bits`` A (bits of ``n_inputs``: the shift-and-add multiply's steps), ``read`` D (the
+    first column-word read, late enough that the pick is ready for the first compare),
+    ``found`` (the word holding the pick, registered), ``write`` X (the write requests shown:
+    after a scan of the word's B bits) and ``cycles`` (per regrowth: the row-mask word's write
+    L cycles after X ends it)."""
+    A, B, L = n_inputs.bit_length(), col_word_bits, ram_latency
+    G = -(-n_inputs // B)
+    D = max(1, A - L - 1)
+    found = D + L + G + 3
+    write = found + B + 1
+    return {"mul_bits": A, "read": D, "found": found, "write": write, "cycles": write + L + 1}
+
+
+def regrow_cycles(cfg: Config) -> int:
+    """Cycles of one regrowth ("fixed-density" rewiring, after a winner's learning pass), the
+    same wherever the regrown input lies: ``max(1, A - L - 1) + 2 L + G + B + 5`` (A = bits of
+    ``n_inputs``, L = ``ram_latency``, G column words of B bits)."""
+    return regrow_schedule(n_inputs=cfg.n_inputs, col_word_bits=cfg.col_word_bits,
+                           ram_latency=cfg.ram_latency)["cycles"]
+
+
 PHASES = ("load", "integrate", "sweep", "learn", "clear", "emit")
 
 
@@ -103,11 +129,17 @@ def sweep_cycles(cfg: Config, spikes: list[tuple[int, int]], steps: int) -> int:
     return steps * (cfg.rows + sweep_fill(cfg) + cfg.lanes + 1) + extra
 
 
-def learn_cycles(cfg: Config, word_pops: list[np.ndarray]) -> int:
+def learn_cycles(cfg: Config, word_pops: list[np.ndarray],
+                 regrowths: list[int] | None = None) -> int:
     """Learning cycles: per winner LEARN_SETUP + learn_fill_drain + sum over words of
-    max(1, live)."""
+    max(1, live), + ``regrow_cycles`` per synapse its pass regrew (``regrowths``, one count
+    per winner; none: no regrowth). Regrowths on a core without the regrowth unit are refused
+    (``Config.require_regrow_unit``): that core would not spend them."""
     fill = LEARN_SETUP + learn_fill_drain(cfg)
-    return sum(fill + int(np.maximum(p, 1).sum()) for p in word_pops)
+    grown = sum(regrowths) if regrowths else 0
+    if grown:
+        cfg.require_regrow_unit()
+    return sum(fill + int(np.maximum(p, 1).sum()) for p in word_pops) + grown * regrow_cycles(cfg)
 
 
 def clear_cycles(cfg: Config, n_events: int) -> int:
@@ -125,7 +157,7 @@ def sample_cycles(cfg: Config, res: SampleResult) -> PhaseCycles:
         load=res.n_events + 1,
         integrate=integrate_cycles(cfg, res.event_costs),
         sweep=sweep_cycles(cfg, res.spikes, res.steps),
-        learn=learn_cycles(cfg, res.learn_word_pops),
+        learn=learn_cycles(cfg, res.learn_word_pops, res.learn_regrowths),
         clear=clear_cycles(cfg, res.n_events),
         emit=len(res.spikes) + 1,
     )

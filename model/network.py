@@ -18,7 +18,8 @@
 The rules of step 3's regrowth and step 4 are in ``model.rewiring``.
 
 Besides the outcome, a sample returns the structural facts that the cycle model needs (live
-synapses per lane for each event, live synapses per column word for each learning update), so the
+synapses per lane for each event, live synapses per column word for each learning update, the
+regrowths of each winner's pass), so the
 cycle count of a whole data set follows without RTL simulation.
 """
 
@@ -52,6 +53,8 @@ class SampleResult:
     spikes_per_step: list[int]
     learn_word_pops: list[np.ndarray]  # per winner: live synapses in each column-bitmap word
     regrown: int = 0  # synapses regrown in this sample (rewiring policies)
+    # per winner, the synapses its learning pass regrew ("fixed-density"; the chip's REGROW)
+    learn_regrowths: list[int] = field(default_factory=list)
     membranes: list[np.ndarray] = field(default_factory=list)  # trace: v after leak, per step
     margins: list[np.ndarray] = field(default_factory=list)  # trace: margins, per step
     updates: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = field(
@@ -180,7 +183,9 @@ class Network:
         res.pruned += int(pruned.sum())
         if trace:
             res.updates.append((j, inputs, w_new.copy(), pruned.copy()))
-        if cfg.rewire_policy == "fixed-density" and pruned.any():
+        regrow = cfg.rewire_policy == "fixed-density" and pruned.any()
+        res.learn_regrowths.append(int(pruned.sum()) if regrow else 0)
+        if regrow:
             self._regrow(j, int(pruned.sum()), res, trace)
 
     def _regrow(self, j: int, count: int, res: SampleResult, trace: bool) -> None:

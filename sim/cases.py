@@ -47,12 +47,19 @@ class Case:
     notes: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        # the core learns by the threshold rule only: a rewiring policy's regrowth is in the
-        # golden model, not yet in the hardware (docs/rewiring.md), so such a run would differ
-        if self.cfg.rewire_policy != "threshold" and bool(np.any(self.learn)):
-            raise ValueError(f"case {self.name}: rewire_policy {self.cfg.rewire_policy!r} is "
-                             f"not in the hardware yet (it learns by 'threshold'); simulate "
-                             f"inference only, or learn with rewire_policy = 'threshold'")
+        if not bool(np.any(self.learn)):
+            return
+        # the core learns by the threshold rule or by "fixed-density" (its regrowth unit, when
+        # elaborated: ``regrow_unit``); the "pq" block rewiring is in the golden model, not in
+        # the hardware (docs/rewiring.md), so such a run would differ
+        if self.cfg.rewire_policy == "pq":
+            raise ValueError(f"case {self.name}: rewire_policy 'pq' is not in the hardware "
+                             f"yet; simulate inference only, or learn with rewire_policy = "
+                             f"'threshold' or 'fixed-density'")
+        try:
+            self.cfg.require_regrow_unit()
+        except ValueError as err:
+            raise ValueError(f"case {self.name}: {err}") from None
 
     def top(self) -> Top:
         """The layer core for ``cfg`` in its harness (what ``sim.runner`` builds)."""

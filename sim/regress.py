@@ -31,9 +31,9 @@ from .runner import SIMULATORS, build_simulation, check_simulator, run_case
 def regress_configs() -> dict[str, Config]:
     """The configurations a regression covers: sizes, lane counts (1, 3, 4, 8, 16), leak on and
     off, k > 1, pruning on and off, column words of 8, 16 and 32 bits, every ``ram_latency``
-    (4..7, the die-wide pipelining at 6 and 7), 24-bit counters and a lane of more rows than
-    twice the inputs."""
-    return {
+    (4..7, the die-wide pipelining at 6 and 7), 24-bit counters, a lane of more rows than
+    twice the inputs, and the "fixed-density" rewiring (regrowth on the chip) on A and D."""
+    configs = {
         "digits": Config.preset("digits"),  # the shipped digits layer, 128 x 256, 8 lanes
         "A": Config(n_neurons=32, lanes=8, time_steps=16, threshold=1500, a_plus=2000,
                     a_minus=-2000, prune_threshold=120, homeo_inc=64),
@@ -52,6 +52,12 @@ def regress_configs() -> dict[str, Config]:
         "W": Config(n_neurons=128, lanes=1, time_steps=6, threshold=1500, a_plus=2000,
                     a_minus=-2000, prune_threshold=120, homeo_inc=64),
     }
+    # "fixed-density": a sparse start (30 % live) whose learning prunes and regrows every few
+    # samples (the same netlists as A and D: the policy is a runtime register)
+    for name in ("A", "D"):
+        configs[f"{name}-fd"] = configs[name].replace(rewire_policy="fixed-density",
+                                                      rewire_density=0.3)
+    return configs
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,7 @@ class Tally:
     cycles: list[dict[str, int]] = field(default_factory=list)
     rtl_spikes: list[list[tuple[int, int]]] = field(default_factory=list)  # as the RTL sent them
     syn_events: int = 0
+    regrown: int = 0  # synapses regrown ("fixed-density"), checked in the state read back
     integrate_cycles: int = 0
     lanes_busy_cycles: int = 0
 
@@ -212,6 +213,7 @@ class Bench:
         tally.spikes += len(res.spikes)
         tally.updates += len(updates)
         tally.syn_events += res.syn_events
+        tally.regrown += res.regrown
         tally.integrate_cycles += expect.integrate
         tally.cycles.append(expect.as_dict())
         if len(tally.rtl_spikes) < RECORDED_SAMPLES:
@@ -322,6 +324,7 @@ async def layer_matches_golden_model(dut: Any) -> None:
         "cycles_per_sample": float(np.mean(totals)) if totals else 0.0,
         "cycles": tally.cycles, "rtl_spikes": tally.rtl_spikes,
         "syn_events": tally.syn_events, "integrate_cycles": tally.integrate_cycles,
+        "regrown": tally.regrown,
         "sim_cycles": bench.cycle, "wall_s": wall,
         "sim_cycles_per_s": bench.cycle / wall if wall else 0.0,
         # where the wall time went: the HDL simulator running the harness's players, the golden

@@ -5,8 +5,9 @@ initial weights and the same sample order, once with ``prune_enabled`` False (de
 (pruned) under the rewiring policy ``policy`` (``model.rewiring``; "threshold" is the default and
 the experiment of before: the pruned run is the base configuration with pruning on). A policy
 that starts sparse runs at ``sparse_config``: its density, and a neuron threshold scaled with
-the density (``sparse_threshold``) unless the caller sets one. The cycle model costs neither the
-regrowth of a synapse nor a "pq" block's rewiring (``model.cycles``: not yet in hardware).
+the density (``sparse_threshold``) unless the caller sets one. The cycle model costs the
+"fixed-density" regrowth (the chip's REGROW, ``model.cycles.regrow_cycles``) but not a "pq"
+block's rewiring (not yet in hardware).
 Both are labelled on the training set and tested on the test split. Costs come from the
 golden model's per-sample results through the exact cycle model (``model.cycles.sample_cycles``,
 equal to the RTL counters) and an energy model. The first ``rtl_samples`` test samples of the
@@ -162,7 +163,7 @@ class ExperimentResult:
                                "goal": GOAL, "rtl": self.rtl, sweep_key: self.sweep,
                                "per_seed": self.per_seed, "rewire_policy": self.policy}
         if self.policy != "threshold":
-            out["regrowth_in_cycle_model"] = False
+            out["regrowth_in_cycle_model"] = self.policy == "fixed-density"
         if self.pruned_config is not None:
             out["pruned_config"] = self.pruned_config.to_dict()
         for key in METRICS:
@@ -320,7 +321,10 @@ def format_table(summary: dict[str, Any]) -> str:
     policy = summary.get("rewire_policy", "threshold")
     if policy != "threshold":
         cfg = summary.get("pruned_config", {})
+        costed = ("the cycles include the regrowth (the chip's REGROW)"
+                  if summary.get("regrowth_in_cycle_model") else
+                  "the cycles omit the block rewiring's own hardware cost (not yet in the cycle "
+                  "model)")
         lines.append(f"policy {policy}: density {cfg.get('rewire_density')}, neuron threshold "
-                     f"{cfg.get('threshold')}; the cycles omit the regrowth's own hardware cost "
-                     f"(not yet in the cycle model)")
+                     f"{cfg.get('threshold')}; {costed}")
     return "\n".join(lines)

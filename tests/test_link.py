@@ -99,7 +99,9 @@ class ModelCore:
                               k_winners=f["k_winners"], a_plus=f["a_plus"], a_minus=a_minus,
                               prune_enabled=bool(f["prune_enable"]),
                               prune_threshold=f["prune_threshold"], homeo_inc=f["homeo_inc"],
-                              homeo_decay_shift=f["homeo_decay_shift"])
+                              homeo_decay_shift=f["homeo_decay_shift"],
+                              rewire_policy="fixed-density" if f["regrow"] else "threshold",
+                              regrow_weight=f["regrow_weight"])
         return run_cfg, bool(f["learn"])
 
     def _sample(self, events: list[tuple[int, int]], regs: int) -> list[tuple[int, int, int]]:
@@ -392,6 +394,7 @@ def learn_and_infer(board: Board, cfg: Config, *, n_learn: int, n_infer: int,
     times = sample_times(cfg, n_learn + n_infer, seed)
     expect = dict.fromkeys(COMPARED_COUNTERS, 0)
     winners: set[int] = set()
+    regrown = 0
     for s, t in enumerate(times):
         learn = s < n_learn
         got = board.run_sample(t, learn=learn)
@@ -402,13 +405,14 @@ def learn_and_infer(board: Board, cfg: Config, *, n_learn: int, n_infer: int,
         for c, f in COMPARED_COUNTERS.items():
             expect[c] += f(ref)
         winners.update(j for j, _ in ref.winners)
+        regrown += ref.regrown
     assert_state(board, net)
     counters = board.read_counters()
     assert {c: counters[c] for c in COMPARED_COUNTERS} == expect
     status = board.status()
     assert status.core_error == 0 and status.flags == proto.LinkFlag.READY
     return {"pruned": expect[Counter.PRUNED], "updates": expect[Counter.SYN_UPDATES],
-            "winners": len(winners)}
+            "winners": len(winners), "regrown": regrown}
 
 
 # the core on the link's clock, and on clocks of its own (faster and slower) behind CoreBridge
@@ -419,6 +423,16 @@ def test_learning_and_inference_match_golden_model(core_clk_freq: float | None) 
         totals = learn_and_infer(board, cfg, n_learn=5, n_infer=3, seed=11)
     assert totals["pruned"] > 0 and totals["updates"] > 0  # the test exercises pruning
     assert totals["winners"] > 1
+
+
+# "fixed-density": the host driver writes the regrow registers (write_config), the core
+# regrows on the chip what its winners prune; weights, both masks, LFSR and LIVE read back equal
+def test_fixed_density_regrowth_over_the_link() -> None:
+    cfg = tiny_link_config(rewire_policy="fixed-density", rewire_density=0.5,
+                           regrow_weight=160)
+    with Board(SimTransport(cfg)) as board:
+        totals = learn_and_infer(board, cfg, n_learn=5, n_infer=3, seed=11)
+    assert totals["pruned"] > 0 and totals["regrown"] == totals["pruned"]
 
 
 # 64 and 100 rows per lane: row bitmap words of 64 and 100 bits, past int64; and more rows

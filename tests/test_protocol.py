@@ -182,13 +182,18 @@ def test_regs_checked() -> None:
 def test_build_info() -> None:
     info = proto.BuildInfo.from_config(WIDE, max_payload=2048)
     data = info.pack()
-    assert len(data) == 17 and data[0] == proto.PROTOCOL_VERSION
+    assert len(data) == 18 and data[0] == proto.PROTOCOL_VERSION and data[17] == 1
     assert struct.unpack_from("<H", data, 1)[0] == 784
     assert proto.BuildInfo.unpack(data) == info
     assert info.mismatches(WIDE) == []
     wrong = info.mismatches(WIDE.replace(n_neurons=128, lanes=8))
     assert [w.split(":")[0] for w in wrong] == ["n_neurons", "lanes"]
-    with pytest.raises(proto.ProtocolError, match="17"):
+    # a bitstream without the regrowth unit is not the one a config with it expects
+    assert info.mismatches(WIDE.replace(regrow_unit=False)) == [
+        "regrow_unit: board 1, config 0"]
+    assert proto.BuildInfo.from_config(WIDE.replace(regrow_unit=False),
+                                       max_payload=2048).pack()[17] == 0
+    with pytest.raises(proto.ProtocolError, match="18"):
         proto.BuildInfo.unpack(data[:-1])
 
 

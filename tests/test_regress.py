@@ -100,6 +100,7 @@ def test_netlist_key_follows_every_elaboration_field() -> None:
     assert layer_top(cfg.replace(ram_latency=5)).key != key
     assert layer_top(cfg.replace(counter_bits=24)).key != key
     assert layer_top(cfg.replace(lfsr_seed=7)).key != key
+    assert layer_top(cfg.replace(regrow_unit=False)).key != key
     # runtime registers do not change the netlist
     assert layer_top(cfg.replace(threshold=cfg.threshold + 1, prune_threshold=3)).key == key
 

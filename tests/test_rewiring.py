@@ -244,10 +244,12 @@ def test_prune_disabled_keeps_the_sparse_mask(policy: str, images: np.ndarray) -
 
 
 def test_rtl_case_refuses_learning_with_a_policy_the_core_lacks() -> None:
-    """The core learns by the threshold rule only: an RTL case that learns with another policy
-    is refused with a clear error (inference under any policy's masks is fine)."""
-    cfg = Config(n_inputs=64, n_neurons=8, lanes=2, rewire_policy="fixed-density",
-                 rewire_density=0.5)
+    """The core learns by the threshold rule or "fixed-density" (its regrowth unit): an RTL
+    case that learns with "pq" is refused with a clear error (inference under any policy's
+    masks is fine)."""
+    cfg = Config(n_inputs=64, n_neurons=8, lanes=2, rewire_policy="pq", rewire_density=0.5)
     with pytest.raises(ValueError, match="not in the hardware yet"):
         digits_case(cfg, pretrain=0, n_learn=2, n_infer=1)
     assert digits_case(cfg, pretrain=0, n_learn=0, n_infer=2).learn.sum() == 0
+    fixed = cfg.replace(rewire_policy="fixed-density")
+    assert digits_case(fixed, pretrain=0, n_learn=2, n_infer=1).learn.sum() == 2

@@ -6,6 +6,7 @@ on, two winners per sample, pruning off, 8-bit column words. Each learns from a 
 state (so synapses are already pruned) and then infers; A also runs every corner case (empty
 input, all inputs at time 0, saturation, ties, neurons with every synapse pruned,
 back-pressure). W: one lane of 128 rows over 64 inputs (128-bit row words; CLEAR counts to K).
+A-fd: A under the "fixed-density" rewiring, whose winners regrow on the chip what they prune.
 """
 
 from __future__ import annotations
@@ -46,6 +47,21 @@ def test_rtl_matches_golden_model(name: str, cfg: Config, rtl_build_root: Path) 
     assert summary["updates_compared"] > 0
     if cfg.prune_enabled:
         assert case.mask.mean() < 1.0, "pre-training should have pruned some synapses"
+
+
+def test_rtl_regrows_as_golden_model(rtl_build_root: Path) -> None:
+    """"fixed-density": every regrown synapse (weights and both masks read back after every
+    sample), the LFSR and the learning cycles (REGROW included) equal the golden model's."""
+    cfg = CONFIGS["A-fd"]
+    case = digits_case(cfg, pretrain=50, n_learn=8, n_infer=0, name="digits-A-fd")
+    case.full_check_every = 2
+    net, regrown = case.network(), 0
+    for times, learn in zip(case.times, case.learn, strict=True):
+        regrown += net.run_sample(times, learn=bool(learn)).regrown
+    assert regrown >= 10, f"the case should regrow synapses ({regrown})"
+    summary = run_case(case, build_root=rtl_build_root, rerun_with_waves=False)
+    _check(summary)
+    assert summary["weights_compared"] >= len(case.times) // 2 * case.weights.size
 
 
 def test_rtl_corner_cases(rtl_build_root: Path) -> None:

@@ -24,7 +24,7 @@ from synaprune.model.config import Config
 CORE = "top.link.core"
 # the per-lane register copies of the core and its components: module -> <name><lane> (the
 # sweep's row counter, flag and stall only with two lanes or more)
-LANE_COPIES = {CORE: ("a_oaddr_l", "in_learn_l"), f"{CORE}.sweep": ("in_clear_l",),
+LANE_COPIES = {CORE: ("a_oaddr_l", "in_learn_l", "in_regrow_l"), f"{CORE}.sweep": ("in_clear_l",),
                f"{CORE}.host_port": ("hq_re_l",)}
 SWEEP_COPIES = {f"{CORE}.sweep": ("in_sweep_l", "sw_stall_l", "sweep_k_l")}
 # the copies of the spike list's read pointer, one per bank (not per lane)

@@ -43,6 +43,18 @@ def parse_value(text: str) -> Any:
         return text
 
 
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """The ``--set KEY=VALUE`` items of a command as ``{key: parse_value(value)}``; a
+    ``ValueError`` names an item without ``=``."""
+    changes: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set {item!r}: expected KEY=VALUE")
+        changes[key.strip()] = parse_value(value.strip())
+    return changes
+
+
 def positive_int(text: str) -> int:
     """argparse type: an int >= 1."""
     try:

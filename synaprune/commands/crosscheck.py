@@ -23,7 +23,7 @@ from . import (
     add_network_argument,
     check_images_fit,
     load_split,
-    parse_value,
+    parse_overrides,
     positive_int,
     resolve_config,
 )
@@ -39,12 +39,7 @@ def load_config(args: argparse.Namespace) -> Config:
         cfg = Config(n_inputs=784, image_shape=(28, 28)).validate()
     else:
         cfg = Config().validate()
-    changes: dict[str, Any] = {}
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"--set {item!r}: expected KEY=VALUE")
-        changes[key.strip()] = parse_value(value.strip())
+    changes = parse_overrides(args.set)
     if args.no_prune:
         changes["prune_enabled"] = False
     return Config.from_dict({**cfg.to_dict(), **changes}) if changes else cfg

@@ -26,7 +26,7 @@ from . import (
     check_images_fit,
     choose_dataset,
     load_split,
-    parse_value,
+    parse_overrides,
     positive_int,
     resolve_config,
     write_json,
@@ -47,16 +47,6 @@ def _densities(text: str) -> tuple[float, ...]:
     if not all(0.0 < v < 1.0 for v in values):
         raise argparse.ArgumentTypeError(f"densities must be in (0, 1): {text!r}")
     return values
-
-
-def _changes(items: list[str]) -> dict[str, Any]:
-    changes: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"--set {item!r}: expected KEY=VALUE")
-        changes[key.strip()] = parse_value(value.strip())
-    return changes
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -114,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--rtl-samples must be >= 0, not {args.rtl_samples}")
     dataset = choose_dataset(args)
     cfg = base_config(dataset, args.config)
-    changes = _changes(args.set)
+    changes = parse_overrides(args.set)
     policies = list(POLICIES) if args.policy == "all" else [args.policy]
     for policy in policies:  # a bad --set fails now, not after the first policy's runs
         sparse_config(cfg, policy, changes)

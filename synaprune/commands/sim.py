@@ -4,7 +4,8 @@ Default: the digits configuration; the golden model first learns part of the tra
 pruning is under way, then the RTL learns ``--learn`` further samples (pruning on) and infers
 ``--infer`` test samples; every time step, update and counter is compared (``sim/tb_layer.py``).
 ``--checkpoint FILE`` simulates a saved network instead (``synaprune train`` or ``import``):
-``--infer`` test samples of its data set, inference only.
+``--infer`` test samples of its data set, inference only. ``--set KEY=VALUE`` changes a field of
+the configuration, e.g. ``--set rewire_policy=fixed-density`` (the core regrows on the chip).
 
 ``--network deep``: the deep network's conv layers (the digits deep preset, or ``--config`` a
 deep configuration), one conv core each with ``--lanes`` lanes, from the model's initial state:
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..model.config import Config
+from . import parse_overrides
 
 if TYPE_CHECKING:
     from ..sim.cases import Case
@@ -40,6 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="fc: the layer core (default); deep: the deep network's conv cores")
     p.add_argument("--config", type=Path,
                    help="configuration TOML (default: the digits preset of --network)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one configuration field with a TOML value, e.g. --set "
+                        "rewire_policy=fixed-density (repeatable; --network fc)")
     p.add_argument("--simulator", choices=("auto", "icarus", "verilator"), default="auto",
                    help="HDL simulator (default auto: Verilator where installed, else Icarus)")
     p.add_argument("--pretrain", type=int, default=300,
@@ -100,6 +105,8 @@ def summarize(summary: dict) -> str:
         f"  cycles per sample: {summary['cycles_per_sample']:.1f} (all equal to the cycle model)"
         if not summary["mismatches"] else "  cycles: see mismatch",
         f"  synaptic events per integration cycle: {lanes_per_cycle:.2f}",
+        *([f"  synapses regrown on the chip: {summary['regrown']}"]
+          if summary.get("regrown") else []),
         f"  simulator speed: {summary['sim_cycles_per_s']:.0f} cycles/s "
         f"({summary['sim_cycles']} cycles in {summary['wall_s']:.1f} s)",
         "  wall time split: " + ", ".join(f"{k} {v:.1f} s"
@@ -148,7 +155,7 @@ def run_deep(args: argparse.Namespace) -> int:
     from ..sim.runner import build_simulation, run_case
 
     for flag, value in (("--checkpoint", args.checkpoint), ("--edge-cases", args.edge_cases),
-                        ("--profile", args.profile)):
+                        ("--profile", args.profile), ("--set", args.set)):
         if value:
             raise ValueError(f"{flag} is for the layer core (--network fc), not --network deep")
     n_learn, n_infer = samples(args)
@@ -201,6 +208,9 @@ def run(args: argparse.Namespace) -> int:
         cfg, case = checkpoint_case(args.checkpoint, args.infer, args.data)
     else:
         cfg = Config.load(args.config) if args.config else Config.preset("digits")
+        changes = parse_overrides(args.set)
+        if changes:
+            cfg = Config.from_dict({**cfg.to_dict(), **changes})
         case = digits_case(cfg, pretrain=args.pretrain, n_learn=args.learn, n_infer=args.infer,
                            in_gap=gap, out_stall=gap)
     print(f"simulating {len(case.times)} samples in {args.simulator} "
