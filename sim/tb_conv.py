@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ from ..progress import progress_bar
 from . import conv_harness
 from .conv_cases import ConvCase
 from .harness import HarnessDriver, LayoutCodec
+from .tally import Tally
 from .tb_layer import MismatchError
 
 PHASE_COUNTERS = {"load": ConvCounter.LOAD_CYCLES, "integrate": ConvCounter.INTEGRATE_CYCLES,
@@ -58,16 +59,9 @@ def first_difference(got: list[Any], want: list[Any]) -> int:
 
 
 @dataclass
-class Tally:
-    samples: int = 0
-    learn_samples: int = 0
-    spikes: int = 0
-    membranes: int = 0
-    updates: int = 0
+class ConvTally(Tally):
     winners: int = 0
-    weights: int = 0
     pruned: int = 0
-    cycles: list[dict[str, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -126,7 +120,7 @@ class Bench:
         addr = ((m // g.lanes) * g.channels + c) * g.entries + dy * g.kernel + dx
         await h.host(h.writes(ConvRegion.WEIGHT, m % g.lanes, [weight], addr))
 
-    async def check_kernels(self, s: int, tally: Tally) -> None:
+    async def check_kernels(self, s: int, tally: ConvTally) -> None:
         """Every kernel weight and live bit, and the LFSR, against the model's."""
         g, h = self.geom, self.harness
         n_w, n_k = g.map_rows * g.channels * g.entries, g.map_rows * g.channels
@@ -194,7 +188,7 @@ class Bench:
                 "prune_enable": spec.prune_enabled, "prune_threshold": spec.prune_threshold}
         return Expected(out, membranes, winners, counts, cycles, regs)
 
-    async def run_sample(self, s: int, times: np.ndarray, learn: bool, tally: Tally) -> None:
+    async def run_sample(self, s: int, times: np.ndarray, learn: bool, tally: ConvTally) -> None:
         t0 = time.perf_counter()
         exp = self.golden(times, learn)
         self.golden_s += time.perf_counter() - t0
@@ -231,7 +225,7 @@ class Bench:
         tally.cycles.append(exp.cycles)
 
     def compare_membranes(self, s: int, membranes: np.ndarray, bits: np.ndarray,
-                          tally: Tally) -> None:
+                          tally: ConvTally) -> None:
         """Each sweep row (step, address pos * MR + j) once and in order, every lane's leaked
         membrane (lane p: map j * P + p) against the model's."""
         g, pf = self.geom, self.probe
@@ -306,7 +300,7 @@ async def conv_layer_matches_golden_model(dut: Any) -> None:
     bench = Bench(dut, case, Path.cwd())
     Clock(dut.clk, 10, unit="ns").start()
     await bench.reset()
-    tally = Tally()
+    tally = ConvTally()
     mismatch: dict[str, Any] | None = None
     t0 = time.perf_counter()
     bar = progress_bar(total=len(case.times), desc=f"sim layer {case.layer}", unit="sample",
@@ -328,16 +322,10 @@ async def conv_layer_matches_golden_model(dut: Any) -> None:
     bar.close()
     wall = time.perf_counter() - t0
     cycles = int(dut.cycles.value)
-    totals = [c["total"] for c in tally.cycles]
     summary = {
-        "case": case.name, "layer": case.layer, "lanes": case.lanes,
-        "samples": tally.samples, "learn_samples": tally.learn_samples,
-        "infer_samples": tally.samples - tally.learn_samples,
-        "spikes_compared": tally.spikes, "membranes_compared": tally.membranes,
-        "updates_compared": tally.updates, "winners_compared": tally.winners,
-        "weights_compared": tally.weights, "pruned": tally.pruned,
+        "case": case.name, "layer": case.layer, "lanes": case.lanes, **tally.summary(),
+        "winners_compared": tally.winners, "pruned": tally.pruned,
         "mismatches": 0 if mismatch is None else 1, "first_mismatch": mismatch,
-        "cycles_per_sample": float(np.mean(totals)) if totals else 0.0, "cycles": tally.cycles,
         "sim_cycles": cycles, "wall_s": wall, "sim_cycles_per_s": cycles / wall if wall else 0.0,
         "time_split_s": {"simulator": bench.harness.sim_s, "golden_model": bench.golden_s,
                          "testbench": wall - bench.harness.sim_s - bench.golden_s},

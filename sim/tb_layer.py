@@ -48,6 +48,7 @@ from ..model.network import Network, SampleResult
 from ..progress import progress_bar
 from .cases import Case
 from .harness import HarnessDriver, LayoutCodec, parameters
+from .tally import Tally
 
 RECORDED_SAMPLES = 50  # samples whose RTL output spikes go into the summary (for pictures)
 PHASE_COUNTERS = {"integrate": Counter.INTEGRATE_CYCLES, "sweep": Counter.SWEEP_CYCLES,
@@ -64,14 +65,7 @@ class MismatchError(Exception):
 
 
 @dataclass
-class Tally:
-    samples: int = 0
-    learn_samples: int = 0
-    spikes: int = 0
-    membranes: int = 0
-    updates: int = 0
-    weights: int = 0
-    cycles: list[dict[str, int]] = field(default_factory=list)
+class LayerTally(Tally):
     rtl_spikes: list[list[tuple[int, int]]] = field(default_factory=list)  # as the RTL sent them
     syn_events: int = 0
     regrown: int = 0  # synapses regrown ("fixed-density"), checked in the state read back
@@ -159,7 +153,7 @@ class Bench:
 
     # ---------------- one sample ----------------
     async def run_sample(self, s: int, times: np.ndarray, learn: bool, net: Network,
-                         tally: Tally) -> None:
+                         tally: LayerTally) -> None:
         cfg = self.cfg
         t0 = time.perf_counter()
         res = net.run_sample(times, learn=learn, trace=True)
@@ -220,7 +214,7 @@ class Bench:
             tally.rtl_spikes.append(got_spikes)
 
     def compare_probes(self, s: int, res: SampleResult, updates: list[tuple[int, int, int, bool]],
-                       bits: np.ndarray, tally: Tally) -> None:
+                       bits: np.ndarray, tally: LayerTally) -> None:
         """The probe's sweep rows (every (step, row) once, in order; every lane's membrane after
         leak) and STDP updates (in order) of sample ``s`` against the golden model's trace."""
         cfg, pf = self.cfg, self.probe
@@ -256,7 +250,7 @@ class Bench:
             raise MismatchError(sample=s, what="stdp updates count", expected=len(exp_u),
                                 got=len(got_u))
 
-    async def check_state(self, s: int, net: Network, tally: Tally) -> None:
+    async def check_state(self, s: int, net: Network, tally: LayerTally) -> None:
         st = await self.read_state()
         for name, got, exp in (("weight", st["weights"], net.weights),
                                ("row mask", st["row_mask"], net.mask),
@@ -285,7 +279,7 @@ async def layer_matches_golden_model(dut: Any) -> None:
     Clock(dut.clk, 10, unit="ns").start()
     await bench.reset()
     net = case.network()
-    tally = Tally()
+    tally = LayerTally()
     mismatch: dict[str, Any] | None = None
     t0 = time.perf_counter()
     # a bar in a terminal, a few lines in a log (SYNAPRUNE_PROGRESS, inherited, still decides)
@@ -314,15 +308,10 @@ async def layer_matches_golden_model(dut: Any) -> None:
         profiler.disable()
         with open(profile_path, "w") as out:
             pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(30)
-    totals = [c["total"] for c in tally.cycles]
     summary = {
-        "case": case.name, "samples": tally.samples, "learn_samples": tally.learn_samples,
-        "infer_samples": tally.samples - tally.learn_samples,
-        "spikes_compared": tally.spikes, "membranes_compared": tally.membranes,
-        "updates_compared": tally.updates, "weights_compared": tally.weights,
+        "case": case.name, **tally.summary(),
         "mismatches": 0 if mismatch is None else 1, "first_mismatch": mismatch,
-        "cycles_per_sample": float(np.mean(totals)) if totals else 0.0,
-        "cycles": tally.cycles, "rtl_spikes": tally.rtl_spikes,
+        "rtl_spikes": tally.rtl_spikes,
         "syn_events": tally.syn_events, "integrate_cycles": tally.integrate_cycles,
         "regrown": tally.regrown,
         "sim_cycles": bench.cycle, "wall_s": wall,
