@@ -41,6 +41,7 @@ from ..model.deep_config import ConvSpec
 from .conv_learning import ConvLearning
 from .conv_scatter import ConvScatter
 from .conv_sweep import ConvSweep
+from .counters import check_counter_bits, counter_bank, counters_layout
 from .emit import Emit
 from .layouts import EventKind, event_layout
 from .skid_buffer import SkidBuffer
@@ -113,7 +114,7 @@ def conv_core_signature(geom: ConvGeometry, counter_bits: int) -> wiring.Signatu
         "lfsr_write": In(1), "lfsr_data": In(32),
         "idle": Out(1),
         "error": Out(2),
-        "counters": Out(data.ArrayLayout(counter_bits, len(ConvCounter))),
+        "counters": Out(counters_layout(ConvCounter, counter_bits)),
         "probe": Out(conv_probe_layout(g)),
     })
 
@@ -133,11 +134,9 @@ class ConvCore(wiring.Component):
                                  kernel=kernel, lanes=lanes, time_steps=time_steps,
                                  weight_bits=weight_bits, membrane_bits=membrane_bits,
                                  stdp_frac_bits=stdp_frac_bits, max_winners=max_winners)
-        for name, value in (("counter_bits", counter_bits), ("lfsr_seed", lfsr_seed)):
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise TypeError(f"ConvCore: {name} must be an int, not {type(value).__name__}")
-        if not 8 <= counter_bits <= 64:
-            raise ValueError(f"ConvCore: counter_bits must be in 8..64, not {counter_bits}")
+        check_counter_bits("ConvCore", counter_bits)
+        if not isinstance(lfsr_seed, int) or isinstance(lfsr_seed, bool):
+            raise TypeError(f"ConvCore: lfsr_seed must be an int, not {type(lfsr_seed).__name__}")
         try:
             self.geom.validate()
         except (TypeError, ValueError) as err:
@@ -285,11 +284,7 @@ class ConvCore(wiring.Component):
         m.d.comb += [self.probe.v[p].eq(sw.v_write_data[p]) for p in range(P)]
 
         # counters
-        count = Array(Signal(self.counter_bits, name=f"count{n}") for n in ConvCounter)
-        m.d.comb += [self.counters[n].eq(count[n]) for n in ConvCounter]
-        inc = {n: Signal(range(P + 1), name=f"inc{n.name.lower()}") for n in ConvCounter}
-        for n in ConvCounter:
-            m.d.sync += count[n].eq(count[n] + inc[n])
+        inc = counter_bank(m, self.counters, ConvCounter, max_inc=P)
         m.d.comb += [inc[ConvCounter.SYN_EVENTS].eq(sc.synapses),
                      inc[ConvCounter.SPIKES].eq(sw.spike),
                      inc[ConvCounter.SYN_UPDATES].eq(lu.updates),

@@ -17,20 +17,38 @@ the ROM and the fired bits.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, unsigned
+import enum
+
+from amaranth.hdl import Cat, Module, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from .counters import check_counter_bits, counter_bank, counters_layout
 from .layouts import EventKind, event_layout
+
+
+class PoolCounter(enum.IntEnum):
+    """The pooling core's counters (``counters`` port, cumulative, wrapping at counter_bits)."""
+
+    SAMPLES = 0
+    TAKE_CYCLES = 1  # input beats taken (events + END)
+    DECIDE_CYCLES = 2  # per event: decode ROM and fired-bit reads, the decision
+    SEND_CYCLES = 3  # output beats sent (pooled spikes + END)
+    CLEAR_CYCLES = 4  # fired bits cleared (one per pooled neuron)
+    EVENTS = 5  # input spikes taken
+    SPIKES = 6  # pooled spikes sent
+    STALL_CYCLES = 7  # a beat offered on ``events_out`` and not taken (back-pressure)
 
 
 class PoolCore(wiring.Component):
     """Pooling of a ``channels`` x ``height`` x ``width`` spike map, ``size`` x ``size``
-    windows (0: global), ``time_steps``; events of ``index_bits`` bits (at least the input's)."""
+    windows (0: global), ``time_steps``; events of ``index_bits`` bits (at least the input's);
+    counters of ``counter_bits`` bits."""
 
     def __init__(self, *, channels: int, height: int, width: int, size: int,
-                 time_steps: int, index_bits: int) -> None:
+                 time_steps: int, index_bits: int, counter_bits: int = 32) -> None:
+        check_counter_bits("PoolCore", counter_bits)
         args = dict(channels=channels, height=height, width=width, size=size,
                     time_steps=time_steps, index_bits=index_bits)
         for name, value in args.items():
@@ -50,10 +68,11 @@ class PoolCore(wiring.Component):
         if index_bits < max(1, (self.n_inputs - 1).bit_length()):
             raise ValueError(f"PoolCore: index_bits = {index_bits}: too narrow for "
                              f"{self.n_inputs} inputs")
-        self.time_steps = time_steps
+        self.time_steps, self.counter_bits = time_steps, counter_bits
         sig = stream.Signature(event_layout(index_bits=index_bits,
                                             time_bits=time_steps.bit_length()))
-        super().__init__({"events_in": In(sig), "events_out": Out(sig)})
+        super().__init__({"events_in": In(sig), "events_out": Out(sig),
+                          "counters": Out(counters_layout(PoolCounter, counter_bits))})
 
     def pooled_index(self, i: int) -> int | None:
         """The pooled neuron of input index ``i``, None when it lies in no window."""
@@ -85,14 +104,18 @@ class PoolCore(wiring.Component):
                      f_wr.addr.eq(rom_q.index), f_wr.data.eq(1)]
         out = self.events_out
         cptr = Signal(range(n_out + 1))
-        with m.FSM(name="pool"):
+        inc = counter_bank(m, self.counters, PoolCounter)
+        m.d.comb += inc[PoolCounter.STALL_CYCLES].eq(out.valid & ~out.ready)
+        with m.FSM(name="pool") as fsm:
             with m.State("TAKE"):
                 m.d.comb += self.events_in.ready.eq(1)
                 with m.If(self.events_in.valid):
+                    m.d.comb += inc[PoolCounter.TAKE_CYCLES].eq(1)
                     m.d.sync += beat.eq(self.events_in.payload)
                     with m.If(self.events_in.payload.kind == EventKind.END):
                         m.next = "END"
                     with m.Else():
+                        m.d.comb += inc[PoolCounter.EVENTS].eq(1)
                         m.next = "DECODE"
             with m.State("DECODE"):  # the ROM's read, then its register
                 m.next = "DECODE2"
@@ -111,16 +134,22 @@ class PoolCore(wiring.Component):
                 m.d.comb += [out.valid.eq(1), out.payload.kind.eq(EventKind.SPIKE),
                              out.payload.time.eq(beat.time), out.payload.index.eq(rom_q.index)]
                 with m.If(out.ready):
-                    m.d.comb += f_wr.en.eq(1)
+                    m.d.comb += [f_wr.en.eq(1), inc[PoolCounter.SEND_CYCLES].eq(1),
+                                 inc[PoolCounter.SPIKES].eq(1)]
                     m.next = "TAKE"
             with m.State("END"):
                 m.d.comb += [out.valid.eq(1), out.payload.eq(beat)]
                 with m.If(out.ready):
+                    m.d.comb += [inc[PoolCounter.SEND_CYCLES].eq(1),
+                                 inc[PoolCounter.SAMPLES].eq(1)]
                     m.d.sync += cptr.eq(0)
                     m.next = "CLEAR"
             with m.State("CLEAR"):
-                m.d.comb += [f_wr.addr.eq(cptr), f_wr.data.eq(0), f_wr.en.eq(1)]
+                m.d.comb += [f_wr.addr.eq(cptr), f_wr.data.eq(0), f_wr.en.eq(1),
+                             inc[PoolCounter.CLEAR_CYCLES].eq(1)]
                 m.d.sync += cptr.eq(cptr + 1)
                 with m.If(cptr == n_out - 1):
                     m.next = "TAKE"
+        m.d.comb += inc[PoolCounter.DECIDE_CYCLES].eq(
+            Cat(fsm.ongoing(s) for s in ("DECODE", "DECODE2", "FIRED", "FIRED2", "FIRED3")).any())
         return m

@@ -1,18 +1,21 @@
 """``PoolCore`` against ``model.pooling``, alone and chained after a ``ConvCore``.
 
 Alone: random spike maps streamed in time order (within a step in index order, or shuffled),
-with a consumer that is not always ready; the output must be, in order, the first event of
-each window (``model.pooling``: the pooled spike times of ``first_spike_pool``, every window
-once), then the END unchanged. Sizes 2, 3 (rows and columns past the last window dropped) and
-0 (global). Chained: the conv core's output stream goes straight into the pooling core
-(``wiring.connect``: the two share the event signature), and the pooled spikes must be the
-golden model's conv layer followed by its pooling.
+with a consumer that is always ready or not always ready; the output must be, in order, the
+first event of each window (``model.pooling``: the pooled spike times of ``first_spike_pool``,
+every window once), then the END unchanged. Sizes 2, 3 (rows and columns past the last window
+dropped) and 0 (global). After each sample the counters must have added what
+``model.pool_cycles`` predicts, and ``STALL_CYCLES`` the cycles the output waited on the
+consumer (none when it is always ready). Chained: the conv core's output stream goes straight
+into the pooling core (``wiring.connect``: the two share the event signature), and the pooled
+spikes must be the golden model's conv layer followed by its pooling.
 """
 
 from __future__ import annotations
 
 import gc
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -24,8 +27,9 @@ from test_conv_core import GEOM_A, Case, model_layer, random_kernels, sample_inp
 
 from synaprune.hw.conv_core import ConvCore
 from synaprune.hw.conv_map import host_words
-from synaprune.hw.conv_pool import PoolCore
+from synaprune.hw.conv_pool import PoolCore, PoolCounter
 from synaprune.hw.layouts import EventKind
+from synaprune.model import pool_cycles
 from synaprune.model.pooling import first_spike_pool
 
 MAX_CYCLES = 100_000
@@ -47,15 +51,35 @@ def pooled_events(times: np.ndarray, order: list[int], size: int,
     return out
 
 
+def pool_counters(c: pool_cycles.PoolSampleCycles) -> dict[PoolCounter, int]:
+    """The pooling core's counter increments for one sample of the cycle model (its output
+    always ready)."""
+    return {PoolCounter.SAMPLES: 1, PoolCounter.TAKE_CYCLES: c.take,
+            PoolCounter.DECIDE_CYCLES: c.decide, PoolCounter.SEND_CYCLES: c.send,
+            PoolCounter.CLEAR_CYCLES: c.clear, PoolCounter.EVENTS: c.events,
+            PoolCounter.SPIKES: c.spikes, PoolCounter.STALL_CYCLES: 0}
+
+
+@dataclass
+class Streamed:
+    """What ``stream_sample`` saw: the beats (kind, time, index) out, the cycles ``source``
+    offered a beat that was not taken (stalls) and the cycles until its END was taken."""
+
+    beats: list[tuple[int, int, int]]
+    stalls: int
+    cycles: int
+
+
 async def stream_sample(ctx: SimulatorContext, sink: object, source: object,
                         beats: list[tuple[int, int, int]], rng: np.random.Generator,
-                        ) -> list[tuple[int, int, int]]:
+                        ready_p: float = 0.7) -> Streamed:
     """Send ``beats`` (kind, time, index) into ``sink``, collect ``source`` until its END,
-    taking its beats only in random cycles."""
+    taking its beats only in random cycles (each with probability ``ready_p``)."""
     got: list[tuple[int, int, int]] = []
+    stalls = 0
     beats = list(beats)
-    for _ in range(MAX_CYCLES):
-        ready = int(rng.random() < 0.7)
+    for cycle in range(1, MAX_CYCLES + 1):
+        ready = int(rng.random() < ready_p)
         ctx.set(source.ready, ready)
         if beats:
             kind, t, i = beats[0]
@@ -67,24 +91,32 @@ async def stream_sample(ctx: SimulatorContext, sink: object, source: object,
         else:
             ctx.set(sink.valid, 0)
             sent = False
-        if ready and ctx.get(source.valid):
-            p = source.payload
-            got.append((ctx.get(p.kind).value, ctx.get(p.time), ctx.get(p.index)))
+        if ctx.get(source.valid):
+            if ready:
+                p = source.payload
+                got.append((ctx.get(p.kind).value, ctx.get(p.time), ctx.get(p.index)))
+            else:
+                stalls += 1
         await ctx.tick()
         if sent:
             beats.pop(0)
         if got and got[-1][0] == EventKind.END.value:
-            return got
+            return Streamed(got, stalls, cycle)
     raise AssertionError(f"no END in {MAX_CYCLES} cycles")
 
 
+def read_counters(ctx: SimulatorContext, counters: object) -> list[int]:
+    return [ctx.get(counters[n]) for n in PoolCounter]
+
+
+@pytest.mark.parametrize("ready_p", [1.0, 0.7])
 @pytest.mark.parametrize(("shape", "size"), [((2, 6, 6), 2), ((3, 7, 7), 3), ((2, 5, 4), 0)])
 def test_pool_core_forwards_first_event_of_each_window(shape: tuple[int, int, int],
-                                                       size: int) -> None:
+                                                       size: int, ready_p: float) -> None:
     c, h, w = shape
     T = 6
     pool = PoolCore(channels=c, height=h, width=w, size=size, time_steps=T,
-                    index_bits=(c * h * w - 1).bit_length())
+                    index_bits=(c * h * w - 1).bit_length(), counter_bits=16)
     rng = np.random.default_rng(3 + size)
     samples = [np.full(shape, T), np.zeros(shape, dtype=np.int64)]
     samples += [np.where(rng.random(shape) < 0.3, rng.integers(0, T, shape), T)
@@ -98,12 +130,24 @@ def test_pool_core_forwards_first_event_of_each_window(shape: tuple[int, int, in
         beats = [(EventKind.SPIKE.value, int(flat[i]), i) for i in order]
         beats.append((EventKind.END.value, T - 1, 0))
         want = [*pooled_events(times, order, size, pool), (EventKind.END.value, T - 1, 0)]
-        jobs.append((beats, want))
+        cycles = pool_cycles.sample_cycles(times, first_spike_pool(times, size, size), T)
+        jobs.append((beats, want, cycles))
 
     async def testbench(ctx: SimulatorContext) -> None:
-        for n, (beats, want) in enumerate(jobs):
-            got = await stream_sample(ctx, pool.events_in, pool.events_out, beats, rng)
-            assert got == want, f"sample {n}"
+        stalled = 0
+        for n, (beats, want, cycles) in enumerate(jobs):
+            before = read_counters(ctx, pool.counters)
+            got = await stream_sample(ctx, pool.events_in, pool.events_out, beats, rng, ready_p)
+            assert got.beats == want, f"sample {n}"
+            await ctx.tick().repeat(pool.n_outputs)  # the fired bits' clear
+            after = read_counters(ctx, pool.counters)
+            added = {k: after[k] - before[k] for k in PoolCounter}
+            assert added == {**pool_counters(cycles), PoolCounter.STALL_CYCLES: got.stalls}, \
+                f"sample {n}: counters"
+            # the phases hold every cycle of a sample whose input never waits, but the stalls
+            assert got.cycles + pool.n_outputs == cycles.total + got.stalls, f"sample {n}: cycles"
+            stalled += got.stalls
+        assert (stalled > 0) == (ready_p < 1)
 
     sim = Simulator(pool)
     sim.add_clock(1e-8)
@@ -150,7 +194,7 @@ def test_conv_then_pool_chain(inhibit: bool) -> None:
             order = np.lexsort((np.arange(len(flat)), flat))
             beats = [(EventKind.SPIKE.value, int(flat[i]), int(i)) for i in order if flat[i] < T]
             beats.append((EventKind.END.value, 0, 0))
-            got = await stream_sample(ctx, conv.events_in, pool.events_out, beats, rng)
+            got = (await stream_sample(ctx, conv.events_in, pool.events_out, beats, rng)).beats
             out, _ = layer.forward(times[None].astype(np.int16))
             pooled = first_spike_pool(out[0], size, size).reshape(-1)
             want = {p: int(t) for p, t in enumerate(pooled) if t < T}
@@ -178,4 +222,10 @@ def test_pool_parameters_are_checked() -> None:
             PoolCore(channels=1, height=4, width=4, size=5, time_steps=4, index_bits=4)
         with pytest.raises(ValueError, match="index_bits = 3: too narrow"):
             PoolCore(channels=1, height=4, width=4, size=2, time_steps=4, index_bits=3)
+        with pytest.raises(TypeError, match="PoolCore: counter_bits must be an int"):
+            PoolCore(channels=1, height=4, width=4, size=2, time_steps=4, index_bits=4,
+                     counter_bits=16.0)
+        with pytest.raises(ValueError, match="PoolCore: counter_bits must be in 8..64, not 7"):
+            PoolCore(channels=1, height=4, width=4, size=2, time_steps=4, index_bits=4,
+                     counter_bits=7)
         gc.collect()
