@@ -15,7 +15,8 @@ Every runtime knob is a port the host's registers drive, held between samples: p
 ``learn_layer``: the index of the one layer that learns (a conv layer or the classifier); any
 other value (a pool layer's index, ``len(config.layers)``) and every layer infers. A conv layer
 that learns uses its ``inhibit_learn`` knob (``ConvSpec.inhibition``), otherwise
-``inhibit_infer`` (``ConvSpec.inhibit_infer``), as the golden model does.
+``inhibit_infer`` (``ConvSpec.inhibit_infer``), as the golden model does. A pool layer has no
+knob; its ``layer{n}`` (``pool_status_signature``) carries its core's counters out.
 """
 
 from __future__ import annotations
@@ -55,6 +56,12 @@ def conv_control_signature(core: ConvCore) -> wiring.Signature:
         "inhibit_learn": Out(1), "inhibit_infer": Out(1)})
 
 
+def pool_status_signature(core: PoolCore) -> wiring.Signature:
+    """A pool layer's status, seen from the host (the chain is ``In`` of this): its core's
+    ``counters``."""
+    return wiring.Signature({"counters": core.signature.members["counters"].flip()})
+
+
 def classifier_regs_layout(core: LayerCore) -> data.StructLayout:
     """The layer core's runtime registers (``layouts.regs_layout``) but ``learn``."""
     return data.StructLayout({name: field.shape for name, field
@@ -70,9 +77,9 @@ def classifier_control_signature(core: LayerCore) -> wiring.Signature:
 
 class DeepChain(wiring.Component):
     """The cores of ``config`` (a ``DeepConfig``) chained; ``conv_lanes``: the lanes of each
-    conv layer's core, bottom up; ``counter_bits``: the conv cores' counters. ``cores``: the
-    cores in layer order (tests watch their streams), ``geometries``: each conv layer's
-    ``ConvGeometry`` by layer index."""
+    conv layer's core, bottom up; ``counter_bits``: the conv and pool cores' counters.
+    ``cores``: the cores in layer order (tests watch their streams), ``geometries``: each conv
+    layer's ``ConvGeometry`` by layer index."""
 
     def __init__(self, *, config: DeepConfig, conv_lanes: Sequence[int],
                  counter_bits: int = 32) -> None:
@@ -116,8 +123,11 @@ class DeepChain(wiring.Component):
             "learn_layer": In(range(len(config.layers) + 1)),
             "pred_label": Out(LABEL_BITS),
         }
-        for n in self.geometries:
-            members[f"layer{n}"] = In(conv_control_signature(self.cores[n]))
+        for n, core in enumerate(self.cores):
+            if isinstance(core, ConvCore):
+                members[f"layer{n}"] = In(conv_control_signature(core))
+            elif isinstance(core, PoolCore):
+                members[f"layer{n}"] = In(pool_status_signature(core))
         members[f"layer{len(config.layers) - 1}"] = In(classifier_control_signature(last))
         super().__init__(members)
 
@@ -139,7 +149,8 @@ class DeepChain(wiring.Component):
             elif isinstance(spec, PoolSpec):
                 c, h, w = shapes[n]
                 core = PoolCore(channels=c, height=h, width=w, size=spec.size,
-                                time_steps=cfg.time_steps, index_bits=index_bits)
+                                time_steps=cfg.time_steps, index_bits=index_bits,
+                                counter_bits=self.counter_bits)
             else:
                 assert isinstance(spec, ClassifierSpec)
                 core = LayerCore.from_config(self.classifier_config)
@@ -158,6 +169,8 @@ class DeepChain(wiring.Component):
         for n, core in enumerate(self.cores):
             if isinstance(core, ConvCore):
                 self._conv_knobs(m, n, core)
+            elif isinstance(core, PoolCore):
+                m.d.comb += getattr(self, f"layer{n}").counters.eq(core.counters)
         clf, ctl = self.cores[-1], getattr(self, f"layer{len(layers) - 1}")
         wiring.connect(m, wiring.flipped(ctl.host), clf.host)
         m.d.comb += [clf.regs.learn.eq(self.learn_layer == len(layers) - 1),

@@ -9,8 +9,10 @@ layer's events with ``ConvLayer.forward`` (or ``learn_sample`` for the layer tha
 pooling layer's with the first event of each window (``first_spike_pool``), the classifier's
 spikes and END (last step, predicted neuron) with ``Network.run_sample`` on the re-binned
 features, and ``pred_label`` with the neuron's label. Each conv core's counters equal
-``model.conv_cycles`` (cycles of every phase, synaptic events, spikes), the classifier's equal
-``model.cycles.sample_cycles`` (read through its host port). The first divergence is reported
+``model.conv_cycles`` (cycles of every phase, synaptic events, spikes), each pooling core's
+``model.pool_cycles`` (cycles of every phase, events, spikes; its stall cycles the cycles the
+test saw its output held back), the classifier's ``model.cycles.sample_cycles`` (read through
+its host port). The first divergence is reported
 as (layer, sample, step, map, position, expected, got).
 
 Learning: ``learn_layer`` names one conv layer, whose kernels, masks and LFSR must equal the
@@ -33,16 +35,16 @@ from amaranth.sim import Simulator, SimulatorContext
 from deep_helpers import host_writes
 from test_conv_core import random_kernels
 from test_conv_learning import first_difference
-from test_conv_pool import pooled_events
+from test_conv_pool import pool_counters, pooled_events
 
 from synaprune.hw import memory_map as mm
 from synaprune.hw.conv_core import ConvCore, ConvCounter
 from synaprune.hw.conv_map import host_words, kernels_from_words, output_events
-from synaprune.hw.conv_pool import PoolCore
+from synaprune.hw.conv_pool import PoolCore, PoolCounter
 from synaprune.hw.deep_chain import DeepChain
 from synaprune.hw.event_adapt import EventAdapt
 from synaprune.hw.layouts import Counter, EventKind, HostRegion, regs_value
-from synaprune.model import conv, conv_cycles, cycles
+from synaprune.model import conv, conv_cycles, cycles, pool_cycles
 from synaprune.model.config import Config
 from synaprune.model.deep_config import ClassifierSpec, ConvSpec, DeepConfig, PoolSpec
 from synaprune.model.deep_network import (
@@ -85,10 +87,13 @@ CASES = {"A": (CONFIG_A, (2, 4)), "B": (CONFIG_B, (3, 1))}
 @dataclass
 class Snapshot:
     """The chain's state after sample ``upto`` - 1: each conv core's counters, kernels and
-    LFSR, the classifier's counters, weights, live mask and LFSR (host-port reads)."""
+    LFSR, each pooling core's counters, the classifier's counters, weights, live mask and LFSR
+    (host-port reads), and the cycles each core's output has been held back so far."""
 
     upto: int
     conv_counters: dict[int, list[int]] = field(default_factory=dict)
+    pool_counters: dict[int, list[int]] = field(default_factory=dict)
+    held: list[int] = field(default_factory=list)
     kernels: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     lfsr: dict[int, int] = field(default_factory=dict)
     clf_counters: list[int] = field(default_factory=list)
@@ -263,7 +268,7 @@ def simulate(chain: DeepChain, net: DeepNetwork, samples: list[np.ndarray], lear
                              f"each layer sent (of {n_samples}): {sample}")
 
     async def snapshot(ctx: SimulatorContext) -> None:
-        snap = Snapshot(upto=len(runs.events))
+        snap = Snapshot(upto=len(runs.events), held=list(runs.held))
         for n, g in chain.geometries.items():
             ctl, core = getattr(chain, f"layer{n}"), chain.cores[n]
             assert isinstance(core, ConvCore)
@@ -273,6 +278,10 @@ def simulate(chain: DeepChain, net: DeepNetwork, samples: list[np.ndarray], lear
             snap.kernels[n] = kernels_from_words(g, weights, live)
             snap.lfsr[n] = ctx.get(ctl.lfsr)
             assert ctx.get(ctl.error) == 0, f"layer {n}: error flags {ctx.get(ctl.error)}"
+        for n, core in enumerate(chain.cores):
+            if isinstance(core, PoolCore):
+                counters = getattr(chain, f"layer{n}").counters
+                snap.pool_counters[n] = [ctx.get(counters[c]) for c in PoolCounter]
         assert ctx.get(clf_ctl.error) == 0, f"classifier: error flags {ctx.get(clf_ctl.error)}"
         snap.clf_counters, snap.clf = await classifier_state(ctx, clf_ctl.host, clf_cfg)
         runs.snapshots.append(snap)
@@ -343,13 +352,14 @@ def first_divergence(cfg: DeepConfig, sample: int, expected: list[list[Beat]],
 
 @dataclass
 class Expected:
-    """The golden model's sample: every layer's output events, the counters each conv core
-    and the classifier must have added (``ConvCounter`` / ``Counter`` -> value), the
-    classifier's predicted neuron, and what the learning layer did (updates, entries
-    pruned)."""
+    """The golden model's sample: every layer's output events, the counters each conv core,
+    pooling core (no stall: the test counts those) and the classifier must have added
+    (``ConvCounter`` / ``PoolCounter`` / ``Counter`` -> value), the classifier's predicted
+    neuron, and what the learning layer did (updates, entries pruned)."""
 
     events: list[list[Beat]] = field(default_factory=list)
     conv_counters: dict[int, dict[ConvCounter, int]] = field(default_factory=dict)
+    pool_counters: dict[int, dict[PoolCounter, int]] = field(default_factory=dict)
     clf_counters: dict[Counter, int] = field(default_factory=dict)
     prediction: int = -1
     updates: int = 0
@@ -415,6 +425,7 @@ def model_sample(net: DeepNetwork, chain: DeepChain, times: np.ndarray,
             assert isinstance(pool, PoolCore)
             beats = [*pooled_events(x, order, layer.spec.size, pool), prev[-1]]
             y = layer.forward(x[None])[0]
+            out.pool_counters[n] = pool_counters(pool_cycles.sample_cycles(x, y, T))
         else:
             assert isinstance(layer, ClassifierLayer) and layer.spec.rule == "wta"
             features = x.reshape(-1)
@@ -441,10 +452,16 @@ def differing(got: dict, want: dict) -> str:
 
 def check_snapshot(net: DeepNetwork, snap: Snapshot, before: Snapshot, since: int,
                    conv_sum: dict[int, dict[ConvCounter, int]],
+                   pool_sum: dict[int, dict[PoolCounter, int]],
                    clf_sum: dict[Counter, int]) -> None:
     """Counters added since ``before`` equal the model's sums over samples ``since`` ..
-    ``snap.upto`` - 1; kernels, masks and LFSRs (conv cores and classifier) the model's now."""
+    ``snap.upto`` - 1 (a pooling core's stall cycles: the cycles its output was held back);
+    kernels, masks and LFSRs (conv cores and classifier) the model's now."""
     where = f"samples {since}..{snap.upto - 1}"
+    for n, counts in pool_sum.items():
+        want = {**counts, PoolCounter.STALL_CYCLES: snap.held[n] - before.held[n]}
+        got = {c: (snap.pool_counters[n][c] - before.pool_counters[n][c]) for c in want}
+        assert got == want, f"layer {n} (pool), {where}: counters " + differing(got, want)
     for n, want in conv_sum.items():
         got = {c: (snap.conv_counters[n][c] - before.conv_counters[n][c]) for c in want}
         assert got == want, f"layer {n}, {where}: counters " + differing(got, want)
@@ -486,7 +503,9 @@ def check_chain(name: str, learn_layer: int, *, samples: int = 8, stall: bool = 
     totals = {"samples": 0, "events": 0, "updates": 0, "pruned": 0}
     spikes = [0] * len(cfg.layers)
     before, pending, since = runs.snapshots[0], runs.snapshots[1:], 0
+    pools = [n for n, core in enumerate(chain.cores) if isinstance(core, PoolCore)]
     conv_sum: dict[int, dict[ConvCounter, int]] = {n: {} for n in chain.geometries}
+    pool_sum: dict[int, dict[PoolCounter, int]] = {n: {} for n in pools}
     clf_sum: dict[Counter, int] = {}
     for s, (times, got) in enumerate(zip(inputs, runs.events, strict=True)):
         want = model_sample(net, chain, times, learn_layer)
@@ -496,11 +515,14 @@ def check_chain(name: str, learn_layer: int, *, samples: int = 8, stall: bool = 
         assert runs.labels[s] == label, f"sample {s}: pred_label {runs.labels[s]}, model {label}"
         for n, counts in want.conv_counters.items():
             conv_sum[n] = {c: conv_sum[n].get(c, 0) + v for c, v in counts.items()}
+        for n, counts in want.pool_counters.items():
+            pool_sum[n] = {c: pool_sum[n].get(c, 0) + v for c, v in counts.items()}
         clf_sum = {c: clf_sum.get(c, 0) + v for c, v in want.clf_counters.items()}
         if pending and pending[0].upto == s + 1:
-            check_snapshot(net, pending[0], before, since, conv_sum, clf_sum)
+            check_snapshot(net, pending[0], before, since, conv_sum, pool_sum, clf_sum)
             before, pending, since = pending[0], pending[1:], s + 1
             conv_sum, clf_sum = {n: {} for n in chain.geometries}, {}
+            pool_sum = {n: {} for n in pools}
         totals["samples"] += 1
         totals["events"] += sum(len(e) for e in got)
         totals["updates"] += want.updates
