@@ -23,13 +23,13 @@ with no live synapse and one with all; ``n_inputs`` is not a multiple of the col
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from amaranth.hdl import Elaboratable, Module, Mux, Signal, unsigned
+from amaranth.hdl import Elaboratable, Module, Signal, unsigned
 from amaranth.lib.memory import Memory
 from amaranth.sim import Simulator, SimulatorContext
+from loadable_rams import LoadableRams
 
 from synaprune.hw.banked_ram import BankedRam
 from synaprune.hw.learning import Learning
@@ -71,10 +71,7 @@ class LearningBench(Elaboratable):
         self.col = BankedRam(width=cfg.col_word_bits, depth=cfg.n_neurons * cfg.col_words,
                              latency=L)
         self.t_in = Memory(shape=unsigned(cfg.time_bits), depth=n, init=[])
-        self.loading = Signal()
-        self.load = {ram: SimpleNamespace(addr=Signal.like(ram.write.addr),
-                                          data=Signal.like(ram.write.data), en=Signal())
-                     for ram in (*self.w, *self.row, self.col)}
+        self.rams = LoadableRams((*self.w, *self.row, self.col))
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
@@ -85,23 +82,16 @@ class LearningBench(Elaboratable):
         m.d.comb += [t_rd.addr.eq(dut.input_addr), dut.input_time.eq(t_q)]
         m.d.sync += t_q.eq(t_rd.data)
 
-        def ram(name: str, ram: BankedRam, read_addr: object, data_in: object, addr: object,
-                data: object, en: object) -> None:
-            m.submodules[name] = ram
-            load = self.load[ram]
-            m.d.comb += [ram.read.addr.eq(read_addr), data_in.eq(ram.read.data),
-                         ram.write.addr.eq(Mux(self.loading, load.addr, addr)),
-                         ram.write.data.eq(Mux(self.loading, load.data, data)),
-                         ram.write.en.eq(Mux(self.loading, load.en, en))]
-
         for p in range(len(self.w)):
             lane = dut.lane_onehot[p]
-            ram(f"w{p}", self.w[p], dut.weight_addr, dut.weights[p], dut.weight_write_addr,
-                dut.weight_write_data, dut.weight_write_en & lane)
-            ram(f"row{p}", self.row[p], dut.row_addr, dut.row_words[p], dut.row_write_addr,
-                dut.row_write_data[p], dut.row_write_en & lane)
-        ram("col", self.col, dut.col_addr, dut.col_word, dut.col_write_addr, dut.col_write_data,
-            dut.col_write_en)
+            self.rams.attach(m, f"w{p}", self.w[p], read_addr=dut.weight_addr,
+                             data_in=dut.weights[p], addr=dut.weight_write_addr,
+                             data=dut.weight_write_data, en=dut.weight_write_en & lane)
+            self.rams.attach(m, f"row{p}", self.row[p], read_addr=dut.row_addr,
+                             data_in=dut.row_words[p], addr=dut.row_write_addr,
+                             data=dut.row_write_data[p], en=dut.row_write_en & lane)
+        self.rams.attach(m, "col", self.col, read_addr=dut.col_addr, data_in=dut.col_word,
+                         addr=dut.col_write_addr, data=dut.col_write_data, en=dut.col_write_en)
         return m
 
 
@@ -134,19 +124,7 @@ def simulate(cfg: Config, prune: bool, seed: int) -> int:
         contents = [(bench.w[p], weight_words(cfg, weights)[p]) for p in range(P)]
         contents += [(bench.row[p], row_mask_words(cfg, mask)[p]) for p in range(P)]
         contents.append((bench.col, col_mask_words(cfg, mask)))
-        ctx.set(bench.loading, 1)
-        for addr in range(max(len(words) for _, words in contents)):
-            for ram, words in contents:
-                port = bench.load[ram]
-                ctx.set(port.en, addr < len(words))
-                if addr < len(words):
-                    ctx.set(port.addr, addr)
-                    ctx.set(port.data, int(words[addr]))
-            await ctx.tick()
-        for ram, _ in contents:
-            ctx.set(bench.load[ram].en, 0)
-        await ctx.tick().repeat(cfg.ram_latency)  # the last writes are done
-        ctx.set(bench.loading, 0)
+        await bench.rams.fill(ctx, contents, cfg.ram_latency)
         for i, t in enumerate(times):
             ctx.set(bench.t_in.data[i], int(t))
         for port, value in ((dut.lfsr_write, lfsr), (dut.live_write, int(mask.sum()))):

@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from amaranth.hdl import Elaboratable, Module, Mux, Signal, UnusedElaboratable
 from amaranth.sim import Simulator, SimulatorContext
+from loadable_rams import LoadableRams
 
 from synaprune.hw.banked_ram import BankedRam
 from synaprune.hw.layouts import LFSR_BITS
@@ -56,10 +56,7 @@ class RegrowBench(Elaboratable):
         self.col = BankedRam(width=cfg.col_word_bits, depth=cfg.n_neurons * cfg.col_words,
                              latency=L)
         self.lfsr = Signal(LFSR_BITS)
-        self.loading = Signal()
-        self.load = {ram: SimpleNamespace(addr=Signal.like(ram.write.addr),
-                                          data=Signal.like(ram.write.data), en=Signal())
-                     for ram in (*self.row, self.col)}
+        self.rams = LoadableRams((*self.row, self.col))
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
@@ -69,20 +66,12 @@ class RegrowBench(Elaboratable):
             m.d.sync += lfsr.eq(Mux(lfsr[0], (lfsr >> 1) ^ TOGGLE_MASK, lfsr >> 1))
         m.d.comb += dut.lfsr.eq(lfsr)
 
-        def ram(name: str, ram: BankedRam, read_addr: object, data_in: object, addr: object,
-                data: object, en: object) -> None:
-            m.submodules[name] = ram
-            load = self.load[ram]
-            m.d.comb += [ram.read.addr.eq(read_addr), data_in.eq(ram.read.data),
-                         ram.write.addr.eq(Mux(self.loading, load.addr, addr)),
-                         ram.write.data.eq(Mux(self.loading, load.data, data)),
-                         ram.write.en.eq(Mux(self.loading, load.en, en))]
-
         for p in range(len(self.row)):
-            ram(f"row{p}", self.row[p], dut.row_addr, dut.row_words[p], dut.row_write_addr,
-                dut.row_write_data[p], dut.row_write_en & dut.lane_onehot[p])
-        ram("col", self.col, dut.col_addr, dut.col_word, dut.col_write_addr, dut.col_write_data,
-            dut.col_write_en)
+            self.rams.attach(m, f"row{p}", self.row[p], read_addr=dut.row_addr,
+                             data_in=dut.row_words[p], addr=dut.row_write_addr,
+                             data=dut.row_write_data[p], en=dut.row_write_en & dut.lane_onehot[p])
+        self.rams.attach(m, "col", self.col, read_addr=dut.col_addr, data_in=dut.col_word,
+                         addr=dut.col_write_addr, data=dut.col_write_data, en=dut.col_write_en)
         return m
 
 
@@ -154,19 +143,7 @@ def run(cfg: Config, sc: Scenario, lfsr_seed: int, strobes_rng: np.random.Genera
     async def testbench(ctx: SimulatorContext) -> None:
         contents = [(bench.row[p], row_mask_words(cfg, sc.mask)[p]) for p in range(P)]
         contents.append((bench.col, col_mask_words(cfg, sc.mask)))
-        ctx.set(bench.loading, 1)
-        for addr in range(max(len(words) for _, words in contents)):
-            for ram, words in contents:
-                port = bench.load[ram]
-                ctx.set(port.en, addr < len(words))
-                if addr < len(words):
-                    ctx.set(port.addr, addr)
-                    ctx.set(port.data, int(words[addr]))
-            await ctx.tick()
-        for ram, _ in contents:
-            ctx.set(bench.load[ram].en, 0)
-        await ctx.tick().repeat(cfg.ram_latency)
-        ctx.set(bench.loading, 0)
+        await bench.rams.fill(ctx, contents, cfg.ram_latency)
         ctx.set(bench.lfsr, lfsr_seed)
         ctx.set(dut.clear, 1)
         await ctx.tick()
