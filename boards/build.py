@@ -250,7 +250,17 @@ def build_bitstream(board: str, *, device: str | None = None, cfg: Config | None
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
         raise ValueError(f"seed must be an int >= 0, not {seed!r}")
     seed = dev.seed if seed is None else seed
-    cfg = cfg if cfg is not None else default_config(spec.name, dev.key)
+    if cfg is None:
+        cfg = default_config(spec.name, dev.key)
+    else:
+        # a layer of the user's own: the fields the part's default layer sets for a reason
+        # (DeviceSpec.config: it fills the part, or meets the clock) are said where they differ
+        differ = {k: v for k, v in dev.config.items() if getattr(cfg, k) != v}
+        if differ:
+            say(f"note: the {dev.key}'s default layer sets "
+                + ", ".join(f"{k} = {v!r} (this config: {getattr(cfg, k)!r})"
+                            for k, v in differ.items())
+                + "; this layer may not fit the part or meet its clock (docs/boards.md)")
     out = Path(build_dir) if build_dir is not None else BUILD_ROOT / spec.name
     toolchain = resolve_toolchain(spec.family, native=native) if do_build else None
     if toolchain is not None and toolchain.note:

@@ -177,6 +177,21 @@ def test_build_files_record_the_clock(tmp_path: Path) -> None:
     assert Config.from_dict(res.info["config"]) == default_config("ulx3s", "12F")
 
 
+def test_a_users_layer_is_told_what_the_parts_default_sets(tmp_path: Path) -> None:
+    said: list[str] = []
+    own = default_config("icebreaker").replace(regrow_unit=True)  # as a TOML without the field
+    build_bitstream("icebreaker", cfg=own, do_build=False, build_dir=tmp_path,
+                    link_factory=StubLink, keep_prune_hierarchy=False, say=said.append)
+    notes = [line for line in said if line.startswith("note: the UP5K's default layer")]
+    assert len(notes) == 1 and "regrow_unit = False (this config: True)" in notes[0]
+    assert "counter_bits" not in notes[0]  # only the fields that differ
+    said.clear()
+    build_bitstream("icebreaker", cfg=default_config("icebreaker"), do_build=False,
+                    build_dir=tmp_path, link_factory=StubLink, keep_prune_hierarchy=False,
+                    say=said.append)
+    assert not [line for line in said if "default layer sets" in line]
+
+
 @pytest.mark.parametrize("board, device", [("ulx3s", "25F"), ("icebreaker", "UP5K")])
 def test_board_top_wiring(board: str, device: str, tmp_path: Path) -> None:
     res = build_bitstream(board, device=device, do_build=False, build_dir=tmp_path,
