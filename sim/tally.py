@@ -3,6 +3,7 @@ writes the same way (``sim.tb_layer``, ``sim.tb_conv``; each adds its own counts
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,3 +33,29 @@ class Tally:
             "updates_compared": self.updates, "weights_compared": self.weights,
             "cycles_per_sample": float(np.mean(totals)) if totals else 0.0, "cycles": self.cycles,
         }
+
+    def finish(self, summary_path: str | None, *, mismatch: dict[str, Any] | None,
+               sim_cycles: int, wall: float, sim_s: float, golden_s: float,
+               **fields: Any) -> None:
+        """Write the case's summary (``fields`` first, then the common ones: ``summary``,
+        the first mismatch, simulator speed, where the wall time went) to ``summary_path``;
+        fail the cocotb test on a mismatch."""
+        summary = {
+            **fields, **self.summary(),
+            "mismatches": 0 if mismatch is None else 1, "first_mismatch": mismatch,
+            "sim_cycles": sim_cycles, "wall_s": wall,
+            "sim_cycles_per_s": sim_cycles / wall if wall else 0.0,
+            # where the wall time went: the HDL simulator running the harness's players, the
+            # golden model, and the testbench's own Python (scripts, decoding, comparisons)
+            "time_split_s": {"simulator": sim_s, "golden_model": golden_s,
+                             "testbench": wall - sim_s - golden_s},
+        }
+        if summary_path:
+            with open(summary_path, "w") as f:
+                json.dump(summary, f)
+        assert mismatch is None, f"RTL differs from the golden model: {mismatch}"
+
+
+def mismatch_record(where: dict[str, Any]) -> dict[str, Any]:
+    """A ``MismatchError``'s place and values as JSON-ready fields (``repr`` of the rest)."""
+    return {k: (v if isinstance(v, (int, str, type(None))) else repr(v)) for k, v in where.items()}

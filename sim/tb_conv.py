@@ -22,7 +22,6 @@ position, expected, got); the runner then re-runs the case up to that sample wit
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -43,7 +42,7 @@ from ..progress import progress_bar
 from . import conv_harness
 from .conv_cases import ConvCase
 from .harness import HarnessDriver, LayoutCodec
-from .tally import Tally
+from .tally import Tally, mismatch_record
 from .tb_layer import MismatchError
 
 PHASE_COUNTERS = {"load": ConvCounter.LOAD_CYCLES, "integrate": ConvCounter.INTEGRATE_CYCLES,
@@ -317,21 +316,10 @@ async def conv_layer_matches_golden_model(dut: Any) -> None:
                 await bench.check_kernels(s, tally)
             bar.update()
     except MismatchError as err:
-        mismatch = {k: (v if isinstance(v, (int, str, type(None))) else repr(v))
-                    for k, v in err.where.items()}
+        mismatch = mismatch_record(err.where)
     bar.close()
-    wall = time.perf_counter() - t0
-    cycles = int(dut.cycles.value)
-    summary = {
-        "case": case.name, "layer": case.layer, "lanes": case.lanes, **tally.summary(),
-        "winners_compared": tally.winners, "pruned": tally.pruned,
-        "mismatches": 0 if mismatch is None else 1, "first_mismatch": mismatch,
-        "sim_cycles": cycles, "wall_s": wall, "sim_cycles_per_s": cycles / wall if wall else 0.0,
-        "time_split_s": {"simulator": bench.harness.sim_s, "golden_model": bench.golden_s,
-                         "testbench": wall - bench.harness.sim_s - bench.golden_s},
-    }
-    if summary_path:
-        with open(summary_path, "w") as f:
-            json.dump(summary, f)
-    assert mismatch is None, f"RTL differs from the golden model: {mismatch}"
+    tally.finish(summary_path, mismatch=mismatch, sim_cycles=int(dut.cycles.value),
+                 wall=time.perf_counter() - t0, sim_s=bench.harness.sim_s,
+                 golden_s=bench.golden_s, case=case.name, layer=case.layer, lanes=case.lanes,
+                 winners_compared=tally.winners, pruned=tally.pruned)
 

@@ -26,7 +26,6 @@ core but not into the model, to show that the bench catches it.
 from __future__ import annotations
 
 import cProfile
-import json
 import os
 import pstats
 import time
@@ -48,7 +47,7 @@ from ..model.network import Network, SampleResult
 from ..progress import progress_bar
 from .cases import Case
 from .harness import HarnessDriver, LayoutCodec, parameters
-from .tally import Tally
+from .tally import Tally, mismatch_record
 
 RECORDED_SAMPLES = 50  # samples whose RTL output spikes go into the summary (for pictures)
 PHASE_COUNTERS = {"integrate": Counter.INTEGRATE_CYCLES, "sweep": Counter.SWEEP_CYCLES,
@@ -300,28 +299,14 @@ async def layer_matches_golden_model(dut: Any) -> None:
                 await bench.check_state(s, net, tally)
             bar.update()
     except MismatchError as err:
-        mismatch = {k: (v if isinstance(v, (int, str, type(None))) else repr(v))
-                    for k, v in err.where.items()}
+        mismatch = mismatch_record(err.where)
     bar.close()
     wall = time.perf_counter() - t0
     if profiler and profile_path:
         profiler.disable()
         with open(profile_path, "w") as out:
             pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(30)
-    summary = {
-        "case": case.name, **tally.summary(),
-        "mismatches": 0 if mismatch is None else 1, "first_mismatch": mismatch,
-        "rtl_spikes": tally.rtl_spikes,
-        "syn_events": tally.syn_events, "integrate_cycles": tally.integrate_cycles,
-        "regrown": tally.regrown,
-        "sim_cycles": bench.cycle, "wall_s": wall,
-        "sim_cycles_per_s": bench.cycle / wall if wall else 0.0,
-        # where the wall time went: the HDL simulator running the harness's players, the golden
-        # model, and the testbench's own Python (scripts, decoding, comparisons)
-        "time_split_s": {"simulator": bench.harness.sim_s, "golden_model": bench.golden_s,
-                         "testbench": wall - bench.harness.sim_s - bench.golden_s},
-    }
-    if summary_path:
-        with open(summary_path, "w") as f:
-            json.dump(summary, f)
-    assert mismatch is None, f"RTL differs from the golden model: {mismatch}"
+    tally.finish(summary_path, mismatch=mismatch, sim_cycles=bench.cycle, wall=wall,
+                 sim_s=bench.harness.sim_s, golden_s=bench.golden_s, case=case.name,
+                 rtl_spikes=tally.rtl_spikes, syn_events=tally.syn_events,
+                 integrate_cycles=tally.integrate_cycles, regrown=tally.regrown)

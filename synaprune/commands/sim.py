@@ -91,6 +91,21 @@ def checkpoint_case(path: Path, n_infer: int, data: Path | None) -> tuple[Config
                                       hw_labels)
 
 
+def verdict_lines(summary: dict) -> list[str]:
+    """The mismatch count (and the first) and the cycles per sample of a bench's summary
+    (``sim.tally.Tally.finish``)."""
+    return [f"  mismatches: {summary['mismatches']}"
+            + (f"  first: {summary['first_mismatch']}" if summary["first_mismatch"] else ""),
+            f"  cycles per sample: {summary['cycles_per_sample']:.1f} (all equal to the cycle "
+            f"model)" if not summary["mismatches"] else "  cycles: see mismatch"]
+
+
+def speed_line(summary: dict) -> str:
+    """The simulator's speed in a bench's summary."""
+    return (f"  simulator speed: {summary['sim_cycles_per_s']:.0f} cycles/s "
+            f"({summary['sim_cycles']} cycles in {summary['wall_s']:.1f} s)")
+
+
 def summarize(summary: dict) -> str:
     cycles = summary.get("cycles") or []
     lanes_per_cycle = summary["syn_events"] / max(1, summary["integrate_cycles"])
@@ -100,15 +115,11 @@ def summarize(summary: dict) -> str:
         f"  compared: {summary['spikes_compared']} spikes, {summary['membranes_compared']} "
         f"membrane values, {summary['updates_compared']} STDP updates, "
         f"{summary['weights_compared']} weights",
-        f"  mismatches: {summary['mismatches']}"
-        + (f"  first: {summary['first_mismatch']}" if summary["first_mismatch"] else ""),
-        f"  cycles per sample: {summary['cycles_per_sample']:.1f} (all equal to the cycle model)"
-        if not summary["mismatches"] else "  cycles: see mismatch",
+        *verdict_lines(summary),
         f"  synaptic events per integration cycle: {lanes_per_cycle:.2f}",
         *([f"  synapses regrown on the chip: {summary['regrown']}"]
           if summary.get("regrown") else []),
-        f"  simulator speed: {summary['sim_cycles_per_s']:.0f} cycles/s "
-        f"({summary['sim_cycles']} cycles in {summary['wall_s']:.1f} s)",
+        speed_line(summary),
         "  wall time split: " + ", ".join(f"{k} {v:.1f} s"
                                           for k, v in summary["time_split_s"].items()),
     ]
@@ -137,12 +148,8 @@ def summarize_conv(summary: dict) -> str:
         f"membrane values, {summary['updates_compared']} STDP updates "
         f"({summary['winners_compared']} winners, {summary['pruned']} entries pruned), "
         f"{summary['weights_compared']} weights",
-        f"  mismatches: {summary['mismatches']}"
-        + (f"  first: {summary['first_mismatch']}" if summary["first_mismatch"] else ""),
-        f"  cycles per sample: {summary['cycles_per_sample']:.1f} (all equal to the cycle model)"
-        if not summary["mismatches"] else "  cycles: see mismatch",
-        f"  simulator speed: {summary['sim_cycles_per_s']:.0f} cycles/s "
-        f"({summary['sim_cycles']} cycles in {summary['wall_s']:.1f} s)",
+        *verdict_lines(summary),
+        speed_line(summary),
     ]
     return "\n".join(lines)
 
