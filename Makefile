@@ -60,7 +60,7 @@ help:
 	@echo "make train       learn the built-in digits (DATASET=mnist DATA=DIR for MNIST), OUT=$(OUT)"
 	@echo "                 NETWORK=deep: the deep network (conv layers, pooling, classifier)"
 	@echo "make sim         simulate the hardware core against the golden model"
-	@echo "                 NETWORK=deep: the deep network's conv cores (RTL, learning too)"
+	@echo "                 NETWORK=deep: the deep network's whole chain (RTL, layer-wise learning)"
 	@echo "make regress     RTL against the golden model: 10,000 samples, every config, in parallel"
 	@echo "make bench       learning throughput of the golden model at 784 x 400, then of the deep"
 	@echo "                 network at MNIST size (NETWORK=fc or deep: only that one)"

@@ -17,6 +17,12 @@ other value (a pool layer's index, ``len(config.layers)``) and every layer infer
 that learns uses its ``inhibit_learn`` knob (``ConvSpec.inhibition``), otherwise
 ``inhibit_infer`` (``ConvSpec.inhibit_infer``), as the golden model does. A pool layer has no
 knob; its ``layer{n}`` (``pool_status_signature``) carries its core's counters out.
+
+For verification every layer's ``layer{n}`` also carries out a copy of its core's output
+stream's handshake and payload (``events``: ``monitor_layout``), and a conv layer's and the
+classifier's ``probe`` (the leaked membranes of each sweep row, and the classifier's STDP
+updates): the chain's cocotb bench (``sim/tb_chain.py``) checks every layer through them. A
+board top that leaves them unconnected costs nothing: synthesis removes what drives them.
 """
 
 from __future__ import annotations
@@ -42,7 +48,14 @@ Core = ConvCore | PoolCore | LayerCore
 # ``learn`` and ``inhibit`` the chain drives itself
 CONV_KNOBS = ("threshold", "leak_shift", "k_winners", "radius", "a_plus", "a_minus",
               "prune_enable", "prune_threshold", "lfsr_write", "lfsr_data")
-CONV_STATUS = ("winner", "lfsr", "idle", "error", "counters")
+CONV_STATUS = ("winner", "lfsr", "idle", "error", "counters", "probe")
+
+
+def monitor_layout(link: stream.Signature) -> data.StructLayout:
+    """A copy of a stream's handshake and payload (``events`` of every ``layer{n}``): a beat
+    passes in a cycle with ``valid`` and ``ready`` both set."""
+    return data.StructLayout({"valid": 1, "ready": 1,
+                              "payload": link.members["payload"].shape})
 
 
 def conv_control_signature(core: ConvCore) -> wiring.Signature:
@@ -53,13 +66,15 @@ def conv_control_signature(core: ConvCore) -> wiring.Signature:
     members = core.signature.members
     return wiring.Signature({
         **{name: members[name].flip() for name in (*CONV_KNOBS, "host", *CONV_STATUS)},
-        "inhibit_learn": Out(1), "inhibit_infer": Out(1)})
+        "inhibit_learn": Out(1), "inhibit_infer": Out(1),
+        "events": In(monitor_layout(core.events_out.signature))})
 
 
 def pool_status_signature(core: PoolCore) -> wiring.Signature:
     """A pool layer's status, seen from the host (the chain is ``In`` of this): its core's
-    ``counters``."""
-    return wiring.Signature({"counters": core.signature.members["counters"].flip()})
+    ``counters`` and a copy of its output stream (``events``)."""
+    return wiring.Signature({"counters": core.signature.members["counters"].flip(),
+                             "events": In(monitor_layout(core.events_out.signature))})
 
 
 def classifier_regs_layout(core: LayerCore) -> data.StructLayout:
@@ -69,10 +84,13 @@ def classifier_regs_layout(core: LayerCore) -> data.StructLayout:
 
 
 def classifier_control_signature(core: LayerCore) -> wiring.Signature:
-    """The classifier's registers (but ``learn``), its host port and its error flags."""
+    """The classifier's registers (but ``learn``), its host port, its error flags, its probe
+    and a copy of its output stream (``events``)."""
     members = core.signature.members
     return wiring.Signature({"regs": Out(classifier_regs_layout(core)),
-                             "host": members["host"].flip(), "error": members["error"].flip()})
+                             "host": members["host"].flip(), "error": members["error"].flip(),
+                             "probe": members["probe"].flip(),
+                             "events": In(monitor_layout(core.events_out.signature))})
 
 
 class DeepChain(wiring.Component):
@@ -171,10 +189,14 @@ class DeepChain(wiring.Component):
                 self._conv_knobs(m, n, core)
             elif isinstance(core, PoolCore):
                 m.d.comb += getattr(self, f"layer{n}").counters.eq(core.counters)
+            out, monitor = core.events_out, getattr(self, f"layer{n}").events
+            m.d.comb += [monitor.valid.eq(out.valid), monitor.ready.eq(out.ready),
+                         monitor.payload.eq(out.payload)]
         clf, ctl = self.cores[-1], getattr(self, f"layer{len(layers) - 1}")
         wiring.connect(m, wiring.flipped(ctl.host), clf.host)
         m.d.comb += [clf.regs.learn.eq(self.learn_layer == len(layers) - 1),
-                     ctl.error.eq(clf.error), self.pred_label.eq(clf.pred_label)]
+                     ctl.error.eq(clf.error), ctl.probe.eq(clf.probe),
+                     self.pred_label.eq(clf.pred_label)]
         m.d.comb += [getattr(clf.regs, name).eq(getattr(ctl.regs, name))
                      for name, _ in classifier_regs_layout(clf)]
         return m

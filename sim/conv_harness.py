@@ -71,6 +71,7 @@ def parameters(geom: ConvGeometry) -> dict[str, int]:
         "WINNER_VALID_BIT": dict(lay["winner"])["valid"].offset,
         "END_BIT": dict(lay["event"])["kind"].offset,
         "MAX_BEATS": geom.n_inputs + 1, "MAX_HOST": HOST_CHUNK,
+        "TARGET_W": 1, "READ_TARGET": 1,  # one core (target 0), no reads through its port
     }
 
 
@@ -91,9 +92,9 @@ def render(geom: ConvGeometry) -> str:
               ".counters(counters)", ".probe(probe)", ".winner(winner)"]
     core = (f"    {MODULE} core (\n        " + ",\n        ".join(ports) + "\n    );")
     mask = ConvRegion.MASK.value
-    cases = [f"                {p}: $fwrite(log_fd, \"H%h\\n\", e_region[0] == 1'd{mask} ? "
-             f"core.live{p}[e_addr] : core.w{p}[e_addr]);" for p in range(geom.lanes)]
-    reads = ("            case (e_lane)\n" + "\n".join(cases)
+    cases = [f"                {p}: $fwrite(log_fd, \"H%h\\n\", h_region[0] == 1'd{mask} ? "
+             f"core.live{p}[h_addr] : core.w{p}[h_addr]);" for p in range(geom.lanes)]
+    reads = ("            case (h_lane)\n" + "\n".join(cases)
              + "\n                default: ;\n            endcase")
     text = render_harness(SOURCE)
     return text.replace("@CORE@", core).replace("@KERNEL_READS@", reads)

@@ -3,9 +3,10 @@
 A harness plays host-port scripts and input samples inside the simulator and logs the core's
 answers (probe rows and updates, output beats, winners, host read data) to ``trace.log``, so
 that the testbench wakes once per script or sample, not once per cycle. This module is the one
-place that knows that protocol: ``HarnessDriver`` (what ``sim.tb_layer`` and ``sim.tb_conv``
-drive a harness with), and for the layer core ``parameters`` and ``layer_top`` (what
-``sim.runner`` builds). The conv core's harness is ``sim.conv_harness``.
+place that knows that protocol: ``HarnessDriver`` (what ``sim.tb_layer``, ``sim.tb_conv`` and
+``sim.tb_chain`` drive a harness with), and for the layer core ``parameters`` and
+``layer_top`` (what ``sim.runner`` builds). The conv core's harness is ``sim.conv_harness``,
+the deep chain's ``sim.chain_harness``.
 """
 
 from __future__ import annotations
@@ -94,6 +95,7 @@ def parameters(cfg: Config) -> dict[str, int]:
         "LEARN_VALID_BIT": probe.fields["learn_valid"][0],
         "END_BIT": event.fields["kind"][0],
         "MAX_BEATS": cfg.n_inputs + 1, "MAX_HOST": HOST_CHUNK,
+        "TARGET_W": 1, "READ_TARGET": 0,  # one core, target 0, read through its host port
     }
 
 
@@ -141,12 +143,36 @@ class HarnessDriver:
         self.dut, self.workdir = dut, workdir
         p = params
         self.lane_w, self.addr_w, self.data_w = p["LANE_W"], p["ADDR_W"], p["DATA_W"]
-        self.host_w = 2 + 3 + self.lane_w + self.addr_w + self.data_w
-        self.event_w, self.probe_w = p["EVENT_W"], p["PROBE_W"]
+        self.target_w = p["TARGET_W"]  # sim/host_player.vh: the core an entry goes to
+        self.host_w = 2 + self.target_w + 3 + self.lane_w + self.addr_w + self.data_w
+        self.event_w, self.probe_w = p["EVENT_W"], p.get("PROBE_W", 0)
         self._trace_pos = 0
         self._host_toggle = 0
         self._sample_toggle = 0
         self.sim_s = 0.0  # wall time spent waiting for the simulator (players running)
+
+    async def start(self) -> None:
+        """Start the clock (10 ns) and reset the harness, both players idle."""
+        from cocotb.clock import Clock
+        from cocotb.triggers import RisingEdge
+
+        d = self.dut
+        Clock(d.clk, 10, unit="ns").start()
+        d.host_req.value = d.sample_req.value = 0
+        d.rst.value = 1
+        for _ in range(3):
+            await RisingEdge(d.clk)
+        d.rst.value = 0
+        await RisingEdge(d.clk)
+
+    @staticmethod
+    def progress(total: int, desc: str) -> Any:
+        """The bench's progress bar over ``total`` samples (shown when the runner asks:
+        ``SYNAPRUNE_SIM_PROGRESS``)."""
+        from ..progress import progress_bar
+
+        return progress_bar(total=total, desc=desc, unit="sample",
+                            disable=os.environ.get("SYNAPRUNE_SIM_PROGRESS") != "1")
 
     def _lines(self) -> list[str]:
         """Lines the harness logged since the last call (it flushes when a play ends)."""
@@ -169,24 +195,28 @@ class HarnessDriver:
         return isinstance(fired, RisingEdge)
 
     def _entries(self, region: Enum, lane: int, start: int, words: Sequence[int] | None,
-                 count: int) -> list[int]:
-        """Script entries {we, re, region, lane, addr, wdata}: writes of ``words``, else
-        ``count`` reads, at addresses from ``start``."""
+                 count: int, target: int) -> list[int]:
+        """Script entries {we, re, target, region, lane, addr, wdata}: writes of ``words``,
+        else ``count`` reads, at addresses from ``start``."""
         flags = 0b01 if words is None else 0b10  # we, re
-        head = (((flags << 3 | region.value) << self.lane_w | lane) << self.addr_w) << self.data_w
+        head = ((flags << self.target_w | target) << 3 | region.value) << self.lane_w | lane
+        head = head << self.addr_w << self.data_w
         if words is None:
             return [head | (start + n) << self.data_w for n in range(count)]
         return [head | (start + n) << self.data_w | int(w) for n, w in enumerate(words)]
 
-    def writes(self, region: Enum, lane: int, words: Iterable[Any], start: int = 0
-               ) -> list[int]:
-        """Script entries writing ``words`` to ``region`` of ``lane`` from address ``start``."""
+    def writes(self, region: Enum, lane: int, words: Iterable[Any], start: int = 0, *,
+               target: int = 0) -> list[int]:
+        """Script entries writing ``words`` to ``region`` of ``lane`` from address ``start``
+        (of core ``target`` in a harness of several)."""
         words = list(words)
-        return self._entries(region, lane, start, words, len(words))
+        return self._entries(region, lane, start, words, len(words), target)
 
-    def reads(self, region: Enum, lane: int, count: int, start: int = 0) -> list[int]:
-        """Script entries reading ``count`` words of ``region`` of ``lane`` from ``start``."""
-        return self._entries(region, lane, start, None, count)
+    def reads(self, region: Enum, lane: int, count: int, start: int = 0, *, target: int = 0
+              ) -> list[int]:
+        """Script entries reading ``count`` words of ``region`` of ``lane`` from ``start`` (of
+        core ``target`` in a harness of several)."""
+        return self._entries(region, lane, start, None, count, target)
 
     async def host(self, script: Sequence[int]) -> list[int]:
         """Play ``script`` (entries from ``writes`` and ``reads``) in order; returns the data of
@@ -208,6 +238,17 @@ class HarnessDriver:
                      seed: int, timeout_cycles: int) -> SampleLog | None:
         """Stream ``beats`` (the last one END) with ``regs`` set; None if no END came back
         within ``timeout_cycles``."""
+        lines = await self.sample_lines(beats, regs=regs, gap=gap, stall=stall, seed=seed,
+                                        timeout_cycles=timeout_cycles)
+        if lines is None:
+            return None
+        return SampleLog(bit_matrix([ln[1:] for ln in lines if ln[0] == "P"], self.probe_w),
+                         [int(ln[1:], 16) for ln in lines if ln[0] == "O"],
+                         [int(ln[1:], 16) for ln in lines if ln[0] == "W"])
+
+    async def sample_lines(self, beats: Sequence[int], *, regs: int, gap: float, stall: float,
+                           seed: int, timeout_cycles: int) -> list[str] | None:
+        """``sample``, returning the lines the harness logged during the sample."""
         d = self.dut
         digits = -(-self.event_w // 4)
         _write(self.workdir / "beats.hex", "".join(f"{b:0{digits}x}\n" for b in beats))
@@ -220,7 +261,4 @@ class HarnessDriver:
         if not await self._play(d.sample_req, d.sample_done, self._sample_toggle,
                                 timeout_cycles):
             return None
-        lines = self._lines()
-        return SampleLog(bit_matrix([ln[1:] for ln in lines if ln[0] == "P"], self.probe_w),
-                         [int(ln[1:], 16) for ln in lines if ln[0] == "O"],
-                         [int(ln[1:], 16) for ln in lines if ln[0] == "W"])
+        return self._lines()

@@ -3,13 +3,14 @@
 One path for pytest, ``synaprune sim`` and ``make sim``, for every simulated core: ``run_case``
 writes the case file, (re)uses a Verilog netlist cached by the elaboration parameters of the
 case's top (``sim.top.Top``: the layer core in ``sim/harness.v``, the conv core in
-``sim/conv_harness.v``), runs the top's testbench (``sim.tb_layer``, ``sim.tb_conv``) in Icarus
-Verilog (default) or Verilator, and returns the testbench's summary. On a mismatch it re-runs
+``sim/conv_harness.v``, the deep chain in ``sim/chain_harness.v``), runs the top's testbench
+(``sim.tb_layer``, ``sim.tb_conv``, ``sim.tb_chain``) in Icarus Verilog (default) or
+Verilator, and returns the testbench's summary. On a mismatch it re-runs
 the case up to the failing sample with waveforms on, so the waveform file ends with that sample.
 
 A case is any object with ``name``, ``top()`` (its ``Top``), ``save(path)`` and ``head(n)``
 (the case cut after ``n`` samples), and a dataclass (``sim.cases.Case``,
-``sim.conv_cases.ConvCase``).
+``sim.conv_cases.ConvCase``, ``sim.chain_cases.ChainCase``).
 """
 
 from __future__ import annotations

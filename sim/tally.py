@@ -59,3 +59,12 @@ class Tally:
 def mismatch_record(where: dict[str, Any]) -> dict[str, Any]:
     """A ``MismatchError``'s place and values as JSON-ready fields (``repr`` of the rest)."""
     return {k: (v if isinstance(v, (int, str, type(None))) else repr(v)) for k, v in where.items()}
+
+
+def counter_increments(word: int, before: dict[Any, int], bits: int
+                       ) -> tuple[dict[Any, int], dict[Any, int]]:
+    """A core's ``counters`` port (``hw.counters.counters_layout``: counter c at bits
+    c * ``bits``) read as ``word``: each counter's increment since ``before`` (the values at
+    the last read, by counter kind; they wrap at ``bits``) and the values now."""
+    now = {c: (word >> (int(c) * bits)) & ((1 << bits) - 1) for c in before}
+    return {c: (now[c] - before[c]) % (1 << bits) for c in before}, now

@@ -30,19 +30,17 @@ from typing import Any
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import RisingEdge
 
 from ..hw.conv_core import ConvCounter, ConvRegion
 from ..hw.conv_map import host_words, input_events, kernels_from_words, output_events
 from ..hw.layouts import EventKind
 from ..model import conv
-from ..model.conv_cycles import PHASES, learn_cycles, sample_cycles
-from ..progress import progress_bar
+from ..model.conv_cycles import PHASES, ConvGeometry, learn_cycles, sample_cycles
+from ..model.deep_network import ConvLayer
 from . import conv_harness
 from .conv_cases import ConvCase
 from .harness import HarnessDriver, LayoutCodec
-from .tally import Tally, mismatch_record
+from .tally import Tally, counter_increments, mismatch_record
 from .tb_layer import MismatchError
 
 PHASE_COUNTERS = {"load": ConvCounter.LOAD_CYCLES, "integrate": ConvCounter.INTEGRATE_CYCLES,
@@ -75,36 +73,129 @@ class Expected:
     regs: dict[str, int]
 
 
-class Bench:
-    """Drives one conv core through its harness and follows it with the golden model."""
+class ConvChecks:
+    """What a conv core logged for one sample (probe rows, output beats, winners) and its
+    kernels read back, against the golden model: the conv bench's checks, and the chain
+    bench's for each conv layer (``sim.tb_chain``). ``layer_n``: the layer's index in the deep
+    configuration."""
 
-    def __init__(self, dut: Any, case: ConvCase, workdir: Path) -> None:
-        self.dut, self.case = dut, case
-        self.geom = case.geometry()
-        lay = conv_harness.layouts(self.geom)
+    def __init__(self, geom: ConvGeometry, layer_n: int, harness: HarnessDriver, *,
+                 target: int = 0) -> None:
+        self.geom, self.layer_n = geom, layer_n
+        self.harness, self.target = harness, target  # host scripts go to core ``target``
+        lay = conv_harness.layouts(geom)
         self.event, self.probe = LayoutCodec(lay["event"]), LayoutCodec(lay["probe"])
         self.winner = LayoutCodec(lay["winner"])
-        self.regs = LayoutCodec(conv_harness.regs_layout(self.geom))
-        self.harness = HarnessDriver(dut, conv_harness.parameters(self.geom), workdir)
-        self.layer = case.model_layer()
-        self.golden_s = 0.0
-        self.counters = {c: 0 for c in ConvCounter}
 
     def fail(self, sample: int, what: str, *, step: int | None = None, map: int | None = None,
              position: object = None, expected: object = None, got: object = None
              ) -> MismatchError:
         """The first divergence, with its place in this order."""
-        return MismatchError(layer=self.case.layer, sample=sample, step=step, what=what,
+        return MismatchError(layer=self.layer_n, sample=sample, step=step, what=what,
                              map=map, position=position, expected=expected, got=got)
 
-    async def reset(self) -> None:
-        d = self.dut
-        d.host_req.value = d.sample_req.value = 0
-        d.rst.value = 1
-        for _ in range(3):
-            await RisingEdge(d.clk)
-        d.rst.value = 0
-        await RisingEdge(d.clk)
+    def compare_membranes(self, s: int, membranes: np.ndarray, bits: np.ndarray,
+                          tally: Tally) -> None:
+        """Each sweep row (step, address pos * MR + j) once and in order, every lane's leaked
+        membrane (lane p: map j * P + p) against the model's."""
+        g, pf = self.geom, self.probe
+        steps, addrs = pf.column(bits, "step"), pf.column(bits, "addr")
+        rows = [(t, a) for t in range(g.time_steps) for a in range(g.lane_neurons)]
+        swept = list(zip(steps.tolist(), addrs.tolist(), strict=True))
+        if swept != rows:
+            k = first_difference(swept, rows)
+            raise self.fail(s, "sweep rows (step, address) in order",
+                            step=rows[k][0] if k < len(rows) else None,
+                            expected=rows[k] if k < len(rows) else "no more rows",
+                            got=swept[k] if k < len(swept) else "no more rows")
+        pos, j = np.divmod(addrs, g.map_rows)
+        maps = j[:, None] * g.lanes + np.arange(g.lanes)
+        got = pf.element_columns(bits, "v")
+        want = membranes[steps[:, None], pos[:, None], maps]
+        bad = np.argwhere(got != want)
+        if len(bad):
+            n, p = (int(v) for v in bad[0])
+            y, x = divmod(int(pos[n]), g.out_w)
+            raise self.fail(s, "membrane", step=int(steps[n]), map=int(maps[n, p]),
+                            position=(y, x), expected=int(want[n, p]), got=int(got[n, p]))
+        tally.membranes += got.size
+
+    def _spike_place(self, beat: tuple[int, int, int]) -> dict[str, Any]:
+        """Step, map and (row, column) of an output beat (kind, time, index)."""
+        g = self.geom
+        m, rest = divmod(beat[2], g.positions)
+        return {"step": beat[1], "map": m, "position": divmod(rest, g.out_w)}
+
+    def compare_spikes(self, s: int, out: np.ndarray, beats: list[int]) -> None:
+        """The output stream (spikes in the core's order, then END) against the model's."""
+        ev = self.event
+        got = [(int(ev.get(b, "kind")), int(ev.get(b, "time")), int(ev.get(b, "index")))
+               for b in beats]
+        want = output_events(self.geom, out)
+        if got == want:
+            return
+        k = first_difference(got, want)
+        first = want[k] if k < len(want) else got[k]
+        place = self._spike_place(first)
+        if first[0] == EventKind.END.value:
+            place = {"step": first[1]}
+
+        def show(beats: list[tuple[int, int, int]]) -> object:
+            if k >= len(beats):
+                return "nothing"
+            kind, t, i = beats[k]
+            return "END" if kind == EventKind.END.value else (t, i)
+
+        raise self.fail(s, f"output event {k} (time, index)", **place, expected=show(want),
+                        got=show(got))
+
+    def compare_winners(self, s: int, want: list[tuple[int, int, int, int]],
+                        words: list[int]) -> None:
+        wf = self.winner
+        got = [tuple(int(wf.get(w, f)) for f in ("map", "y", "x", "time")) for w in words]
+        if got == want:
+            return
+        k = first_difference(got, want)
+        first = want[k] if k < len(want) else got[k]
+        raise self.fail(s, f"winner {k} (map, row, column, step)", step=first[3], map=first[0],
+                        position=first[1:3], expected=want[k] if k < len(want) else "none",
+                        got=got[k] if k < len(got) else "none")
+
+    async def check_kernels(self, s: int, model: ConvLayer, lfsr: int, tally: Tally) -> None:
+        """Every kernel weight and live bit, read through the harness, and the STDP LFSR's
+        state ``lfsr``, against ``model``'s."""
+        g, h, to = self.geom, self.harness, self.target
+        n_w, n_k = g.map_rows * g.channels * g.entries, g.map_rows * g.channels
+        script = [e for p in range(g.lanes) for e in h.reads(ConvRegion.WEIGHT, p, n_w, target=to)]
+        script += [e for p in range(g.lanes) for e in h.reads(ConvRegion.MASK, p, n_k, target=to)]
+        data = await h.host(script)
+        w_words = [data[p * n_w:(p + 1) * n_w] for p in range(g.lanes)]
+        k_words = [data[g.lanes * n_w + p * n_k:][:n_k] for p in range(g.lanes)]
+        weights, mask = kernels_from_words(g, w_words, k_words)
+        for what, got, exp in (("live mask", mask, model.mask),
+                               ("kernel weight", weights, model.weights)):
+            diff = np.argwhere(got != exp)
+            if len(diff):
+                m, c, dy, dx = (int(v) for v in diff[0])
+                raise self.fail(s, what, map=m, position=f"entry (c {c}, dy {dy}, dx {dx})",
+                                expected=int(exp[m, c, dy, dx]), got=int(got[m, c, dy, dx]))
+        if lfsr != model.lfsr.peek_state():
+            raise self.fail(s, "STDP LFSR state", expected=model.lfsr.peek_state(), got=lfsr)
+        tally.weights += weights.size
+
+
+class Bench(ConvChecks):
+    """Drives one conv core through its harness and follows it with the golden model."""
+
+    def __init__(self, dut: Any, case: ConvCase, workdir: Path) -> None:
+        geom = case.geometry()
+        super().__init__(geom, case.layer,
+                         HarnessDriver(dut, conv_harness.parameters(geom), workdir))
+        self.dut, self.case = dut, case
+        self.regs = LayoutCodec(conv_harness.regs_layout(self.geom))
+        self.layer = case.model_layer()
+        self.golden_s = 0.0
+        self.counters = {c: 0 for c in ConvCounter}
 
     # ---------------- host: kernels ----------------
     async def load_kernels(self) -> None:
@@ -119,36 +210,14 @@ class Bench:
         addr = ((m // g.lanes) * g.channels + c) * g.entries + dy * g.kernel + dx
         await h.host(h.writes(ConvRegion.WEIGHT, m % g.lanes, [weight], addr))
 
-    async def check_kernels(self, s: int, tally: ConvTally) -> None:
-        """Every kernel weight and live bit, and the LFSR, against the model's."""
-        g, h = self.geom, self.harness
-        n_w, n_k = g.map_rows * g.channels * g.entries, g.map_rows * g.channels
-        script = [e for p in range(g.lanes) for e in h.reads(ConvRegion.WEIGHT, p, n_w)]
-        script += [e for p in range(g.lanes) for e in h.reads(ConvRegion.MASK, p, n_k)]
-        data = await h.host(script)
-        w_words = [data[p * n_w:(p + 1) * n_w] for p in range(g.lanes)]
-        k_words = [data[g.lanes * n_w + p * n_k:][:n_k] for p in range(g.lanes)]
-        weights, mask = kernels_from_words(g, w_words, k_words)
-        for what, got, exp in (("live mask", mask, self.layer.mask),
-                               ("kernel weight", weights, self.layer.weights)):
-            diff = np.argwhere(got != exp)
-            if len(diff):
-                m, c, dy, dx = (int(v) for v in diff[0])
-                raise self.fail(s, what, map=m, position=f"entry (c {c}, dy {dy}, dx {dx})",
-                                expected=int(exp[m, c, dy, dx]), got=int(got[m, c, dy, dx]))
-        lfsr = int(self.dut.core_lfsr.value)
-        if lfsr != self.layer.lfsr.peek_state():
-            raise self.fail(s, "STDP LFSR state", expected=self.layer.lfsr.peek_state(),
-                            got=lfsr)
-        tally.weights += weights.size
-
     def read_counters(self) -> dict[ConvCounter, int]:
-        """The counters' increments since the last call (they wrap at ``COUNTER_BITS``)."""
-        word, bits = int(self.dut.counters.value), conv_harness.COUNTER_BITS
-        now = {c: (word >> (c * bits)) & ((1 << bits) - 1) for c in ConvCounter}
-        inc = {c: (now[c] - self.counters[c]) % (1 << bits) for c in ConvCounter}
-        self.counters = now
+        """The counters' increments since the last call."""
+        inc, self.counters = counter_increments(int(self.dut.counters.value), self.counters,
+                                                conv_harness.COUNTER_BITS)
         return inc
+
+    async def check_state(self, s: int, tally: ConvTally) -> None:
+        await self.check_kernels(s, self.layer, int(self.dut.core_lfsr.value), tally)
 
     # ---------------- one sample ----------------
     def golden(self, times: np.ndarray, learn: bool) -> Expected:
@@ -223,97 +292,27 @@ class Bench:
         tally.winners += len(exp.winners)
         tally.cycles.append(exp.cycles)
 
-    def compare_membranes(self, s: int, membranes: np.ndarray, bits: np.ndarray,
-                          tally: ConvTally) -> None:
-        """Each sweep row (step, address pos * MR + j) once and in order, every lane's leaked
-        membrane (lane p: map j * P + p) against the model's."""
-        g, pf = self.geom, self.probe
-        steps, addrs = pf.column(bits, "step"), pf.column(bits, "addr")
-        rows = [(t, a) for t in range(g.time_steps) for a in range(g.lane_neurons)]
-        swept = list(zip(steps.tolist(), addrs.tolist(), strict=True))
-        if swept != rows:
-            k = first_difference(swept, rows)
-            raise self.fail(s, "sweep rows (step, address) in order",
-                            step=rows[k][0] if k < len(rows) else None,
-                            expected=rows[k] if k < len(rows) else "no more rows",
-                            got=swept[k] if k < len(swept) else "no more rows")
-        pos, j = np.divmod(addrs, g.map_rows)
-        maps = j[:, None] * g.lanes + np.arange(g.lanes)
-        got = pf.element_columns(bits, "v")
-        want = membranes[steps[:, None], pos[:, None], maps]
-        bad = np.argwhere(got != want)
-        if len(bad):
-            n, p = (int(v) for v in bad[0])
-            y, x = divmod(int(pos[n]), g.out_w)
-            raise self.fail(s, "membrane", step=int(steps[n]), map=int(maps[n, p]),
-                            position=(y, x), expected=int(want[n, p]), got=int(got[n, p]))
-        tally.membranes += got.size
-
-    def _spike_place(self, beat: tuple[int, int, int]) -> dict[str, Any]:
-        """Step, map and (row, column) of an output beat (kind, time, index)."""
-        g = self.geom
-        m, rest = divmod(beat[2], g.positions)
-        return {"step": beat[1], "map": m, "position": divmod(rest, g.out_w)}
-
-    def compare_spikes(self, s: int, out: np.ndarray, beats: list[int]) -> None:
-        """The output stream (spikes in the core's order, then END) against the model's."""
-        ev = self.event
-        got = [(int(ev.get(b, "kind")), int(ev.get(b, "time")), int(ev.get(b, "index")))
-               for b in beats]
-        want = output_events(self.geom, out)
-        if got == want:
-            return
-        k = first_difference(got, want)
-        first = want[k] if k < len(want) else got[k]
-        place = self._spike_place(first)
-        if first[0] == EventKind.END.value:
-            place = {"step": first[1]}
-
-        def show(beats: list[tuple[int, int, int]]) -> object:
-            if k >= len(beats):
-                return "nothing"
-            kind, t, i = beats[k]
-            return "END" if kind == EventKind.END.value else (t, i)
-
-        raise self.fail(s, f"output event {k} (time, index)", **place, expected=show(want),
-                        got=show(got))
-
-    def compare_winners(self, s: int, want: list[tuple[int, int, int, int]],
-                        words: list[int]) -> None:
-        wf = self.winner
-        got = [tuple(int(wf.get(w, f)) for f in ("map", "y", "x", "time")) for w in words]
-        if got == want:
-            return
-        k = first_difference(got, want)
-        first = want[k] if k < len(want) else got[k]
-        raise self.fail(s, f"winner {k} (map, row, column, step)", step=first[3], map=first[0],
-                        position=first[1:3], expected=want[k] if k < len(want) else "none",
-                        got=got[k] if k < len(got) else "none")
-
-
 @cocotb.test()
 async def conv_layer_matches_golden_model(dut: Any) -> None:
     """Every sample of the case: RTL conv core == golden model (see module docstring)."""
     case = ConvCase.load(os.environ["SYNAPRUNE_CASE"])
     summary_path = os.environ.get("SYNAPRUNE_SUMMARY")
     bench = Bench(dut, case, Path.cwd())
-    Clock(dut.clk, 10, unit="ns").start()
-    await bench.reset()
+    await bench.harness.start()
     tally = ConvTally()
     mismatch: dict[str, Any] | None = None
     t0 = time.perf_counter()
-    bar = progress_bar(total=len(case.times), desc=f"sim layer {case.layer}", unit="sample",
-                       disable=os.environ.get("SYNAPRUNE_SIM_PROGRESS") != "1")
+    bar = bench.harness.progress(len(case.times), f"sim layer {case.layer}")
     try:
         await bench.load_kernels()
-        await bench.check_kernels(-1, tally)
+        await bench.check_state(-1, tally)
         bench.read_counters()
         if case.weight_fault:
             await bench.inject_weight_fault(*case.weight_fault)
         for s, (times, learn) in enumerate(zip(case.times, case.learn, strict=True)):
             await bench.run_sample(s, times, bool(learn), tally)
             if learn or s + 1 == len(case.times):
-                await bench.check_kernels(s, tally)
+                await bench.check_state(s, tally)
             bar.update()
     except MismatchError as err:
         mismatch = mismatch_record(err.where)

@@ -35,16 +35,14 @@ from typing import Any
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import RisingEdge
 
 from ..hw import layouts
 from ..hw import memory_map as mm
 from ..hw.layouts import Counter, EventKind, HostRegion
 from ..model import cycles
+from ..model.config import Config
 from ..model.encoding import events
 from ..model.network import Network, SampleResult
-from ..progress import progress_bar
 from .cases import Case
 from .harness import HarnessDriver, LayoutCodec, parameters
 from .tally import Tally, mismatch_record
@@ -72,32 +70,122 @@ class LayerTally(Tally):
     lanes_busy_cycles: int = 0
 
 
-class Bench:
+class LayerChecks:
+    """What a layer core's probe logged for one sample against the golden model's trace, and
+    its state and counters read through its host port: the layer bench's checks, and the
+    chain bench's for its classifier (``sim.tb_chain``)."""
+
+    def __init__(self, cfg: Config, harness: HarnessDriver, *, target: int = 0) -> None:
+        self.cfg = cfg
+        self.probe = LayoutCodec(layouts.probe_layout(cfg))
+        self.harness, self.target = harness, target  # host scripts go to core ``target``
+
+    def compare_probes(self, s: int, res: SampleResult, updates: list[tuple[int, int, int, bool]],
+                       bits: np.ndarray, tally: Tally) -> None:
+        """The probe's sweep rows (every (step, row) once, in order; every lane's membrane after
+        leak) and STDP updates (in order) of sample ``s`` against the golden model's trace."""
+        cfg, pf = self.cfg, self.probe
+        sw = bits[pf.column(bits, "sweep_valid") == 1]
+        steps, rows = pf.column(sw, "step"), pf.column(sw, "row")
+        expected_rows = [(t, k) for t in range(res.steps) for k in range(cfg.rows)]
+        swept = list(zip(steps.tolist(), rows.tolist(), strict=True))
+        if swept != expected_rows:
+            raise MismatchError(sample=s, what="sweep rows (step, row) in order",
+                                expected=expected_rows, got=swept)
+        neurons = rows[:, None] * cfg.lanes + np.arange(cfg.lanes)
+        got_v = pf.element_columns(sw, "v")
+        exp_v = (np.asarray(res.membranes, dtype=np.int64)[steps[:, None], neurons] if len(sw)
+                 else got_v)
+        bad = np.argwhere(got_v != exp_v)
+        if len(bad):
+            n, p = bad[0]
+            raise MismatchError(sample=s, step=int(steps[n]), what="membrane",
+                                neuron=int(neurons[n, p]), expected=int(exp_v[n, p]),
+                                got=int(got_v[n, p]))
+        tally.membranes += got_v.size
+        lv = bits[pf.column(bits, "learn_valid") == 1]
+        got_u = np.stack([pf.column(lv, f) for f in ("neuron", "input", "weight", "pruned")], 1)
+        exp_u = np.array(updates, dtype=np.int64).reshape(-1, 4)
+        n = min(len(got_u), len(exp_u))
+        bad = np.flatnonzero((got_u[:n] != exp_u[:n]).any(axis=1))
+        if len(bad):
+            k = int(bad[0])
+            raise MismatchError(sample=s, index=k, expected=updates[k],
+                                got=(*(int(x) for x in got_u[k, :3]), bool(got_u[k, 3])),
+                                what="stdp update (neuron, input, weight, pruned)")
+        if len(got_u) != len(exp_u):
+            raise MismatchError(sample=s, what="stdp updates count", expected=len(exp_u),
+                                got=len(got_u))
+
+    async def read_state(self) -> dict[str, Any]:
+        """Weights, row and column masks, adaptation, LFSR and live counter, in the model's
+        terms (``hw.memory_map``)."""
+        cfg, P = self.cfg, self.cfg.lanes
+        n_w, n_i, n_c = cfg.n_inputs * cfg.rows, cfg.n_inputs, cfg.n_neurons * cfg.col_words
+        h, to = self.harness, self.target
+
+        def per_lane(region: HostRegion, count: int) -> list[int]:
+            return [e for p in range(P) for e in h.reads(region, p, count, target=to)]
+
+        script = per_lane(HostRegion.WEIGHT, n_w) + per_lane(HostRegion.ROW_MASK, n_i)
+        script += h.reads(HostRegion.COL_MASK, 0, n_c, target=to)
+        script += per_lane(HostRegion.ADAPT, cfg.rows)
+        script += h.reads(HostRegion.LFSR, 0, 1, target=to)
+        script += h.reads(HostRegion.LIVE, 0, 1, target=to)
+        data = np.array(await h.host(script), dtype=object)
+        w, data = data[:P * n_w], data[P * n_w:]
+        rows, data = data[:P * n_i], data[P * n_i:]
+        cols, data = data[:n_c], data[n_c:]
+        adapt, (lfsr, live) = data[:P * cfg.rows], data[P * cfg.rows:]
+        return {
+            "weights": mm.weights_from_words(cfg, w.astype(np.int64).reshape(P, n_w)),
+            "row_mask": mm.mask_from_row_words(cfg, rows.reshape(P, n_i)),
+            "col_mask": mm.mask_from_col_words(cfg, cols),
+            "adapt": mm.per_neuron_from_lanes(cfg, adapt.astype(np.int64).reshape(P, cfg.rows)),
+            "lfsr": int(lfsr), "live": int(live),
+        }
+
+    async def read_counters(self) -> dict[Counter, int]:
+        """Every counter's value (since the last clear)."""
+        h = self.harness
+        values = await h.host(h.reads(HostRegion.COUNTER, 0, len(Counter), target=self.target))
+        return dict(zip(Counter, values, strict=True))
+
+    async def check_state(self, s: int, net: Network, tally: Tally) -> None:
+        st = await self.read_state()
+        for name, got, exp in (("weight", st["weights"], net.weights),
+                               ("row mask", st["row_mask"], net.mask),
+                               ("column mask", st["col_mask"], net.mask),
+                               ("adaptation", st["adapt"], net.adapt)):
+            diff = np.argwhere(np.asarray(got) != np.asarray(exp))
+            if len(diff):
+                where = tuple(int(x) for x in diff[0])
+                raise MismatchError(sample=s, what=name, synapse_or_neuron=where,
+                               expected=int(np.asarray(exp)[where]),
+                               got=int(np.asarray(got)[where]))
+        if st["lfsr"] != net.lfsr.peek_state():
+            raise MismatchError(sample=s, what="lfsr", expected=net.lfsr.peek_state(),
+                                got=st["lfsr"])
+        if st["live"] != net.live:
+            raise MismatchError(sample=s, what="live counter", expected=net.live, got=st["live"])
+        tally.weights += net.weights.size
+
+
+class Bench(LayerChecks):
     """Drives one core through the simulation harness (``sim.harness``)."""
 
     def __init__(self, dut: Any, case: Case, workdir: Path) -> None:
-        self.dut, self.case, self.cfg = dut, case, case.cfg
+        super().__init__(case.cfg, HarnessDriver(dut, parameters(case.cfg), workdir))
+        self.dut, self.case = dut, case
         cfg = self.cfg
         self.regs = LayoutCodec(layouts.regs_layout(cfg))
         self.event = LayoutCodec(layouts.event_layout(index_bits=layouts.index_bits(cfg),
                                                       time_bits=cfg.time_bits))
-        self.probe = LayoutCodec(layouts.probe_layout(cfg))
-        self.harness = HarnessDriver(dut, parameters(cfg), workdir)
         self.golden_s = 0.0  # wall time in the golden model
 
     @property
     def cycle(self) -> int:
         return int(self.dut.cycles.value)
-
-    async def reset(self) -> None:
-        d = self.dut
-        for name in ("host_req", "sample_req"):
-            getattr(d, name).value = 0
-        d.rst.value = 1
-        for _ in range(3):
-            await RisingEdge(d.clk)
-        d.rst.value = 0
-        await RisingEdge(d.clk)
 
     # ---------------- host port ----------------
     async def load_network(self, net: Network, labels: np.ndarray) -> None:
@@ -122,33 +210,6 @@ class Bench:
         lane, addr = (int(x) for x in np.argwhere(words != good)[0])
         h = self.harness
         await h.host(h.writes(HostRegion.WEIGHT, lane, [words[lane, addr]], addr))
-
-    async def read_state(self) -> dict[str, Any]:
-        cfg, P = self.cfg, self.cfg.lanes
-        n_w, n_i, n_c = cfg.n_inputs * cfg.rows, cfg.n_inputs, cfg.n_neurons * cfg.col_words
-        h = self.harness
-        script = [e for p in range(P) for e in h.reads(HostRegion.WEIGHT, p, n_w)]
-        script += [e for p in range(P) for e in h.reads(HostRegion.ROW_MASK, p, n_i)]
-        script += h.reads(HostRegion.COL_MASK, 0, n_c)
-        script += [e for p in range(P) for e in h.reads(HostRegion.ADAPT, p, cfg.rows)]
-        script += h.reads(HostRegion.LFSR, 0, 1) + h.reads(HostRegion.LIVE, 0, 1)
-        data = np.array(await h.host(script), dtype=object)
-        w, data = data[:P * n_w], data[P * n_w:]
-        rows, data = data[:P * n_i], data[P * n_i:]
-        cols, data = data[:n_c], data[n_c:]
-        adapt, (lfsr, live) = data[:P * cfg.rows], data[P * cfg.rows:]
-        return {
-            "weights": mm.weights_from_words(cfg, w.astype(np.int64).reshape(P, n_w)),
-            "row_mask": mm.mask_from_row_words(cfg, rows.reshape(P, n_i)),
-            "col_mask": mm.mask_from_col_words(cfg, cols),
-            "adapt": mm.per_neuron_from_lanes(cfg, adapt.astype(np.int64).reshape(P, cfg.rows)),
-            "lfsr": int(lfsr), "live": int(live),
-        }
-
-    async def read_counters(self) -> dict[Counter, int]:
-        h = self.harness
-        values = await h.host(h.reads(HostRegion.COUNTER, 0, len(Counter)))
-        return dict(zip(Counter, values, strict=True))
 
     # ---------------- one sample ----------------
     async def run_sample(self, s: int, times: np.ndarray, learn: bool, net: Network,
@@ -212,78 +273,19 @@ class Bench:
         if len(tally.rtl_spikes) < RECORDED_SAMPLES:
             tally.rtl_spikes.append(got_spikes)
 
-    def compare_probes(self, s: int, res: SampleResult, updates: list[tuple[int, int, int, bool]],
-                       bits: np.ndarray, tally: LayerTally) -> None:
-        """The probe's sweep rows (every (step, row) once, in order; every lane's membrane after
-        leak) and STDP updates (in order) of sample ``s`` against the golden model's trace."""
-        cfg, pf = self.cfg, self.probe
-        sw = bits[pf.column(bits, "sweep_valid") == 1]
-        steps, rows = pf.column(sw, "step"), pf.column(sw, "row")
-        expected_rows = [(t, k) for t in range(res.steps) for k in range(cfg.rows)]
-        swept = list(zip(steps.tolist(), rows.tolist(), strict=True))
-        if swept != expected_rows:
-            raise MismatchError(sample=s, what="sweep rows (step, row) in order",
-                                expected=expected_rows, got=swept)
-        neurons = rows[:, None] * cfg.lanes + np.arange(cfg.lanes)
-        got_v = pf.element_columns(sw, "v")
-        exp_v = (np.asarray(res.membranes, dtype=np.int64)[steps[:, None], neurons] if len(sw)
-                 else got_v)
-        bad = np.argwhere(got_v != exp_v)
-        if len(bad):
-            n, p = bad[0]
-            raise MismatchError(sample=s, step=int(steps[n]), what="membrane",
-                                neuron=int(neurons[n, p]), expected=int(exp_v[n, p]),
-                                got=int(got_v[n, p]))
-        tally.membranes += got_v.size
-        lv = bits[pf.column(bits, "learn_valid") == 1]
-        got_u = np.stack([pf.column(lv, f) for f in ("neuron", "input", "weight", "pruned")], 1)
-        exp_u = np.array(updates, dtype=np.int64).reshape(-1, 4)
-        n = min(len(got_u), len(exp_u))
-        bad = np.flatnonzero((got_u[:n] != exp_u[:n]).any(axis=1))
-        if len(bad):
-            k = int(bad[0])
-            raise MismatchError(sample=s, index=k, expected=updates[k],
-                                got=(*(int(x) for x in got_u[k, :3]), bool(got_u[k, 3])),
-                                what="stdp update (neuron, input, weight, pruned)")
-        if len(got_u) != len(exp_u):
-            raise MismatchError(sample=s, what="stdp updates count", expected=len(exp_u),
-                                got=len(got_u))
-
-    async def check_state(self, s: int, net: Network, tally: LayerTally) -> None:
-        st = await self.read_state()
-        for name, got, exp in (("weight", st["weights"], net.weights),
-                               ("row mask", st["row_mask"], net.mask),
-                               ("column mask", st["col_mask"], net.mask),
-                               ("adaptation", st["adapt"], net.adapt)):
-            diff = np.argwhere(np.asarray(got) != np.asarray(exp))
-            if len(diff):
-                where = tuple(int(x) for x in diff[0])
-                raise MismatchError(sample=s, what=name, synapse_or_neuron=where,
-                               expected=int(np.asarray(exp)[where]),
-                               got=int(np.asarray(got)[where]))
-        if st["lfsr"] != net.lfsr.peek_state():
-            raise MismatchError(sample=s, what="lfsr", expected=net.lfsr.peek_state(),
-                                got=st["lfsr"])
-        if st["live"] != net.live:
-            raise MismatchError(sample=s, what="live counter", expected=net.live, got=st["live"])
-        tally.weights += net.weights.size
-
-
 @cocotb.test()
 async def layer_matches_golden_model(dut: Any) -> None:
     """Every sample of the case: RTL == golden model (see module docstring)."""
     case = Case.load(os.environ["SYNAPRUNE_CASE"])
     summary_path = os.environ.get("SYNAPRUNE_SUMMARY")
     bench = Bench(dut, case, Path.cwd())
-    Clock(dut.clk, 10, unit="ns").start()
-    await bench.reset()
+    await bench.harness.start()
     net = case.network()
     tally = LayerTally()
     mismatch: dict[str, Any] | None = None
     t0 = time.perf_counter()
     # a bar in a terminal, a few lines in a log (SYNAPRUNE_PROGRESS, inherited, still decides)
-    bar = progress_bar(total=len(case.times), desc="sim", unit="sample",
-                       disable=os.environ.get("SYNAPRUNE_SIM_PROGRESS") != "1")
+    bar = bench.harness.progress(len(case.times), "sim")
     profile_path = os.environ.get("SYNAPRUNE_PROFILE")
     profiler = cProfile.Profile() if profile_path else None
     if profiler:  # the testbench's own Python: the simulator's time is outside any frame

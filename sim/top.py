@@ -3,7 +3,8 @@
 A ``Top`` names the core's Verilog module and how to elaborate it, its elaboration keywords
 (the netlist cache key: runtime registers are not in it), the harness that instantiates the
 core (Verilog text and its parameters) and the cocotb test module that drives the harness. The
-layer core's top is ``sim.harness.layer_top``; the conv core's is ``sim.conv_harness.conv_top``.
+layer core's top is ``sim.harness.layer_top``; the conv core's is ``sim.conv_harness.conv_top``;
+the deep chain's is ``sim.chain_harness.chain_top``.
 """
 
 from __future__ import annotations

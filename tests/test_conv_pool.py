@@ -31,33 +31,9 @@ from synaprune.hw.conv_pool import PoolCore, PoolCounter
 from synaprune.hw.layouts import EventKind
 from synaprune.model import pool_cycles
 from synaprune.model.pooling import first_spike_pool
+from synaprune.sim.chain_model import pool_counters, pooled_events
 
 MAX_CYCLES = 100_000
-
-
-def pooled_events(times: np.ndarray, order: list[int], size: int,
-                  pool: PoolCore) -> list[tuple[int, int, int]]:
-    """The model's pooled stream: the first event of each window in the input order."""
-    seen, out = set(), []
-    flat = times.reshape(-1)
-    for i in order:
-        p = pool.pooled_index(i)
-        if p is not None and p not in seen:
-            seen.add(p)
-            out.append((EventKind.SPIKE.value, int(flat[i]), p))
-    pooled = first_spike_pool(times, size, size).reshape(-1)
-    assert {p: t for _, t, p in out} == {p: int(t) for p, t in enumerate(pooled)
-                                         if t < pool.time_steps}
-    return out
-
-
-def pool_counters(c: pool_cycles.PoolSampleCycles) -> dict[PoolCounter, int]:
-    """The pooling core's counter increments for one sample of the cycle model (its output
-    always ready)."""
-    return {PoolCounter.SAMPLES: 1, PoolCounter.TAKE_CYCLES: c.take,
-            PoolCounter.DECIDE_CYCLES: c.decide, PoolCounter.SEND_CYCLES: c.send,
-            PoolCounter.CLEAR_CYCLES: c.clear, PoolCounter.EVENTS: c.events,
-            PoolCounter.SPIKES: c.spikes, PoolCounter.STALL_CYCLES: 0}
 
 
 @dataclass

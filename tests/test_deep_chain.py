@@ -35,30 +35,29 @@ from amaranth.sim import Simulator, SimulatorContext
 from deep_helpers import host_writes
 from test_conv_core import random_kernels
 from test_conv_learning import first_difference
-from test_conv_pool import pool_counters, pooled_events
 
 from synaprune.hw import memory_map as mm
 from synaprune.hw.conv_core import ConvCore, ConvCounter
-from synaprune.hw.conv_map import host_words, kernels_from_words, output_events
+from synaprune.hw.conv_map import host_words, kernels_from_words
 from synaprune.hw.conv_pool import PoolCore, PoolCounter
 from synaprune.hw.deep_chain import DeepChain
 from synaprune.hw.event_adapt import EventAdapt
 from synaprune.hw.layouts import Counter, EventKind, HostRegion, regs_value
-from synaprune.model import conv, conv_cycles, cycles, pool_cycles
+from synaprune.model import conv
 from synaprune.model.config import Config
 from synaprune.model.deep_config import ClassifierSpec, ConvSpec, DeepConfig, PoolSpec
-from synaprune.model.deep_network import (
-    ClassifierLayer,
-    ConvLayer,
-    ConvSample,
-    DeepNetwork,
-    PoolLayer,
+from synaprune.model.deep_network import ClassifierLayer, ConvLayer, DeepNetwork
+from synaprune.sim.chain_model import (
+    Beat,
+    classifier_host_words,
+    conv_knobs,
+    first_divergence,
+    input_beats,
+    model_sample,
 )
-from synaprune.model.network import SampleResult
 
 MAX_CYCLES = 200_000
 STRETCH = 2000  # back-pressure: mean cycles between changes of the top consumer's ready
-Beat = tuple[int, int, int]  # (kind, time, index)
 
 LEARN = dict(k_winners=2, inhibit_radius=1, a_plus=600, a_minus=-500, a_plus_max=2400,
              a_minus_max=-2000, rate_double_every=3, prune_threshold=60)
@@ -139,31 +138,6 @@ def random_samples(cfg: DeepConfig, rng: np.random.Generator, n: int) -> list[np
     return out
 
 
-def input_beats(times: np.ndarray, never: int) -> list[Beat]:
-    """A sample's input stream: spikes by time, then index; then END."""
-    flat = times.reshape(-1)
-    order = np.lexsort((np.arange(len(flat)), flat))
-    return [*((EventKind.SPIKE.value, int(flat[i]), int(i)) for i in order if flat[i] < never),
-            (EventKind.END.value, 0, 0)]
-
-
-def classifier_host_words(net: DeepNetwork) -> list[tuple[HostRegion, int, int, int]]:
-    """(region, lane, addr, word) writes that load the classifier (``hw.memory_map``)."""
-    clf = net.classifier.net
-    cfg = clf.cfg
-    out = []
-    for region, lanes in ((HostRegion.WEIGHT, mm.weight_words(cfg, clf.weights)),
-                          (HostRegion.ROW_MASK, mm.row_mask_words(cfg, clf.mask)),
-                          (HostRegion.ADAPT, mm.lane_words(cfg, clf.adapt))):
-        out += [(region, p, a, int(w)) for p, words in enumerate(lanes)
-                for a, w in enumerate(words)]
-    out += [(HostRegion.COL_MASK, 0, a, int(w))
-            for a, w in enumerate(mm.col_mask_words(cfg, clf.mask))]
-    out += [(HostRegion.LABEL, 0, a, int(w)) for a, w in enumerate(net.classifier.labels)]
-    out += [(HostRegion.LFSR, 0, 0, clf.lfsr.peek_state()), (HostRegion.LIVE, 0, 0, clf.live)]
-    return out
-
-
 async def host_reads(ctx: SimulatorContext, host: object, region: HostRegion, lane: int,
                      count: int) -> list[int]:
     """Words 0 .. count - 1 of a region of the classifier's host port, read back to back (one
@@ -198,16 +172,6 @@ async def classifier_state(ctx: SimulatorContext, host: object, cfg: Config
     return counters, {"weights": mm.weights_from_words(cfg, np.array(weights)),
                       "mask": mm.mask_from_row_words(cfg, np.array(rows, dtype=object)),
                       "lfsr": lfsr[0]}
-
-
-def conv_knobs(spec: ConvSpec, rates: tuple[int, int], stdp_frac_bits: int) -> dict[str, int]:
-    """What the host writes into a conv layer's control port for the next sample."""
-    mask = (1 << (stdp_frac_bits + 2)) - 1
-    return {"threshold": spec.threshold, "leak_shift": spec.leak_shift,
-            "inhibit_learn": int(spec.inhibition), "inhibit_infer": int(spec.inhibit_infer),
-            "k_winners": spec.k_winners, "radius": spec.inhibit_radius,
-            "a_plus": rates[0] & mask, "a_minus": rates[1] & mask,
-            "prune_enable": int(spec.prune_enabled), "prune_threshold": spec.prune_threshold}
 
 
 def simulate(chain: DeepChain, net: DeepNetwork, samples: list[np.ndarray], learn_layer: int,
@@ -321,127 +285,6 @@ def simulate(chain: DeepChain, net: DeepNetwork, samples: list[np.ndarray], lear
     sim.add_testbench(testbench)
     sim.run()
     return runs
-
-
-def describe(cfg: DeepConfig, n: int, beat: Beat) -> str:
-    """Where an event of layer n's output lies: step, map (channel or neuron), position."""
-    kind, t, i = beat
-    if kind == EventKind.END.value:
-        return f"step {t}, END (index {i})"
-    c, h, w = cfg.shapes()[n + 1]
-    return f"step {t}, map {i // (h * w)}, position ({i % (h * w) // w}, {i % w})"
-
-
-def first_divergence(cfg: DeepConfig, sample: int, expected: list[list[Beat]],
-                     got: list[list[Beat]]) -> str | None:
-    """The first layer, bottom up, whose output events differ from the model's, and the first
-    differing event there: (layer, sample, step, map, position, expected, got); None if every
-    layer's events are equal."""
-    for n, (want, have) in enumerate(zip(expected, got, strict=True)):
-        if want == have:
-            continue
-        e = next(e for e in range(max(len(want), len(have)))
-                 if e >= len(want) or e >= len(have) or want[e] != have[e])
-        w = want[e] if e < len(want) else None
-        g = have[e] if e < len(have) else None
-        kind = cfg.layers[n].type
-        return (f"layer {n} ({kind}), sample {sample}, event {e}: "
-                f"{describe(cfg, n, w or g)}: expected {w}, got {g}")
-    return None
-
-
-@dataclass
-class Expected:
-    """The golden model's sample: every layer's output events, the counters each conv core,
-    pooling core (no stall: the test counts those) and the classifier must have added
-    (``ConvCounter`` / ``PoolCounter`` / ``Counter`` -> value), the classifier's predicted
-    neuron, and what the learning layer did (updates, entries pruned)."""
-
-    events: list[list[Beat]] = field(default_factory=list)
-    conv_counters: dict[int, dict[ConvCounter, int]] = field(default_factory=dict)
-    pool_counters: dict[int, dict[PoolCounter, int]] = field(default_factory=dict)
-    clf_counters: dict[Counter, int] = field(default_factory=dict)
-    prediction: int = -1
-    updates: int = 0
-    pruned: int = 0
-
-
-def conv_counters(g: conv_cycles.ConvGeometry, spec: ConvSpec, x: np.ndarray, y: np.ndarray,
-                  mask: np.ndarray, learned: ConvSample | None) -> dict[ConvCounter, int]:
-    """A conv core's counter increments for one sample: input ``x``, output ``y``, the mask
-    before it; ``learned``: the layer's ``ConvSample`` when it learns (cycle model
-    ``model.conv_cycles``)."""
-    inhibit = spec.inhibition if learned is not None else spec.inhibit_infer
-    phases = conv_cycles.sample_cycles(g, x, mask, y, inhibit)
-    spikes = int((y < g.time_steps).sum())
-    winners = [] if learned is None else [w[0] for w in learned.winners]
-    learn = 0 if learned is None else conv_cycles.learn_cycles(g, mask, spikes, winners,
-                                                               spec.k_winners)
-    return {ConvCounter.SAMPLES: 1, ConvCounter.LOAD_CYCLES: phases.load,
-            ConvCounter.INTEGRATE_CYCLES: phases.integrate,
-            ConvCounter.SWEEP_CYCLES: phases.sweep, ConvCounter.CLEAR_CYCLES: phases.clear,
-            ConvCounter.EMIT_CYCLES: phases.emit,
-            ConvCounter.SYN_EVENTS: conv_cycles.syn_events(g, x, mask),
-            ConvCounter.SPIKES: spikes, ConvCounter.STEPS: g.time_steps,
-            ConvCounter.LEARN_CYCLES: learn,
-            ConvCounter.SYN_UPDATES: 0 if learned is None else learned.syn_updates,
-            ConvCounter.PRUNED: 0 if learned is None else learned.pruned,
-            ConvCounter.WINNERS: len(winners)}
-
-
-def classifier_counters(cfg: Config, res: SampleResult) -> dict[Counter, int]:
-    """The layer core's counter increments for one sample (``model.cycles``); its stall
-    cycles depend on the consumer, not the model, and are left out."""
-    phases = cycles.sample_cycles(cfg, res)
-    return {Counter.SAMPLES: 1, **{Counter[f"{ph.upper()}_CYCLES"]: getattr(phases, ph)
-                                   for ph in cycles.PHASES},
-            Counter.SYN_EVENTS: res.syn_events, Counter.SYN_UPDATES: res.syn_updates,
-            Counter.PRUNED: res.pruned, Counter.STEPS: res.steps}
-
-
-def model_sample(net: DeepNetwork, chain: DeepChain, times: np.ndarray,
-                 learn_layer: int) -> Expected:
-    """Run one sample through the golden model as the chain does: every layer in turn, layer
-    ``learn_layer`` learning (``ConvLayer.learn_sample``, or for the classifier
-    ``ClassifierLayer.learn_sample``, the "wta" rule), the others inferring. The chain's
-    pooling cores say which window an index is in (``PoolCore.pooled_index``)."""
-    T = net.cfg.time_steps
-    out = Expected()
-    prev = input_beats(times, T)
-    x = times.astype(np.int16)
-    for n, layer in enumerate(net.layers):
-        if isinstance(layer, ConvLayer):
-            mask = layer.mask.copy()
-            learned = layer.learn_sample(x) if n == learn_layer else None
-            y = layer.forward(x[None])[0][0] if learned is None else learned.out
-            g = chain.geometries[n]
-            out.conv_counters[n] = conv_counters(g, layer.spec, x, y, mask, learned)
-            if learned is not None:
-                out.updates, out.pruned = learned.syn_updates, learned.pruned
-            beats = output_events(g, y)
-        elif isinstance(layer, PoolLayer):
-            order = [i for kind, _, i in prev if kind == EventKind.SPIKE.value]
-            pool = chain.cores[n]
-            assert isinstance(pool, PoolCore)
-            beats = [*pooled_events(x, order, layer.spec.size, pool), prev[-1]]
-            y = layer.forward(x[None])[0]
-            out.pool_counters[n] = pool_counters(pool_cycles.sample_cycles(x, y, T))
-        else:
-            assert isinstance(layer, ClassifierLayer) and layer.spec.rule == "wta"
-            features = x.reshape(-1)
-            res = (layer.learn_sample(features, 0) if n == learn_layer
-                   else layer.net.run_sample(layer.rebin(features), learn=False))
-            assert isinstance(res, SampleResult)
-            out.clf_counters = classifier_counters(layer.net.cfg, res)
-            out.prediction = res.prediction
-            if n == learn_layer:
-                out.updates, out.pruned = res.syn_updates, res.pruned
-            beats = [*((EventKind.SPIKE.value, t, j) for t, j in res.spikes),
-                     (EventKind.END.value, res.steps - 1, res.prediction)]
-            y = x
-        out.events.append(beats)
-        prev, x = beats, y
-    return out
 
 
 def differing(got: dict, want: dict) -> str:

@@ -7,10 +7,12 @@ pruning is under way, then the RTL learns ``--learn`` further samples (pruning o
 ``--infer`` test samples of its data set, inference only. ``--set KEY=VALUE`` changes a field of
 the configuration, e.g. ``--set rewire_policy=fixed-density`` (the core regrows on the chip).
 
-``--network deep``: the deep network's conv layers (the digits deep preset, or ``--config`` a
-deep configuration), one conv core each with ``--lanes`` lanes, from the model's initial state:
-each layer learns ``--learn`` training samples in the model's order (its inputs: the model's
-output of the layers below) and infers ``--infer`` test samples (``sim/tb_conv.py``).
+``--network deep``: the deep network's whole chain of cores (the digits deep preset, or
+``--config`` a deep configuration; each conv core with ``--lanes`` lanes) from the model's
+initial state: layer-wise learning, bottom up (each conv layer, and a "wta" classifier,
+learns ``--learn`` training samples in the model's order, the layers below it inferring),
+then ``--infer`` test samples through the whole chain; every layer's events, membranes,
+winners, updates, counters and state are compared (``sim/tb_chain.py``).
 Writes ``build/sim/summary.json`` and exits 1 on any mismatch.
 """
 
@@ -28,18 +30,19 @@ from ..model.config import Config
 from . import parse_overrides
 
 if TYPE_CHECKING:
+    from ..model.deep_config import DeepConfig
     from ..sim.cases import Case
 
-# (learning, inference) samples of a run by default: the layer core's, and each conv layer's
-# of the deep network (its Icarus runs are slower: see docs/verification.md)
-SAMPLES = {"fc": (200, 100), "deep": (40, 20)}
+# (learning, inference) samples of a run by default: the layer core's, and the deep chain's
+# (learning: per layer that learns; its Icarus runs are slower: see docs/verification.md)
+SAMPLES = {"fc": (200, 100), "deep": (40, 40)}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sim", help="compare the RTL core with the golden model, cycle by cycle",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--network", choices=("fc", "deep"), default="fc",
-                   help="fc: the layer core (default); deep: the deep network's conv cores")
+                   help="fc: the layer core (default); deep: the deep network's chain of cores")
     p.add_argument("--config", type=Path,
                    help="configuration TOML (default: the digits preset of --network)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -50,10 +53,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pretrain", type=int, default=300,
                    help="samples the golden model learns before the RTL takes over")
     p.add_argument("--learn", type=int,
-                   help=f"samples the RTL learns (per conv layer with --network deep; default "
+                   help=f"samples the RTL learns (per learning layer with --network deep; default "
                         f"{SAMPLES['fc'][0]}, deep {SAMPLES['deep'][0]})")
     p.add_argument("--infer", type=int,
-                   help=f"test samples the RTL infers (per conv layer with --network deep; "
+                   help=f"test samples the RTL infers (through the chain with --network deep; "
                         f"default {SAMPLES['fc'][1]}, deep {SAMPLES['deep'][1]})")
     p.add_argument("--lanes", type=int, default=4,
                    help="--network deep: lanes of each conv core (must divide its maps)")
@@ -138,27 +141,34 @@ def samples(args: argparse.Namespace) -> tuple[int, int]:
             infer if args.infer is None else args.infer)
 
 
-def summarize_conv(summary: dict) -> str:
-    """The printed summary of one conv layer's run (``sim.tb_conv``)."""
+def summarize_chain(summary: dict, cfg: DeepConfig) -> str:
+    """The printed summary of the chain's run (``sim.tb_chain``)."""
+    spikes = ", ".join(f"layer {n} ({cfg.layers[int(n)].type}) {k}"
+                       for n, k in summary["layer_spikes"].items())
+    cycles = summary.get("cycles") or []
+    per_layer = ", ".join(f"layer {n[5:]} {np.mean([c[n] for c in cycles]):.1f}"
+                          for n in (cycles[0] if cycles else {}) if n != "total")
     lines = [
-        f"layer {summary['layer']} ({summary['simulator']}, {summary['lanes']} lanes): "
+        f"deep chain ({summary['simulator']}, conv lanes {summary['conv_lanes']}): "
         f"{summary['samples']} samples ({summary['learn_samples']} learning, "
         f"{summary['infer_samples']} inference)",
-        f"  compared: {summary['spikes_compared']} spikes, {summary['membranes_compared']} "
-        f"membrane values, {summary['updates_compared']} STDP updates "
-        f"({summary['winners_compared']} winners, {summary['pruned']} entries pruned), "
-        f"{summary['weights_compared']} weights",
+        f"  compared: {summary['events_compared']} events of every layer (spikes: {spikes}), "
+        f"{summary['membranes_compared']} membrane values, {summary['updates_compared']} STDP "
+        f"updates ({summary['winners_compared']} conv winners, {summary['pruned']} entries "
+        f"pruned), {summary['weights_compared']} weights",
         *verdict_lines(summary),
+        *([f"  cycles per sample by core: {per_layer}"] if per_layer else []),
         speed_line(summary),
+        *(f"  note: {note}" for note in summary.get("notes", [])),
     ]
     return "\n".join(lines)
 
 
 def run_deep(args: argparse.Namespace) -> int:
-    """``--network deep``: every conv layer of the deep configuration in RTL (module
-    docstring); one summary per layer, their totals, ``OUT/summary.json``."""
+    """``--network deep``: the deep configuration's whole chain in RTL (module docstring);
+    its summary, ``OUT/summary.json``."""
     from ..model.deep_config import DeepConfig
-    from ..sim.conv_cases import deep_cases
+    from ..sim.chain_cases import layerwise_case
     from ..sim.runner import build_simulation, run_case
 
     for flag, value in (("--checkpoint", args.checkpoint), ("--edge-cases", args.edge_cases),
@@ -168,38 +178,28 @@ def run_deep(args: argparse.Namespace) -> int:
     n_learn, n_infer = samples(args)
     cfg = DeepConfig.load(args.config) if args.config else DeepConfig.preset("digits")
     gap = 0.3 if args.backpressure else 0.0
-    cases = deep_cases(cfg, lanes=args.lanes, n_learn=n_learn, n_infer=n_infer, in_gap=gap,
-                       out_stall=gap)
-    print(f"simulating the deep network's {len(cases)} conv layers in {args.simulator}, "
-          f"{sum(len(c.times) for c in cases)} samples in all", flush=True)
-    t_start = time.perf_counter()
-    results = []
-    for case in cases:
-        g = case.geometry()
-        t0 = time.perf_counter()
-        work = build_simulation(case.top(), simulator=args.simulator, build_root=args.out)
-        print(f"layer {case.layer}: {g.channels}x{g.height}x{g.width} -> {g.maps} maps "
-              f"{g.kernel}x{g.kernel}, {g.lanes} lanes; built in {time.perf_counter() - t0:.0f}"
-              f" s ({work / 'build.log'})", flush=True)
-        summary = run_case(case, simulator=args.simulator, build_root=args.out, progress=True)
-        results.append(summary)
-        print(summarize_conv(summary), flush=True)
-        if summary["mismatches"]:
-            break  # the layers above learn from this one's output
-    keys = ("samples", "spikes_compared", "membranes_compared", "updates_compared",
-            "weights_compared", "mismatches")
-    total = {k: sum(r[k] for r in results) for k in keys}
-    seconds = time.perf_counter() - t_start
-    print(f"deep network: {total['samples']} samples, {total['spikes_compared']} spikes, "
-          f"{total['membranes_compared']} membrane values, {total['updates_compared']} STDP "
-          f"updates, {total['weights_compared']} weights compared; mismatches: "
-          f"{total['mismatches']}; {seconds:.0f} s")
+    n_conv = sum(spec.type == "conv" for spec in cfg.layers)
+    case = layerwise_case(cfg, conv_lanes=(args.lanes,) * n_conv, n_learn=n_learn,
+                          n_infer=n_infer, in_gap=gap, out_stall=gap)
+    shapes = cfg.shapes()
+    print("simulating the deep network's chain in " + args.simulator + ": "
+          + " -> ".join(f"{spec.type} {'x'.join(map(str, shapes[n + 1]))}"
+                        for n, spec in enumerate(cfg.layers))
+          + f"; {len(case.times)} samples", flush=True)
+    t0 = time.perf_counter()
+    work = build_simulation(case.top(), simulator=args.simulator, build_root=args.out)
+    print(f"simulation built in {time.perf_counter() - t0:.0f} s (once per netlist; "
+          f"{work / 'build.log'})", flush=True)
+    summary = run_case(case, simulator=args.simulator, build_root=args.out, progress=True)
+    seconds = time.perf_counter() - t0
+    print(summarize_chain(summary, cfg))
     args.out.mkdir(parents=True, exist_ok=True)
-    main = {**total, "network": "deep", "simulator": args.simulator, "wall_s": seconds,
-            "layers": [{k: v for k, v in r.items() if k != "cycles"} for r in results]}
+    main = {**{k: v for k, v in summary.items() if k != "cycles"}, "network": "deep",
+            "wall_s": seconds}
     (args.out / "summary.json").write_text(json.dumps(main, indent=2))
-    print(f"wrote {args.out / 'summary.json'}")
-    return 1 if total["mismatches"] else 0
+    print(f"deep chain: {summary['samples']} samples, mismatches: {summary['mismatches']}; "
+          f"{seconds:.0f} s; wrote {args.out / 'summary.json'}")
+    return 1 if summary["mismatches"] else 0
 
 
 def run(args: argparse.Namespace) -> int:

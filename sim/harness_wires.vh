@@ -1,0 +1,13 @@
+    // The wires every harness routes (``include``d by sim.top.render_harness before the core's
+    // instance): the core's input stream and its output stream's handshake (the harness
+    // declares out_payload, whose width is its own), the host player's access (h_*) and the
+    // read port of core READ_TARGET (r_*; sim/host_player.vh).
+    wire [EVENT_W-1:0] in_payload;
+    wire in_valid, in_ready;
+    wire out_valid, out_ready;
+    wire [TARGET_W-1:0] h_target;
+    wire [2:0] h_region;
+    wire [LANE_W-1:0] h_lane;
+    wire [ADDR_W-1:0] h_addr;
+    wire [DATA_W-1:0] h_wdata, r_rdata;
+    wire h_we, h_re, r_rvalid, r_ready;
