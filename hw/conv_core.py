@@ -23,7 +23,7 @@ Memories (every read synchronous with a register after it, ``lib.memory.Memory``
 kernel weights (address (j * C + c) * k * k + dy * k + dx), the live-entry bitmaps (address
 j * C + c, bit dy * k + dx), the membranes and fired bits (address pos * MR + j); the blocked
 bits per position, the event list, the decode ROM (``ConvScatter``), the spike list (two banks).
-The host loads weights and bitmaps through ``host`` (writes only, between samples).
+The host loads and reads weights and bitmaps through ``host`` (between samples).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from __future__ import annotations
 import enum as py_enum
 from types import SimpleNamespace
 
-from amaranth.hdl import Array, MemoryData, Module, Mux, Signal, unsigned
+from amaranth.hdl import Array, Cat, MemoryData, Module, Mux, Signal, unsigned
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -48,7 +48,7 @@ from .skid_buffer import SkidBuffer
 
 
 class ConvRegion(enum.Enum, shape=1):
-    """What a host write goes to: lane ``lane``'s weight or live-entry bitmap memory."""
+    """What a host access goes to: lane ``lane``'s weight or live-entry bitmap memory."""
 
     WEIGHT = 0  # addr (j * C + c) * k * k + dy * k + dx: weight of entry (c, dy, dx), map j*P+p
     MASK = 1  # addr j * C + c: bit dy * k + dx set = entry (c, dy, dx) of map j*P+p is live
@@ -78,13 +78,19 @@ def conv_event_signature(geom: ConvGeometry) -> stream.Signature:
                                          time_bits=geom.time_bits))
 
 
+HOST_READ_LATENCY = 2  # a host read's data: the memory's read, then its register
+
+
 def conv_host_signature(geom: ConvGeometry) -> wiring.Signature:
-    """Host writes (the core is ``In`` of this): ``we`` writes ``wdata`` to ``region``, lane
-    ``lane``, address ``addr`` in that cycle; only between samples."""
+    """Host access to the kernels (the core is ``In`` of this), only between samples: ``we``
+    writes ``wdata`` to ``region``, lane ``lane``, address ``addr`` in that cycle; ``re``
+    reads that word, which comes back in ``rdata`` with ``rvalid`` ``HOST_READ_LATENCY``
+    cycles later (reads may be issued back to back)."""
     depth = geom.map_rows * geom.channels * geom.entries
+    word = max(geom.weight_bits, geom.entries)
     return wiring.Signature({
         "region": Out(ConvRegion), "lane": Out(range(geom.lanes)), "addr": Out(range(depth)),
-        "wdata": Out(max(geom.weight_bits, geom.entries)), "we": Out(1)})
+        "wdata": Out(word), "we": Out(1), "re": Out(1), "rdata": In(word), "rvalid": In(1)})
 
 
 def conv_probe_layout(geom: ConvGeometry) -> data.StructLayout:
@@ -146,7 +152,7 @@ class ConvCore(wiring.Component):
                              f"{lfsr_seed}")
         self.counter_bits, self.lfsr_seed = counter_bits, lfsr_seed
         g = self.geom
-        # the kernels' memories' contents, per lane (simulations read them: no host reads yet)
+        # the kernels' memories' contents, per lane (the Amaranth tests read them directly)
         self.weight_data = [MemoryData(shape=unsigned(g.weight_bits),
                                        depth=g.map_rows * g.channels * g.entries, init=[])
                             for _ in range(g.lanes)]
@@ -197,23 +203,40 @@ class ConvCore(wiring.Component):
         ev_rd, ev_q = read2(ev_mem, "ev")
         m.d.comb += [ev_rd.addr.eq(Mux(in_learn, lu.event_addr, sc.event_addr)),
                      sc.event_index.eq(ev_q), lu.event_index.eq(ev_q)]
+        host = self.host
+        # host reads (between samples) share the kernel memories' read ports: the strobe picks
+        # the host's address; region and lane follow the data through the two read stages
+        h_region, h_lane = Signal.like(host.region), Signal.like(host.lane)
+        h_valid = Signal(HOST_READ_LATENCY)
+        m.d.sync += h_valid.eq(Cat(host.re, h_valid))
+        with m.If(host.re):
+            m.d.sync += [h_region.eq(host.region), h_lane.eq(host.lane)]
+        h_region_q, h_lane_q = Signal.like(host.region), Signal.like(host.lane)
+        m.d.sync += [h_region_q.eq(h_region), h_lane_q.eq(h_lane)]
+        w_words, k_words = [], []
         for p in range(P):
             w_rd, w_q = read2(w_mem[p], f"w{p}")
             k_rd, k_q = read2(k_mem[p], f"live{p}")
-            m.d.comb += [w_rd.addr.eq(Mux(in_learn, lu.weight_addr, sc.weight_addr[p])),
+            m.d.comb += [w_rd.addr.eq(Mux(host.re, host.addr,
+                                          Mux(in_learn, lu.weight_addr, sc.weight_addr[p]))),
                          sc.weights[p].eq(w_q), lu.weights[p].eq(w_q),
-                         k_rd.addr.eq(Mux(in_learn, lu.mask_addr, sc.mask_addr)),
+                         k_rd.addr.eq(Mux(host.re, host.addr,
+                                          Mux(in_learn, lu.mask_addr, sc.mask_addr))),
                          sc.mask_words[p].eq(k_q), lu.mask_words[p].eq(k_q)]
+            w_words.append(w_q)
+            k_words.append(k_q)
             v_rd, v_q = read2(v_mem[p], f"v{p}", sw.read_en)
             f_rd, f_q = read2(f_mem[p], f"fired{p}", sw.read_en)
             m.d.comb += [v_rd.addr.eq(Mux(in_sweep, sw.addr, sc.v_read_addr[p])),
                          sc.v_read[p].eq(v_q), sw.v_read[p].eq(v_q),
                          f_rd.addr.eq(sw.addr), sw.fired_read[p].eq(f_q)]
+        m.d.comb += [host.rvalid.eq(h_valid[-1]),
+                     host.rdata.eq(Mux(h_region_q == ConvRegion.MASK, Array(k_words)[h_lane_q],
+                                       Array(w_words)[h_lane_q]))]
         b_rd, b_q = read2(b_mem, "blocked", sw.read_en)
         m.d.comb += [b_rd.addr.eq(sw.blocked_addr), sw.blocked_read.eq(b_q)]
 
         # host writes (between samples) and the learning unit's write-back (in LEARN)
-        host = self.host
         for p in range(P):
             for region, memory, addr, wdata, en in (
                     (ConvRegion.WEIGHT, w_mem[p], lu.weight_write_addr, lu.weight_write_data,

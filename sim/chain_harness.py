@@ -3,7 +3,7 @@ the words the bench packs and unpacks.
 
 ``chain_top`` is what ``sim.runner`` builds for a ``DeepChain`` of a given configuration and
 conv lanes: the chain, the harness rendered for it (the chain's instance with every port
-routed, the conv layers' kernel reads, the per-layer logs), its parameters and the test module
+routed, its read data gathered, the per-layer logs), its parameters and the test module
 ``sim.tb_chain``. The knobs of every layer and ``learn_layer`` travel in one ``regs`` word
 (``regs_layout``); what the cores report between samples (every conv and pool core's counters,
 the conv cores' LFSRs and error flags, the classifier's error flags and ``pred_label``) in one
@@ -21,7 +21,7 @@ from typing import Any
 from amaranth.hdl import Shape, UnusedElaboratable
 from amaranth.lib import data
 
-from ..hw.conv_core import ConvCore, ConvRegion
+from ..hw.conv_core import ConvCore
 from ..hw.conv_pool import PoolCore
 from ..hw.deep_chain import CONV_KNOBS, DeepChain
 from ..model.deep_config import DeepConfig
@@ -115,7 +115,7 @@ def parameters(chain: DeepChain) -> dict[str, int]:
         "STATUS_W": status_layout(chain).size,
         "TARGET_W": max(1, (len(chain.cores) - 1).bit_length()),
         "LANE_W": host["lane"], "ADDR_W": host["addr"], "DATA_W": host["wdata"],
-        "READ_TARGET": classifier_index(chain),
+        "CLASSIFIER": classifier_index(chain),
         "END_BIT": dict(ev_out)["kind"].offset,
         "MAX_BEATS": c * h * w + 1, "MAX_HOST": HOST_CHUNK,
     }
@@ -141,7 +141,9 @@ def _port_expr(chain: DeepChain, path: tuple[str, ...], width: int) -> str | Non
             return f"h_{field}[{width - 1}:0]"
         if field in ("we", "re"):
             return f"h_{field} && h_target == {n}"
-        return f"r_{field}"  # rdata, rvalid, ready: the classifier's
+        if field == "ready":  # the classifier's
+            return "c_ready"
+        return f"r{n}_{field}[{width - 1}:0]" if field == "rdata" else f"r{n}_{field}"
     if name == "regs":
         f = regs["clf"]
         return f"regs[{f.offset} +: {f.width}]"
@@ -189,21 +191,21 @@ def render(chain: DeepChain) -> str:
                                 for v in ("valid", "sweep_valid", "learn_valid") if v in f)
             taps.append(f"            if ({valid})\n"
                         f"                $fwrite(log_fd, \"P{n} %b\\n\", t_{name});")
-    core = (("\n".join(wires) + "\n") + f"    {MODULE} chain (\n        "
-            + ",\n        ".join(ports) + "\n    );")
-    mask = ConvRegion.MASK.value
-    cases = []
-    for n, g in chain.geometries.items():
-        lanes = [f"                    {p}: $fwrite(log_fd, \"H%h\\n\", h_region[0] == 1'd{mask}"
-                 f" ? chain.layer{n}.live{p}[h_addr] : chain.layer{n}.w{p}[h_addr]);"
-                 for p in range(g.lanes)]
-        cases.append(f"                {n}: case (h_lane)\n" + "\n".join(lanes)
-                     + "\n                    default: ;\n                endcase")
-    reads = ("            case (h_target)\n" + "\n".join(cases)
-             + "\n                default: ;\n            endcase")
+    # each host port's read data, zero-extended; one port has reads in flight at a time
+    hosts = [n for n, core in enumerate(chain.cores) if not isinstance(core, PoolCore)]
+    wires += ["    wire c_ready;"]
+    for n in hosts:
+        wires += [f"    wire [DATA_W-1:0] r{n}_rdata;", f"    wire r{n}_rvalid;"]
+        width = _width(_control(chain, n)["host"].signature.members["rdata"].shape)
+        if width < parameters(chain)["DATA_W"]:
+            wires.append(f"    assign r{n}_rdata[DATA_W-1:{width}] = 0;")
+    reads = [f"    assign r_rvalid = {' | '.join(f'r{n}_rvalid' for n in hosts)};",
+             "    assign r_rdata = " + " | ".join(f"({{DATA_W{{r{n}_rvalid}}}} & r{n}_rdata)"
+                                              for n in hosts) + ";"]
+    core = ("\n".join(wires) + "\n" + f"    {MODULE} chain (\n        "
+            + ",\n        ".join(ports) + "\n    );\n" + "\n".join(reads))
     text = render_harness(SOURCE)
-    return (text.replace("@CORE@", core).replace("@KERNEL_READS@", reads)
-            .replace("@TAPS@", "\n".join(taps)))
+    return text.replace("@CORE@", core).replace("@TAPS@", "\n".join(taps))
 
 
 def build_chain(config: DeepConfig, conv_lanes: Sequence[int]) -> DeepChain:

@@ -4,16 +4,14 @@
 // cycle. The protocol is the other harnesses' (sim.harness.HarnessDriver), with a target field
 // in each host-script entry: the layer whose host port it goes to.
 //
-// sim.chain_harness.render fills in the three generated parts (marked CORE, KERNEL_READS and
-// TAPS between at signs), which depend on the chain's configuration: the chain's instance
-// (each layer's knobs sliced from the `regs` word, its host port routed by the entry's
-// target, its status into the `status` word), the conv layers' kernel reads (one case per
-// layer and lane, since a memory's name holds its lane) and the per-layer logs.
+// sim.chain_harness.render fills in the two generated parts (marked CORE and TAPS between at
+// signs), which depend on the chain's configuration: the chain's instance (each layer's knobs
+// sliced from the `regs` word, its host port routed by the entry's target and its read data
+// into r_rdata, its status into the `status` word) and the per-layer logs.
 //
 // - host player (host_req / host_done; sim/host_player.vh): plays host_count entries of
-//   `host.hex`, each to the layer its target field names. The classifier's reads go through
-//   its host port and come back as "H<hex>"; a conv layer's host port only writes: a read of
-//   it reads the kernel memory of that region and lane directly and logs it as "H<hex>".
+//   `host.hex`, each through the host port of the layer its target field names; read data
+//   comes back as "H<hex>".
 // - sample player (sim/sample_player.vh): streams `beats.hex` with `regs` held, logs the top's
 //   output beats "O<hex>", done when the END beat is taken.
 //
@@ -33,7 +31,7 @@ module sim_harness #(
     parameter LANE_W = 2,
     parameter ADDR_W = 20,
     parameter DATA_W = 32,
-    parameter READ_TARGET = 4,  // the classifier: the one core whose host port reads
+    parameter CLASSIFIER = 4,  // its layer index: the one core whose host port has a ready
     parameter END_BIT = 0,
     parameter MAX_BEATS = 1024,
     parameter MAX_HOST = 8192
@@ -52,10 +50,8 @@ module sim_harness #(
 
     `include "host_player.vh"
 
-    // a conv layer's kernel reads: the memory word of the access's layer, region and lane
-    always @(posedge clk)
-        if (!rst && h_re && h_target != READ_TARGET)
-@KERNEL_READS@
+    // a conv core takes an access in every cycle between samples; the classifier when ready
+    assign r_ready = e_target != CLASSIFIER || c_ready;
 
     // ---------------- every layer's output, probes and winners ----------------
     always @(posedge clk)

@@ -1,7 +1,7 @@
 """The conv core's simulation harness (``sim/conv_harness.v``): its Verilog, parameters, knobs.
 
 ``conv_top`` is what ``sim.runner`` builds for a ``ConvCore`` of a given geometry: the core,
-the harness rendered for it (the core's instance and the per-lane kernel reads are generated),
+the harness rendered for it (the core's instance is generated),
 the harness's parameters and the test module ``sim.tb_conv``. The knobs (threshold, leak,
 inhibition, learning registers) travel in one ``regs`` word, ``regs_layout``; the host-script
 entries are the layer harness's (``sim.harness.HarnessDriver``), with the region in the low
@@ -17,7 +17,7 @@ from typing import Any
 from amaranth.hdl import Shape
 from amaranth.lib import data
 
-from ..hw.conv_core import ConvCounter, ConvRegion, conv_core_signature
+from ..hw.conv_core import ConvCounter, conv_core_signature
 from ..model.conv_cycles import ConvGeometry
 from .harness import HOST_CHUNK
 from .top import Top, render_harness
@@ -71,33 +71,27 @@ def parameters(geom: ConvGeometry) -> dict[str, int]:
         "WINNER_VALID_BIT": dict(lay["winner"])["valid"].offset,
         "END_BIT": dict(lay["event"])["kind"].offset,
         "MAX_BEATS": geom.n_inputs + 1, "MAX_HOST": HOST_CHUNK,
-        "TARGET_W": 1, "READ_TARGET": 1,  # one core (target 0), no reads through its port
+        "TARGET_W": 1,  # one core, target 0
     }
 
 
 def render(geom: ConvGeometry) -> str:
     """``sim/conv_harness.v`` for ``geom``: the core's instance (knobs sliced from ``regs``;
-    host fields of width zero, which the netlist does not have, left out) and one kernel read
-    per lane (memories ``w{lane}`` and ``live{lane}`` of ``hw.conv_core``)."""
+    host fields of width zero, which the netlist does not have, left out)."""
     regs = regs_layout(geom)
     host = _host_widths(geom)
     ports = [".clk(clk)", ".rst(rst)",
              ".events_in__payload(in_payload)", ".events_in__valid(in_valid)",
              ".events_in__ready(in_ready)", ".events_out__payload(out_payload)",
              ".events_out__valid(out_valid)", ".events_out__ready(out_ready)",
-             ".host__region(h_region[0])", ".host__wdata(h_wdata)", ".host__we(h_we)"]
+             ".host__region(h_region[0])", ".host__wdata(h_wdata)", ".host__we(h_we)",
+             ".host__re(h_re)", ".host__rdata(r_rdata)", ".host__rvalid(r_rvalid)"]
     ports += [f".host__{name}(h_{name})" for name in ("lane", "addr") if host[name]]
     ports += [f".{name}(regs[{f.offset} +: {f.width}])" for name, f in regs]
     ports += [".lfsr_write(1'b0)", ".lfsr_data(32'd0)", ".lfsr(core_lfsr)", ".error(error)",
               ".counters(counters)", ".probe(probe)", ".winner(winner)"]
     core = (f"    {MODULE} core (\n        " + ",\n        ".join(ports) + "\n    );")
-    mask = ConvRegion.MASK.value
-    cases = [f"                {p}: $fwrite(log_fd, \"H%h\\n\", h_region[0] == 1'd{mask} ? "
-             f"core.live{p}[h_addr] : core.w{p}[h_addr]);" for p in range(geom.lanes)]
-    reads = ("            case (h_lane)\n" + "\n".join(cases)
-             + "\n                default: ;\n            endcase")
-    text = render_harness(SOURCE)
-    return text.replace("@CORE@", core).replace("@KERNEL_READS@", reads)
+    return render_harness(SOURCE).replace("@CORE@", core)
 
 
 def conv_top(geom: ConvGeometry, lfsr_seed: int) -> Top:

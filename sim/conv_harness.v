@@ -3,16 +3,13 @@
 // (sim/tb_conv.py) wakes once per script or sample instead of once per clock cycle. The same
 // protocol as the layer core's harness (sim/harness.v, sim.harness.HarnessDriver).
 //
-// sim.conv_harness.render fills in the two generated parts (the lines marked CORE and
-// KERNEL_READS between at signs), which depend on the core's geometry: the core's instance
-// (its knobs from the `regs` word, ports of width zero left out) and the kernel reads (one
-// case per lane, since a memory's name holds its lane).
+// sim.conv_harness.render fills in the generated part (the line marked CORE between at
+// signs), the core's instance, which depends on the core's geometry: its knobs from the `regs`
+// word, ports of width zero left out.
 //
-// - host player (sim/host_player.vh): plays host_count entries of `host.hex`, one per cycle
-//   (the core's host port takes a write in every cycle). The region field holds
-//   hw.conv_core.ConvRegion in its low bit. A write goes to the core's host port; a read (the
-//   core's host port has none yet) reads the kernel memory of that region and lane directly
-//   and logs it as "H<hex>".
+// - host player (sim/host_player.vh): plays host_count entries of `host.hex` through the
+//   core's host port, one per cycle; the region field holds hw.conv_core.ConvRegion in its low
+//   bit. Read data is logged as "H<hex>".
 // - sample player (sim/sample_player.vh): streams `beats.hex` with `regs` (the knobs) held,
 //   logs output beats "O<hex>", done when the END beat is taken.
 //
@@ -35,8 +32,7 @@ module sim_harness #(
     parameter END_BIT = 0,
     parameter MAX_BEATS = 1024,
     parameter MAX_HOST = 8192,
-    parameter TARGET_W = 1,  // the host player's target field: one core, target 0
-    parameter READ_TARGET = 1  // none: the core's host port only writes
+    parameter TARGET_W = 1  // the host player's target field: one core, target 0
 ) (
     `include "harness_ports.vh"
     output wire [1:0] error /*verilator public_flat_rw*/,
@@ -55,15 +51,7 @@ module sim_harness #(
     `include "sample_player.vh"
 
     `include "host_player.vh"
-    // no core reads through its host port: the player never waits for read data
-    assign r_rdata = {DATA_W{1'b0}};
-    assign r_rvalid = 1'b0;
-    assign r_ready = 1'b1;
-
-    // kernel reads: the memory word of the access's region, lane and address
-    always @(posedge clk)
-        if (!rst && h_re)
-@KERNEL_READS@
+    assign r_ready = 1'b1;  // the core takes an access in every cycle between samples
 
     // ---------------- probe and winners ----------------
     always @(posedge clk) begin

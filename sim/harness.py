@@ -95,7 +95,7 @@ def parameters(cfg: Config) -> dict[str, int]:
         "LEARN_VALID_BIT": probe.fields["learn_valid"][0],
         "END_BIT": event.fields["kind"][0],
         "MAX_BEATS": cfg.n_inputs + 1, "MAX_HOST": HOST_CHUNK,
-        "TARGET_W": 1, "READ_TARGET": 0,  # one core, target 0, read through its host port
+        "TARGET_W": 1,  # one core, target 0
     }
 
 

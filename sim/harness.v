@@ -31,8 +31,7 @@ module sim_harness #(
     parameter END_BIT = 0,
     parameter MAX_BEATS = 1024,
     parameter MAX_HOST = 8192,
-    parameter TARGET_W = 1,  // the host player's target field: one core, target 0
-    parameter READ_TARGET = 0
+    parameter TARGET_W = 1  // the host player's target field: one core, target 0
 ) (
     `include "harness_ports.vh"
     output wire [3:0] pred_label /*verilator public_flat_rw*/,

@@ -1,7 +1,7 @@
     // The wires every harness routes (``include``d by sim.top.render_harness before the core's
     // instance): the core's input stream and its output stream's handshake (the harness
     // declares out_payload, whose width is its own), the host player's access (h_*) and the
-    // read port of core READ_TARGET (r_*; sim/host_player.vh).
+    // read port of the core it goes to (r_*; sim/host_player.vh).
     wire [EVENT_W-1:0] in_payload;
     wire in_valid, in_ready;
     wire out_valid, out_ready;

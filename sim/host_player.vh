@@ -1,17 +1,16 @@
 // The host player every harness shares (``include``d into the harness module by
 // sim.top.render_harness, after sim/sample_player.vh, which opens log_fd). The harness declares
 // the ports host_req, host_count and host_done, the parameters TARGET_W, LANE_W, ADDR_W,
-// DATA_W, MAX_HOST and READ_TARGET, and the wires of the host port it routes: h_target,
-// h_region (3 bits), h_lane, h_addr, h_wdata, h_we, h_re (driven here) and r_rdata, r_rvalid,
-// r_ready (the host port of core READ_TARGET, the one whose reads come back through its port).
+// DATA_W and MAX_HOST, and the wires of sim/harness_wires.vh: the access it routes (h_*,
+// driven here) and the read port of the core the access goes to (r_rdata, r_rvalid; r_ready,
+// which may depend on e_target, the target of the next entry).
 //
-// It plays host_count entries of `host.hex`, one access per cycle while the target is ready
-// (a core other than READ_TARGET takes one every cycle). An entry is {we, re, target, region,
-// lane, addr, wdata}. Before an access to another (target, region, lane) it waits for the
-// reads in flight, as the layer core's host port asks (hw/layouts.py, host_signature), and
-// between accesses it holds the last one's target, region and lane. Read data of READ_TARGET
-// is logged as "H<hex>" when r_rvalid rises; the harness logs its other cores' reads itself
-// (h_re with h_target != READ_TARGET), in the cycle of the access.
+// It plays host_count entries of `host.hex`, one access per cycle while the target is ready.
+// An entry is {we, re, target, region, lane, addr, wdata}. Before an access to another
+// (target, region, lane) it waits for the reads in flight, as the cores' host ports ask
+// (hw/layouts.py host_signature, hw/conv_core.py conv_host_signature), and between accesses
+// it holds the last one's target, region and lane. Read data is logged as "H<hex>" when
+// r_rvalid rises.
 
     localparam HOST_W = 2 + TARGET_W + 3 + LANE_W + ADDR_W + DATA_W;
     localparam PORT_W = TARGET_W + 3 + LANE_W;  // {target, region, lane}
@@ -28,11 +27,9 @@
     wire [ADDR_W-1:0] e_addr = entry[ADDR_W+DATA_W-1 -: ADDR_W];
     wire [DATA_W-1:0] e_wdata = entry[DATA_W-1:0];
     wire [TARGET_W-1:0] e_target = e_port[PORT_W-1 -: TARGET_W];
-    wire e_ready = e_target != READ_TARGET || r_ready;
-    wire issue = host_busy && host_ptr < host_count && e_ready
+    wire issue = host_busy && host_ptr < host_count && r_ready
                  && !(e_port != last_port && in_flight != 0);
-    wire port_read = issue && e_re && e_target == READ_TARGET;
-    wire [31:0] in_flight_next = in_flight + {31'd0, port_read} - {31'd0, r_rvalid};
+    wire [31:0] in_flight_next = in_flight + {31'd0, issue && e_re} - {31'd0, r_rvalid};
     wire [PORT_W-1:0] h_port = issue ? e_port : last_port;
 
     assign h_target = h_port[PORT_W-1 -: TARGET_W];

@@ -12,7 +12,7 @@ checks, against ``model.deep_network.ConvLayer`` (``learn_sample`` or ``forward`
 - the output spikes (time, index) in the core's order and the END;
 - the winners in order (map, row, column, step);
 - after every learning sample (and after the last sample), every kernel weight and live bit,
-  read back from the kernel memories, and the STDP LFSR's state;
+  read back through the host port, and the STDP LFSR's state;
 - the counters: every phase's cycles against ``model.conv_cycles`` (``sample_cycles``,
   ``learn_cycles``), synaptic events, spikes, steps, STDP updates, pruned entries, winners.
 

@@ -26,8 +26,8 @@ from amaranth.hdl import UnusedElaboratable
 from amaranth.sim import Simulator, SimulatorContext
 from deep_helpers import host_writes
 
-from synaprune.hw.conv_core import ConvCore, ConvCounter
-from synaprune.hw.conv_map import host_words, output_events
+from synaprune.hw.conv_core import HOST_READ_LATENCY, ConvCore, ConvCounter, ConvRegion
+from synaprune.hw.conv_map import host_words, kernels_from_words, output_events
 from synaprune.hw.layouts import EventKind
 from synaprune.model.conv_cycles import ConvGeometry, entry_costs, sample_cycles, syn_events
 from synaprune.model.deep_config import ConvSpec, DeepConfig
@@ -275,3 +275,41 @@ def test_pruned_entries_cost_no_cycle() -> None:
     assert entry_costs(geom, mask, np.array([centre])).tolist() == [[9, 9]]
     mask[:] = False
     assert entry_costs(geom, mask, np.array([centre, corner])).tolist() == [[1, 1], [1, 1]]
+
+
+@pytest.mark.parametrize("geom", [GEOM_A, GEOM_B], ids=["k3m2l1", "k5m4l2"])
+def test_host_reads_the_kernels_back(geom: ConvGeometry) -> None:
+    """Kernels written through the host port read back through it: reads issued back to back,
+    each word ``HOST_READ_LATENCY`` cycles after its strobe, every lane and both regions."""
+    weights, mask = random_kernels(geom, np.random.default_rng(7))
+    core = ConvCore(**dataclasses.asdict(geom))
+    n_w, n_k = geom.map_rows * geom.channels * geom.entries, geom.map_rows * geom.channels
+    reads = [(region, p, a) for region, n in ((ConvRegion.WEIGHT, n_w), (ConvRegion.MASK, n_k))
+             for p in range(geom.lanes) for a in range(n)]
+    got: list[int] = []
+
+    async def testbench(ctx: SimulatorContext) -> None:
+        await host_writes(ctx, core.host, host_words(geom, weights, mask))
+        host = core.host
+        for step in range(len(reads) + HOST_READ_LATENCY):
+            if step < len(reads):
+                region, lane, addr = reads[step]
+                for port, value in ((host.region, region), (host.lane, lane),
+                                    (host.addr, addr), (host.re, 1)):
+                    ctx.set(port, value)
+            else:
+                ctx.set(host.re, 0)
+            if ctx.get(host.rvalid):
+                got.append(ctx.get(host.rdata))
+            await ctx.tick()
+
+    sim = Simulator(core)
+    sim.add_clock(1e-8)
+    sim.add_testbench(testbench)
+    sim.run()
+    assert len(got) == len(reads)
+    w_words = [got[p * n_w:(p + 1) * n_w] for p in range(geom.lanes)]
+    k_words = [got[geom.lanes * n_w + p * n_k:][:n_k] for p in range(geom.lanes)]
+    hw_w, hw_mask = kernels_from_words(geom, w_words, k_words)
+    assert (hw_mask == mask).all()
+    assert (hw_w == weights).all()
