@@ -65,6 +65,7 @@ help:
 	@echo "make bench       learning throughput of the golden model at 784 x 400, then of the deep"
 	@echo "                 network at MNIST size (NETWORK=fc or deep: only that one)"
 	@echo "make experiment  the experiments (DATASET, DATA; POLICY=threshold|fixed-density|pq|all)"
+	@echo "                 NETWORK=deep: the deep network, costed in its chain's cycles"
 	@echo "make bitstream   synthesise for BOARD=$(BOARD) (DEVICE=...)"
 	@echo "make report      resource and timing report for BOARD=$(BOARD)"
 	@echo "make program     program BOARD=$(BOARD) (installs openFPGALoader first)"
@@ -130,7 +131,7 @@ train: $(STAMP)
 	  $(ARGS)
 
 experiment: $(STAMP)
-	$(IN_VENV) $(SYNAPRUNE) experiment $(DATA_ARGS) $(if $(POLICY),--policy $(POLICY)) $(ARGS)
+	$(IN_VENV) $(SYNAPRUNE) experiment $(NETWORK_ARGS) $(DATA_ARGS) $(if $(POLICY),--policy $(POLICY)) $(ARGS)
 
 bitstream: $(STAMP)
 	$(IN_VENV) $(SYNAPRUNE) bitstream $(BOARD_ARGS) $(ARGS)

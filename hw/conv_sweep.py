@@ -133,12 +133,17 @@ class ConvSweep(wiring.Component):
 
         # inhibition on: the row's best crossing lane (larger membrane, then lower lane), then
         # the best over the position's rows (a later row only wins with a larger membrane)
+        # (each stage a named signal: an expression would hold the one before it twice, and
+        # the netlist would double with every lane)
         r_valid, r_v, r_lane = Const(0, 1), Const(0, g.membrane_bits), Const(0, range(P))
         for p in reversed(range(P)):  # lowest lane last: it wins ties
             v = self.units[p].v_out
             better = cross[p] & (~r_valid | (v >= r_v))
-            r_valid, r_v, r_lane = (Mux(better, 1, r_valid), Mux(better, v, r_v),
-                                    Mux(better, p, r_lane))
+            stage = (Signal(name=f"best_valid{p}"), Signal(g.membrane_bits, name=f"best_v{p}"),
+                     Signal(range(P), name=f"best_lane{p}"))
+            m.d.comb += [stage[0].eq(Mux(better, 1, r_valid)), stage[1].eq(Mux(better, v, r_v)),
+                         stage[2].eq(Mux(better, p, r_lane))]
+            r_valid, r_v, r_lane = stage
         b_valid, b_v = Signal(), Signal(g.membrane_bits)
         b_lane, b_row = Signal(range(P)), Signal(j_shape)
         keep = b_valid & (last["j"] != 0) & (~r_valid | (b_v >= r_v))

@@ -15,7 +15,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -99,10 +99,24 @@ def host_svm_accuracy(train: np.ndarray, y_train: np.ndarray, test: np.ndarray,
     return float(clf.score((test < never).astype(np.float32), y_test))
 
 
+class LearnObserver(Protocol):
+    """Follows the layer-wise learning of ``fit_deep`` (``synaprune.deep_experiment`` costs
+    every learning sample with it): ``start_layer`` before layer n learns, with its inputs (the
+    frozen layers' output of every training sample); ``sample`` after each of its learning
+    samples, with the step (the position in ``deep_network.sample_orders``' order) and the
+    layer's result."""
+
+    def start_layer(self, net: DeepNetwork, n: int, inputs: np.ndarray) -> None: ...
+
+    def sample(self, net: DeepNetwork, n: int, step: int, result: object) -> None: ...
+
+
 def fit_deep(net: DeepNetwork, split: Split, *, progress: bool = True, svm: bool = True,
              after_layer: Callable[[DeepNetwork, dict[int, Totals]], None] | None = None,
-             counters: dict[int, Totals] | None = None) -> DeepResult:
-    """Learn the layers of ``net`` not yet learned (``net.done`` onwards), then test."""
+             counters: dict[int, Totals] | None = None,
+             observer: LearnObserver | None = None) -> DeepResult:
+    """Learn the layers of ``net`` not yet learned (``net.done`` onwards), then test;
+    ``observer`` follows every learning sample."""
     cfg = net.cfg
     if len(split.x_train) == 0 or len(split.x_test) == 0:
         raise ValueError("training and test sets must both be non-empty")
@@ -120,8 +134,14 @@ def fit_deep(net: DeepNetwork, split: Split, *, progress: bool = True, svm: bool
             continue
         t0 = time.perf_counter()
         inputs = net.features(train) if n == last else net.forward(train, n)
+        on_sample = None
+        if observer is not None:
+            observer.start_layer(net, n, inputs)
+
+            def on_sample(step: int, result: object, n: int = n) -> None:
+                observer.sample(net, n, step, result)
         learn[n] = net.learn_layer(n, inputs, split.y_train, seed=cfg.seed, progress=progress,
-                                   trace=trace)
+                                   trace=trace, on_sample=on_sample)
         if n == last:
             net.label_classifier(inputs, split.y_train)
         seconds[n] = time.perf_counter() - t0

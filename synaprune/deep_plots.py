@@ -111,3 +111,31 @@ def plot_accuracy_vs_removed(points: Sequence[dict[str, Any]], path: Path) -> Pa
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def plot_deep_learning(dense: Any, pruned: Any, path: Path) -> Path:
+    """Per learning layer (``deep_experiment.DeepRun`` dense and pruned): the chain's cycles per
+    learning sample (a running mean) and the layer's live entries over its learning."""
+    from .plots import _smooth
+
+    plt = _plt()
+    layers = sorted(pruned.costs.learn)
+    fig, axes = plt.subplots(1, len(layers), figsize=(4.5 * len(layers), 3.6), squeeze=False)
+    for ax, n in zip(axes[0], layers, strict=True):
+        for run, label, style in ((dense, "dense", "--"), (pruned, "pruned", "-")):
+            c = np.asarray(run.costs.learn[n], dtype=float)
+            ax.plot(_smooth(c, max(1, len(c) // 50)), style, label=f"cycles, {label}")
+        ax.set_xlabel(f"learning sample of layer {n}")
+        ax.set_ylabel("chain cycles per sample")
+        ax.set_title(f"layer {n} ({pruned.result.net.cfg.layers[n].type})")
+        live = ax.twinx()
+        live.plot(pruned.costs.live[n], color="tab:green", label="live entries, pruned")
+        live.set_ylabel("live entries")
+        live.set_ylim(bottom=0)
+        lines = ax.get_legend_handles_labels()
+        more = live.get_legend_handles_labels()
+        ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=7, loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -7,7 +7,9 @@ cycle model. ``--policy`` chooses the rewiring policy of the pruned runs (``mode
 ``--policy all`` runs each into ``OUT/POLICY/`` and writes ``OUT/policies.json`` and
 ``OUT/pareto.png`` (accuracy against learning speed-up, every policy and operating point).
 Digits use the preset's configuration; MNIST learns on the first 6000 samples of the files and
-tests on the last 2000 (or --train/--test).
+tests on the last 2000 (or --train/--test). ``--network deep``: the deep network's dense vs
+pruned layer-wise learning, costed in the cycles of its chain of cores and checked through the
+whole chain in RTL (``synaprune.deep_experiment``).
 """
 
 from __future__ import annotations
@@ -61,6 +63,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     add_data_arguments(p, default_note=DEFAULT_DATASET_NOTE)
     add_config_argument(p)
+    p.add_argument("--network", choices=("fc", "deep"), default="fc",
+                   help="fc: the layer core (default); deep: the deep network's chain of cores, "
+                        "learning layer-wise (synaprune.deep_experiment)")
+    p.add_argument("--lanes", type=positive_int, nargs="+", metavar="P",
+                   help="--network deep: lanes of each conv core, bottom up (default: the "
+                        "largest divisor of its maps up to 8)")
     p.add_argument("--seeds", type=positive_int, default=3, metavar="N",
                    help="number of seeds (1..N) (default 3)")
     p.add_argument("--out", type=Path, default=Path("build/experiment"), metavar="DIR",
@@ -96,12 +104,61 @@ def base_config(dataset: str, config_path: Path | None) -> Config:
         raise
 
 
+def run_deep(args: argparse.Namespace) -> int:
+    """``--network deep``: dense vs pruned layer-wise learning of the deep configuration,
+    costed in the chain's cycles, RTL-checked through the whole chain."""
+    from ..deep_commands import deep_config
+    from ..deep_experiment import run_deep_experiment
+    from ..deep_plots import plot_deep, plot_deep_learning
+    from ..experiment import format_table
+
+    for flag, given in (("--policy", args.policy != "threshold"), ("--set", args.set),
+                        ("--densities", args.densities != SWEEP_DENSITIES)):
+        if given:
+            raise ValueError(f"{flag} is for the layer core (--network fc), not --network deep")
+    dataset = choose_dataset(args)
+    cfg = deep_config(dataset, args.config)
+    split = load_split(args, dataset)
+    result = run_deep_experiment(cfg, split, seeds=list(range(1, args.seeds + 1)),
+                                 lanes=args.lanes, rtl_samples=min(args.rtl_samples,
+                                                                   len(split.x_test)),
+                                 progress=not args.no_progress, simulator=args.simulator)
+    summary = result.summary()
+    summary["n_train"], summary["n_test"] = len(split.x_train), len(split.x_test)
+    summary["config"] = cfg.to_dict()
+    if not args.no_plots and result.first is not None:
+        dense, pruned = result.first
+        plots = plot_deep(pruned.result, args.out)
+        plots.append(plot_deep_learning(dense, pruned, args.out / "deep_learning.png"))
+        summary["plots"] = [str(p) for p in plots]
+    write_json(args.out / "results.json", summary)
+    print(f"{dataset}: deep network, {len(split.x_train)} learning / {len(split.x_test)} test "
+          f"samples, seeds {result.seeds}, conv lanes {list(result.lanes)}")
+    print(format_table(summary))
+    print("per layer (first seed): removed, cycles per learning sample and per inference, "
+          "dense -> pruned")
+    for row in summary["layers"]:
+        learn = ("" if row["learn_cycles_per_sample_dense"] is None else
+                 f", learning {row['learn_cycles_per_sample_dense']:.0f} -> "
+                 f"{row['learn_cycles_per_sample_pruned']:.0f}")
+        removed = "" if row["removed"] is None else f"{100 * row['removed']:.1f}% removed"
+        print(f"  layer {row['layer']} ({row['type']}): {removed or 'no entries'}{learn}, "
+              f"inference {row['infer_cycles_dense']:.0f} -> {row['infer_cycles_pruned']:.0f}")
+    print(f"wrote {args.out / 'results.json'}")
+    if not result.rtl_ok:
+        print(f"synaprune: error: RTL check failed: {result.rtl}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from ..experiment import run_experiment, sparse_config
     from ..plots import plot_pareto
 
     if args.rtl_samples < 0:
         raise ValueError(f"--rtl-samples must be >= 0, not {args.rtl_samples}")
+    if args.network == "deep":
+        return run_deep(args)
     dataset = choose_dataset(args)
     cfg = base_config(dataset, args.config)
     changes = parse_overrides(args.set)
