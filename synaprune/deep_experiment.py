@@ -119,6 +119,16 @@ def infer_cycles(net: DeepNetwork, geoms: dict[int, ConvGeometry], times: np.nda
     return out
 
 
+def mask_before(mask: np.ndarray, result: ConvSample) -> np.ndarray:
+    """The live mask (M, C, k, k) a conv learning sample integrated with, from the mask after
+    it: its own pruning undone (``KernelUpdate.entries`` are the winner's live entries before
+    the update, ``pruned`` those it removed)."""
+    out = mask.copy()
+    for u in result.updates:
+        out[u.map].reshape(-1)[u.entries[u.pruned]] = True
+    return out
+
+
 @dataclass
 class ChainCosts:
     """``fit_deep``'s observer: the chain's cycles of every learning sample, and each learning
@@ -147,9 +157,7 @@ class ChainCosts:
         layer = net.layers[n]
         if isinstance(layer, ConvLayer):
             assert isinstance(result, ConvSample)
-            mask = layer.mask.copy()  # the mask the sample integrated with: before its pruning
-            for u in result.updates:
-                mask[u.map].reshape(-1)[u.entries[u.pruned]] = True
+            mask = mask_before(layer.mask, result)
             g, spec = self.geoms[n], layer.spec
             phases = conv_cycles.sample_cycles(g, self._inputs[idx], mask, result.out,
                                                spec.inhibition)
