@@ -44,7 +44,8 @@ class PoolCounter(enum.IntEnum):
 class PoolCore(wiring.Component):
     """Pooling of a ``channels`` x ``height`` x ``width`` spike map, ``size`` x ``size``
     windows (0: global), ``time_steps``; events of ``index_bits`` bits (at least the input's);
-    counters of ``counter_bits`` bits."""
+    counters of ``counter_bits`` bits. ``idle``: waiting for a sample's first beat (the last
+    sample sent and its fired bits cleared: the counters hold the whole sample)."""
 
     def __init__(self, *, channels: int, height: int, width: int, size: int,
                  time_steps: int, index_bits: int, counter_bits: int = 32) -> None:
@@ -72,7 +73,8 @@ class PoolCore(wiring.Component):
         sig = stream.Signature(event_layout(index_bits=index_bits,
                                             time_bits=time_steps.bit_length()))
         super().__init__({"events_in": In(sig), "events_out": Out(sig),
-                          "counters": Out(counters_layout(PoolCounter, counter_bits))})
+                          "counters": Out(counters_layout(PoolCounter, counter_bits)),
+                          "idle": Out(1)})
 
     def pooled_index(self, i: int) -> int | None:
         """The pooled neuron of input index ``i``, None when it lies in no window."""
@@ -106,15 +108,18 @@ class PoolCore(wiring.Component):
         cptr = Signal(range(n_out + 1))
         inc = counter_bank(m, self.counters, PoolCounter)
         m.d.comb += inc[PoolCounter.STALL_CYCLES].eq(out.valid & ~out.ready)
+        started = Signal()  # a SPIKE of the current sample has been taken
         with m.FSM(name="pool") as fsm:
             with m.State("TAKE"):
-                m.d.comb += self.events_in.ready.eq(1)
+                m.d.comb += [self.events_in.ready.eq(1), self.idle.eq(~started)]
                 with m.If(self.events_in.valid):
                     m.d.comb += inc[PoolCounter.TAKE_CYCLES].eq(1)
                     m.d.sync += beat.eq(self.events_in.payload)
                     with m.If(self.events_in.payload.kind == EventKind.END):
+                        m.d.sync += started.eq(0)
                         m.next = "END"
                     with m.Else():
+                        m.d.sync += started.eq(1)
                         m.d.comb += inc[PoolCounter.EVENTS].eq(1)
                         m.next = "DECODE"
             with m.State("DECODE"):  # the ROM's read, then its register

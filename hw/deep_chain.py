@@ -7,7 +7,9 @@ event words differ (index width; the classifier's re-binned steps) an ``EventAda
 between them (``hw.event_adapt``: ``ClassifierLayer.rebin`` and the index width, nothing
 else: both sides already number neurons as the model flattens (C, H, W)). One sample's input
 events go in at ``events_in``; the classifier's spikes and its END (last step, predicted
-neuron) come out at ``events_out``, its neuron's label register at ``pred_label``.
+neuron) come out at ``events_out``, its neuron's label register at ``pred_label``. ``idle``:
+every core waits for a sample's first beat (the chain is drained; its counters hold whole
+samples).
 
 Every runtime knob is a port the host's registers drive, held between samples: per conv layer
 ``layer{n}`` (``conv_control_signature``), for the classifier ``layer{n}``
@@ -29,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from amaranth.hdl import Module, Mux
+from amaranth.hdl import Cat, Module, Mux
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -140,6 +142,7 @@ class DeepChain(wiring.Component):
             "events_out": Out(last.events_out.signature),
             "learn_layer": In(range(len(config.layers) + 1)),
             "pred_label": Out(LABEL_BITS),
+            "idle": Out(1),
         }
         for n, core in enumerate(self.cores):
             if isinstance(core, ConvCore):
@@ -194,6 +197,10 @@ class DeepChain(wiring.Component):
                          monitor.payload.eq(out.payload)]
         clf, ctl = self.cores[-1], getattr(self, f"layer{len(layers) - 1}")
         wiring.connect(m, wiring.flipped(ctl.host), clf.host)
+        # every core waits for a sample's first beat: a pooling core clears after its END,
+        # so the top's END does not mean the cores below have finished
+        m.d.comb += self.idle.eq(Cat(*(core.idle for core in self.cores[:-1]),
+                                     clf.host.ready).all())
         m.d.comb += [clf.regs.learn.eq(self.learn_layer == len(layers) - 1),
                      ctl.error.eq(clf.error), ctl.probe.eq(clf.probe),
                      self.pred_label.eq(clf.pred_label)]

@@ -127,6 +127,8 @@ def _port_expr(chain: DeepChain, path: tuple[str, ...], width: int) -> str | Non
     top = path[0]
     if top in ("events_in", "events_out"):
         return f"{'in' if top == 'events_in' else 'out'}_{path[1]}"
+    if top == "idle":
+        return "core_idle"
     if top == "learn_layer":
         f = regs["learn_layer"]
         return f"regs[{f.offset} +: {f.width}]"

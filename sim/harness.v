@@ -58,6 +58,7 @@ module sim_harness #(
     `include "sample_player.vh"
 
     `include "host_player.vh"
+    assign core_idle = 1'b1;  // the core sends its END last
 
     // ---------------- probe ----------------
     always @(posedge clk)

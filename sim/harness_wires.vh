@@ -11,3 +11,4 @@
     wire [ADDR_W-1:0] h_addr;
     wire [DATA_W-1:0] h_wdata, r_rdata;
     wire h_we, h_re, r_rvalid, r_ready;
+    wire core_idle;  // every core drained: the sample player's done waits for it
