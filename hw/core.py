@@ -5,9 +5,9 @@ count per phase. Phases of a sample (``docs/architecture.md``, cycle schedule):
 
 LOAD   take input events (SPIKE ..., END) from ``events_in``: input times into ``t_in``, indices
        into the event memory, per-step boundaries into ``first``.
-INTEG  per time step: stream that step's events; each event's row-mask words (one per lane) go
-       through the lockstep walker, which visits only live synapses; each visit reads a weight
-       and adds it to the membrane of that lane's neuron.
+INTEG  per time step: stream that step's events; each event's row-mask word of a lane goes to
+       that lane's walker, which visits only live synapses (each lane walks its own queue of
+       events); each visit reads a weight and adds it to the membrane of that lane's neuron.
 SWEEP  per time step: every lane visits its K neurons: leak, (step 0 of learning) adaptation
        decay, margin, fire once; spikes go to the spike memory; then the lanes' best candidates
        are reduced to the step's winner.

@@ -1,14 +1,20 @@
 """Integration: a time step's input events into the membranes, one live synapse per lane per cycle.
 
+The lanes are not in lockstep: each walks its own queue of the step's events, so an event costs
+each lane its own live synapses, not those of the busiest lane, and the step lasts as long as
+the lane with the most work (``model.cycles.walk_cycles``).
+
 Three pipelines in a row (``L`` = the banked RAMs' read latency):
 
 * fetch, stage s = cycles after the event address ``event_addr`` (``first`` .. ``end`` - 1 of the
   event list): 2: the event's input index (``event_index``, the event RAM's registered read), the
-  address of its row-mask words; 2 + L: the words (``row_words``, one per lane) into the walker
-  with the weight base ``input * rows``. The fetch keeps at most ``depth`` entries in flight
-  (credits, ``hw.credits``).
-* walk: ``LockstepWalker`` visits the set bits of the lanes' words together (pruned synapses cost
-  nothing); a visit's lane p reads the weight at ``weight_addr[p]`` = base + row.
+  address of its row-mask words; 2 + L: the words (``row_words``, one per lane), each into its
+  lane's walker with the weight base ``input * rows``. The fetch keeps at most ``depth`` entries
+  issued and not yet taken by any one lane (a credit count per lane, ``hw.credits``), so a lane
+  may run up to ``depth`` events ahead of the slowest.
+* walk: per lane a one-lane ``LockstepWalker`` visits the set bits of its words, one a cycle
+  (pruned synapses cost nothing; an event with no live synapse in the lane costs it one cycle);
+  a visit of lane p reads the weight at ``weight_addr[p]`` = its entry's base + row.
 * accumulate, stage s = cycles after the visit: L - 1: the membrane read (``v_read_addr``, the
   RAM's word in ``v_read`` at stage L); L: weight + membrane, saturated at 2^membrane_bits - 1, a
   write request (``v_write_*``, done by the core's registered write port at the end of stage
@@ -38,7 +44,7 @@ from .walker import LockstepWalker
 class Integration(wiring.Component):
     """``lanes`` lanes of ``rows`` neurons over ``n_inputs`` inputs; ``weight_bits``,
     ``membrane_bits``; ``ram_latency``; ``pipelined``: the walker's die-wide form;
-    ``fifo_attrs``: synthesis attributes of the walker's FIFO."""
+    ``fifo_attrs``: synthesis attributes of the walkers' FIFOs."""
 
     def __init__(self, *, lanes: int, rows: int, n_inputs: int, weight_bits: int,
                  membrane_bits: int, ram_latency: int, pipelined: bool = False,
@@ -72,11 +78,14 @@ class Integration(wiring.Component):
         m = Module()
         P, K, L = self.lanes, self.rows, self.latency
         fetch_stages = 2 + L  # event read (2) + row-mask read
-        depth = fetch_stages + 4  # walker FIFO entries: > fetch latency keeps it fed
+        depth = fetch_stages + 4  # entries per lane: > fetch latency keeps a lane fed
         tag = data.StructLayout({"base": unsigned((self.n_inputs * K).bit_length())})
-        m.submodules.row_walker = walker = LockstepWalker(
-            lanes=P, width=K, tag_layout=tag, depth=depth, pipelined=self.pipelined,
-            fifo_attrs=self.fifo_attrs)
+        walkers = []
+        for p in range(P):
+            walker = LockstepWalker(lanes=1, width=K, tag_layout=tag, depth=depth,
+                                    pipelined=self.pipelined, fifo_attrs=self.fifo_attrs)
+            m.submodules[f"row_walker{p}"] = walker
+            walkers.append(walker)
 
         # fetch
         fptr, fend = self.event_addr, Signal.like(self.end, name="fend")
@@ -84,30 +93,35 @@ class Integration(wiring.Component):
         fs_valid = Signal(fetch_stages)  # occupancy, bit s: stage s + 1
         fs_base = register_chain(m, self.event_index * K, L, name="fs_base")  # [-1]: 2 + L
         issue = Signal()
-        some = credit_flag(m, depth=depth, issue=issue & self.run, taken=walker.taken & self.run,
-                           name="fetch")
-        m.d.comb += issue.eq(more & some)
+        some = [credit_flag(m, depth=depth, issue=issue & self.run,
+                            taken=walker.taken & self.run, name=f"fetch{p}")
+                for p, walker in enumerate(walkers)]
+        m.d.comb += issue.eq(more & Cat(*some).all())
         with m.If(self.start):
             m.d.sync += [fptr.eq(self.first), fend.eq(self.end), more.eq(self.some)]
         with m.If(self.run):
             m.d.sync += fs_valid.eq(Cat(issue, fs_valid[:-1]))
             with m.If(issue):
                 m.d.sync += [fptr.eq(fptr + 1), more.eq(fptr + 1 != fend)]
-        m.d.comb += [walker.entries.valid.eq(fs_valid[-1]),
-                     walker.entries.payload.tag.base.eq(fs_base[-1])]
-        m.d.comb += [walker.entries.payload.words[p].eq(self.row_words[p]) for p in range(P)]
+        for p, walker in enumerate(walkers):
+            m.d.comb += [walker.entries.valid.eq(fs_valid[-1]),
+                         walker.entries.payload.tag.base.eq(fs_base[-1]),
+                         walker.entries.payload.words[0].eq(self.row_words[p])]
 
         # walk
-        walk = walker.out
-        m.d.comb += [self.weight_addr[p].eq(walk.tag.base + walk.bit[p]) for p in range(P)]
-        m.d.comb += self.synapses.eq(sum(walk.hit[p] for p in range(P)))
+        walks = [walker.out for walker in walkers]
+        m.d.comb += [self.weight_addr[p].eq(walk.tag.base + walk.bit[0])
+                     for p, walk in enumerate(walks)]
+        m.d.comb += self.synapses.eq(sum(walk.hit[0] for walk in walks))
 
         # accumulate
-        acc_valid = register_chain(m, walk.valid, L, name="acc_valid")  # [s-1]: stage s
-        acc_hit = register_chain(m, Cat(*[walk.hit[p] for p in range(P)]), L, name="acc_hit")
-        acc_k = [register_chain(m, walk.bit[p], L + 1, name=f"acc_k{p}_") for p in range(P)]
+        # [s-1]: stage s, per lane (a hit is a valid visit that reached a live synapse)
+        acc_valid = register_chain(m, Cat(*[walk.valid for walk in walks]), L, name="acc_valid")
+        acc_hit = register_chain(m, Cat(*[walk.hit[0] for walk in walks]), L, name="acc_hit")
+        acc_k = [register_chain(m, walk.bit[0], L + 1, name=f"acc_k{p}_")
+                 for p, walk in enumerate(walks)]
         fwd, fwd2, wrote = Signal(P), Signal(P), Signal(P)
-        write = Cat(*[acc_valid[L - 1] & acc_hit[L - 1][p] for p in range(P)])
+        write = acc_hit[L - 1]
         for p in range(P):
             last = Signal(self.membrane_bits, name=f"acc_last{p}")  # the sum one visit ahead
             last2 = Signal(self.membrane_bits, name=f"acc_last2_{p}")  # two visits ahead
@@ -129,7 +143,8 @@ class Integration(wiring.Component):
         # drained: registered (the FSM leaves INTEG on a flag, not on an OR over every stage),
         # cleared by start, so it says "idle" from the cycle after the pipeline was (nothing is
         # issued once fptr reaches fend)
-        m.d.sync += self.idle.eq(~more & (fs_valid == 0) & walker.idle & ~Cat(*acc_valid).any())
+        m.d.sync += self.idle.eq(~more & (fs_valid == 0) & Cat(*[w.idle for w in walkers]).all()
+                                 & ~Cat(*acc_valid).any())
         with m.If(self.start):
             m.d.sync += self.idle.eq(0)
         return m

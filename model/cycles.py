@@ -9,8 +9,10 @@ testbench checks it against the core's counters on every sample. Phase costs
 - load      n_events + 1 input beats (the END beat closes the sample);
 - integrate per step: 1 setup cycle; if the step has events, + integ_fill_drain(cfg) (event read,
             row-mask read, walker FIFO and visit register, weight read and accumulate
-            pipelines) + for each event max(1, largest number of live synapses any lane has
-            for that input);
+            pipelines) + the lanes' walk (``walk_cycles``): each lane walks its own queue of
+            the step's events, max(1, its live synapses of the input) cycles each, the fetch
+            one event a cycle ahead of them within ``walker_depth`` entries of the slowest
+            lane; the step ends when the last lane is done;
 - sweep     per step: K rows, a row with s > 1 spikes takes s cycles; + sweep_fill(cfg) (row
             pipeline: membrane read, [shifts,] leak, margin, firing lanes; 1 for the two-stage
             reduce)
@@ -108,13 +110,52 @@ class PhaseCycles:
         return {**asdict(self), "total": self.total}
 
 
+def walker_depth(ram_latency: int) -> int:
+    """Entries the integration's fetch may have issued and not yet seen a lane's walker take:
+    its pipeline (event read 2, row-mask read ``ram_latency``) and 4 more (``hw.integration``)."""
+    return 2 + ram_latency + 4
+
+
+def walk_cycles(costs: np.ndarray, *, ram_latency: int, pipelined: bool) -> int:
+    """Cycles from a step's first walk to the end of its last lane's walk, given ``costs``
+    ((events in order) x (lanes): live synapses of each event in each lane), for
+    ``hw.integration.Integration`` with that RAM latency and walker form.
+
+    The fetch issues event e at cycle I_e, one a cycle, and only while every lane's walker
+    has taken event e - depth (a lane's credit comes back the cycle after its take). Event e
+    reaches the walkers' FIFOs F = 2 + L cycles after its issue; a lane takes it W = 2
+    (pipelined: 4) cycles after that at the earliest, and not before the lane is done with
+    event e - 1; the lane then spends c = max(1, live synapses) cycles on it:
+    T(e, p) = max(I_e + F + W, T(e-1, p) + c(e-1, p)),
+    I_e = max(I_e-1 + 1, max_p T(e - depth, p) + 1).
+    The result is max_p (T(last, p) + c(last, p)) - (F + W): where the lanes' costs are equal
+    and the fetch keeps up, the sum of the costs (lanes in lockstep)."""
+    n = len(costs)
+    if n == 0:
+        return 0
+    cost = np.maximum(np.asarray(costs, dtype=np.int64), 1)
+    depth = walker_depth(ram_latency)
+    lead = 2 + ram_latency + (4 if pipelined else 2)  # F + W
+    free = np.full(cost.shape[1], lead, dtype=np.int64)  # per lane: first cycle it may take
+    taken = np.zeros(n, dtype=np.int64)  # per event: the last lane's take
+    issue = -1
+    for e in range(n):
+        issue = max(issue + 1, int(taken[e - depth]) + 1) if e >= depth else issue + 1
+        take = np.maximum(free, issue + lead)
+        taken[e] = take.max()
+        free = take + cost[e]
+    return int(free.max()) - lead
+
+
 def integrate_cycles(cfg: Config, event_costs: list[np.ndarray]) -> int:
-    """Integration cycles of the executed steps, given each step's per-event lane maxima."""
+    """Integration cycles of the executed steps, given each step's per-event, per-lane live
+    synapses."""
     total = 0
     for costs in event_costs:
         total += 1
         if len(costs):
-            total += integ_fill_drain(cfg) + int(np.maximum(costs, 1).sum())
+            total += integ_fill_drain(cfg) + walk_cycles(costs, ram_latency=cfg.ram_latency,
+                                                         pipelined=cfg.die_wide)
     return total
 
 

@@ -49,7 +49,9 @@ class SampleResult:
     syn_updates: int  # STDP updates made
     live: int  # live synapses after the sample
     pruned: int  # synapses pruned in this sample (rewiring included)
-    event_costs: list[np.ndarray]  # per step: max over lanes of live synapses, per event
+    # per step, (events in input order) x (lanes): the live synapses of each processed event in
+    # each lane (neuron j is in lane j % lanes)
+    event_costs: list[np.ndarray]
     spikes_per_step: list[int]
     learn_word_pops: list[np.ndarray]  # per winner: live synapses in each column-bitmap word
     regrown: int = 0  # synapses regrown in this sample (rewiring policies)
@@ -133,10 +135,10 @@ class Network:
             if len(idx):
                 m = self.mask[idx]
                 v = rules.integrate(v, (self.weights[idx] * m).sum(0), cfg.v_max)
-                res.event_costs.append(m.reshape(len(idx), k_rows, p).sum(1).max(1))
+                res.event_costs.append(m.reshape(len(idx), k_rows, p).sum(1))
                 res.syn_events += int(m.sum())
             else:
-                res.event_costs.append(np.zeros(0, dtype=np.int64))
+                res.event_costs.append(np.zeros((0, p), dtype=np.int64))
             v = rules.leak(v, cfg.leak_shift)
             margins = rules.margin(v, self.adapt, cfg.threshold)
             candidate, fires = rules.select_winner(margins, ~fired)

@@ -14,7 +14,10 @@ written once ``idle`` is high.
 The steps' masks are chosen to reach the accumulate's corners: random, every event on one row
 (back-to-back visits of one neuron: forwarding from the visit ahead), two rows (forwarding from
 two visits ahead), empty (pruned synapses: no visit reaches the membranes), full, lanes of
-different popcounts, and a step without events.
+different popcounts, and a step without events; and a long step whose work is skewed, first onto
+lane 0 and then onto the last lane, with more events than the fetch may run ahead of a lane (the
+credits bind). The cycles from ``start`` to ``idle`` of every step with events must be the
+pipeline's fill and drain plus ``model.cycles.walk_cycles`` (lanes that walk their own queues).
 """
 
 from __future__ import annotations
@@ -33,10 +36,13 @@ from synaprune.hw.integration import Integration
 from synaprune.hw.memory_map import row_mask_words, weight_words
 from synaprune.model import rules
 from synaprune.model.config import Config
+from synaprune.model.cycles import walk_cycles
 
 # the steps' mask patterns, in order; "none" is a step without events
-MODES = ("random", "one_row", "two_rows", "empty", "none", "full", "lanes", "random", "one_row")
+MODES = ("random", "one_row", "two_rows", "empty", "none", "full", "lanes", "random", "skew",
+         "one_row")
 EVENTS_PER_STEP = 4
+SKEW_EVENTS = 30  # more than twice the fetch's credits per lane (2 + ram_latency + 4)
 MAX_STEP_CYCLES = 2000
 
 
@@ -98,6 +104,12 @@ def step_mask(rng: np.random.Generator, mode: str, n_events: int, K: int,
     if mode == "empty":
         return np.zeros(shape, dtype=bool)
     mask = np.zeros(shape, dtype=bool)
+    if mode == "skew":  # all rows of lane 0, then of the last lane; the other lanes row 0 only
+        half = n_events // 2
+        mask[:, 0, :] = True
+        mask[:half, :, 0] = True
+        mask[half:, :, P - 1] = True
+        return mask
     if mode == "lanes":  # lane p: its first p + 1 rows (lanes of different popcounts)
         for p in range(P):
             mask[:, :p + 1, p] = True
@@ -117,7 +129,7 @@ def make_network(cfg: Config, seed: int) -> tuple[list[Step], np.ndarray, np.nda
     mask = rng.random((n, cfg.n_neurons)) < 0.5  # inputs outside every step keep these
     steps, pos = [], 0
     for mode in MODES:
-        count = 0 if mode == "none" else EVENTS_PER_STEP
+        count = {"none": 0, "skew": SKEW_EVENTS}.get(mode, EVENTS_PER_STEP)
         idx = inputs[pos:pos + count]
         steps.append(Step(pos, pos + count, tuple(int(i) for i in idx)))
         if count:
@@ -162,8 +174,8 @@ def simulate(cfg: Config, pipelined: bool, seed: int) -> int:
         for j in range(cfg.n_neurons):
             ctx.set(bench.v[j % P].data[j // P], int(v[j]))
 
-    async def run_step(ctx: SimulatorContext, step: Step) -> int:
-        """start, then run until idle; the synapses counted while running."""
+    async def run_step(ctx: SimulatorContext, step: Step) -> tuple[int, int]:
+        """start, then run until idle; the synapses counted while running and the cycles."""
         ctx.set(dut.first, step.first)
         ctx.set(dut.end, step.end)
         ctx.set(dut.some, step.first != step.end)
@@ -172,15 +184,13 @@ def simulate(cfg: Config, pipelined: bool, seed: int) -> int:
         ctx.set(dut.start, 0)
         ctx.set(dut.run, 1)
         assert not ctx.get(dut.idle), "start must clear idle"
-        synapses = 0
-        for _ in range(MAX_STEP_CYCLES):
+        synapses = cycles = 0
+        while not ctx.get(dut.idle):
+            assert cycles < MAX_STEP_CYCLES, f"idle never rose in {MAX_STEP_CYCLES} cycles"
             synapses += ctx.get(dut.synapses)
-            if ctx.get(dut.idle):
-                break
             await ctx.tick()
-        else:
-            raise AssertionError(f"idle never rose in {MAX_STEP_CYCLES} cycles")
-        return synapses
+            cycles += 1
+        return synapses, cycles
 
     saturated = 0
 
@@ -188,13 +198,21 @@ def simulate(cfg: Config, pipelined: bool, seed: int) -> int:
         nonlocal v, saturated
         await load(ctx)
         for number, step in enumerate(steps):
-            synapses = await run_step(ctx, step)
+            synapses, cycles = await run_step(ctx, step)
+            where = f"step {number} ({MODES[number]})"
             idx = list(step.inputs)
             live = mask[idx]
+            if idx:
+                # the fill and drain of ``integ_fill_drain`` for this walker form (whatever
+                # the latency), less the core's setup cycle, which this bench does not count
+                walk = walk_cycles(live.reshape(len(idx), K, P).sum(1), ram_latency=L,
+                                   pipelined=pipelined)
+                fill = 8 + 2 * L + 3 * pipelined - 1
+                assert cycles == fill + walk, (
+                    f"{where}: {cycles} cycles, model {fill} + {walk}")
             contribution = (weights[idx] * live).sum(0)
             expected = rules.integrate(v, contribution, cfg.v_max)
             saturated += int((v + contribution > cfg.v_max).sum())
-            where = f"step {number} ({MODES[number]})"
             seen = membranes(ctx)
             assert np.array_equal(seen, expected), (
                 f"{where}: membranes at idle {seen.tolist()}, model {expected.tolist()}")
@@ -224,10 +242,12 @@ def config(lanes: int, rows: int, n_inputs: int, ram_latency: int) -> Config:
 
 
 @pytest.mark.parametrize("pipelined", [False, True])
-@pytest.mark.parametrize(("lanes", "rows", "ram_latency"), [(1, 8, 4), (3, 5, 7)])
+@pytest.mark.parametrize(("lanes", "rows", "ram_latency"), [(2, 8, 4), (3, 5, 7)])
 def test_integration_against_model(lanes: int, rows: int, ram_latency: int,
                                    pipelined: bool) -> None:
-    n_inputs = EVENTS_PER_STEP * (len(MODES) - 1) + 3  # 3 inputs outside the event list
+    counts = {"none": 0, "skew": SKEW_EVENTS}
+    # 3 inputs outside the event list
+    n_inputs = sum(counts.get(mode, EVENTS_PER_STEP) for mode in MODES) + 3
     cfg = config(lanes, rows, n_inputs, ram_latency)
     saturated = simulate(cfg, pipelined, seed=lanes * 1000 + rows * 10 + pipelined)
     assert saturated > 0, "no sum saturated: the saturation was not exercised"

@@ -52,10 +52,10 @@ def hand_times(t: int = 8) -> np.ndarray:
 
 # Step 0: inputs 0, 1. Input 0 is live on all 8 neurons, input 1 only on 3, 6, 7.
 #   v = [10, 10, 10, 80, 10, 10, 20, 20]; margins v - 100: neuron 3 best (-20), nobody fires.
-#   event costs, lanes 2: input 0: lane 0 {0,2,4,6} = 4, lane 1 {1,3,5,7} = 4 -> 4;
-#                         input 1: lane 0 {6} = 1, lane 1 {3,7} = 2 -> 2
-#                 lanes 4: input 0: 2 per lane -> 2; input 1: lanes {0,4}: 0, {1,5}: 0,
-#                         {2,6}: 1, {3,7}: 2 -> 2
+#   event costs, lanes 2: input 0: lane 0 {0,2,4,6} = 4, lane 1 {1,3,5,7} = 4;
+#                         input 1: lane 0 {6} = 1, lane 1 {3,7} = 2
+#                 lanes 4: input 0: 2 per lane; input 1: lanes {0,4}: 0, {1,5}: 0,
+#                         {2,6}: 1, {3,7}: 2
 # Step 1: no events.
 # Step 2: inputs 2, 3, live on all neurons: v3 = 80 + 80 = 160 (margin 60, fires),
 #   others + 20. Winner (3, 2); k_winners = 1 ends the sample: 3 steps.
@@ -68,9 +68,10 @@ def hand_times(t: int = 8) -> np.ndarray:
 #     + 786_435 = 418_935 >> 20 = 0 -> 10, and 10 < 16 -> pruned
 # adapt[3] = 0 + 32 = 32. live before = 128 - 16 = 112, after 111.
 # Next LFSR state: 0xB02C0003 >> 1 = 0x58160001, ^ 0x80200003 = 0xD8360002.
-@pytest.mark.parametrize(("lanes", "costs"), [(2, [[4, 2], [], [4, 4]]),
-                                              (4, [[2, 2], [], [2, 2]])])
-def test_hand_sample_learn(lanes: int, costs: list[list[int]]) -> None:
+@pytest.mark.parametrize(("lanes", "costs"), [(2, [[[4, 4], [1, 2]], [], [[4, 4], [4, 4]]]),
+                                              (4, [[[2, 2, 2, 2], [0, 0, 1, 2]], [],
+                                                   [[2, 2, 2, 2], [2, 2, 2, 2]]])])
+def test_hand_sample_learn(lanes: int, costs: list[list[list[int]]]) -> None:
     net = hand_net(hand_cfg(lanes))
     assert net.live == 112
     res = net.run_sample(hand_times(), learn=True, trace=True)
@@ -332,7 +333,7 @@ def ref_run(cfg: Config, s: RefState, times: list[int], learn: bool) -> dict[str
     winners: list[tuple[int, int]] = []
     spikes: list[tuple[int, int]] = []
     per_step: list[int] = []
-    costs: list[list[int]] = []
+    costs: list[list[list[int]]] = []
     syn_events = 0
     steps = 0
     cand = -1
@@ -347,7 +348,7 @@ def ref_run(cfg: Config, s: RefState, times: list[int], learn: bool) -> dict[str
                     v[j] = min(v[j] + s.w[i][j], cfg.v_max)  # saturate per event
                     lane_live[j % lanes] += 1
                     syn_events += 1
-            step_costs.append(max(lane_live))
+            step_costs.append(lane_live)
         costs.append(step_costs)
         if cfg.leak_shift:
             v = [x - (x >> cfg.leak_shift) for x in v]
@@ -511,12 +512,8 @@ def test_reference_strategy_is_not_vacuous() -> None:
 # ---------------------------------------------------------------------------------------------
 # properties
 # ---------------------------------------------------------------------------------------------
-def _live_costs(mask: np.ndarray, inputs: np.ndarray, lanes: int) -> list[int]:
-    out = []
-    for i in inputs:
-        per_lane = [int(mask[i, lane::lanes].sum()) for lane in range(lanes)]
-        out.append(max(per_lane))
-    return out
+def _live_costs(mask: np.ndarray, inputs: np.ndarray, lanes: int) -> list[list[int]]:
+    return [[int(mask[i, lane::lanes].sum()) for lane in range(lanes)] for i in inputs]
 
 
 @PROPS
@@ -553,7 +550,7 @@ def test_learning_invariants(setup: Setup) -> None:
         processed = np.flatnonzero(times < res.steps)
         assert res.syn_events == int(m0[processed].sum())
         assert res.n_events == int((times < cfg.never).sum())
-        # event costs: per step, per event in input order, max over lanes (j in lane j % P)
+        # event costs: per step, per event in input order, per lane (j in lane j % P)
         assert len(res.event_costs) == res.steps == len(res.spikes_per_step)
         for t, costs in enumerate(res.event_costs):
             inputs = np.flatnonzero(times == t)
@@ -635,9 +632,10 @@ def test_same_seed_same_results(setup: Setup) -> None:
 @pytest.mark.parametrize("lanes", [1, 2, 4, 8])
 def test_event_costs_lane_assignment_by_hand(lanes: int) -> None:
     # only neurons 0 and 1 live for input 0, neurons 0, 2, 4, 6 for input 1:
-    # lanes 1: 2 and 4; lanes 2: {0},{1} -> 1 and {0,2,4,6} in lane 0 -> 4;
-    # lanes 4: 1 and lanes 0 {0,4}, 2 {2,6} -> 2; lanes 8: 1 and 1
-    expected = {1: [2, 4], 2: [1, 4], 4: [1, 2], 8: [1, 1]}[lanes]
+    # lanes 1: 2 and 4; lanes 2: {0},{1} and {0,2,4,6} all in lane 0;
+    # lanes 4: {0},{1} and lanes 0 {0,4}, 2 {2,6}; lanes 8: one neuron per lane
+    expected = {1: [[2], [4]], 2: [[1, 1], [4, 0]], 4: [[1, 1, 0, 0], [2, 0, 2, 0]],
+                8: [[1, 1, 0, 0, 0, 0, 0, 0], [1, 0, 1, 0, 1, 0, 1, 0]]}[lanes]
     cfg = hand_cfg(lanes, threshold=10000)
     mask = np.zeros((16, 8), dtype=bool)
     mask[0, [0, 1]] = True
