@@ -3,8 +3,9 @@
 The core follows ``model.network.Network.run_sample`` exactly; ``model.cycles`` predicts its cycle
 count per phase. Phases of a sample (``docs/architecture.md``, cycle schedule):
 
-LOAD   take input events (SPIKE ..., END) from ``events_in``: input times into ``t_in``, indices
-       into the event memory, per-step boundaries into ``first``.
+LOAD   take input events (SPIKE ..., END) from ``events_in``: input times into ``t_in`` (only
+       when the sample learns), indices into the event memory, per-step boundaries into
+       ``first``.
 INTEG  per time step: stream that step's events; each event's row-mask word of a lane goes to
        that lane's walker, which visits only live synapses (each lane walks its own queue of
        events); each visit reads a weight and adds it to the membrane of that lane's neuron.
@@ -15,7 +16,8 @@ LEARN  per winner: adaptation += inc, then its column bitmap is walked (live syn
        STDP update per live synapse, pruning clears the synapse in both bitmaps; with the
        ``regrow`` register set, one absent synapse of the winner regrown per synapse pruned
        (``Regrow``, REGROW; only in a core built with ``regrow_unit``).
-CLEAR  restore ``t_in`` of the loaded inputs to 'never', zero membranes and fired flags.
+CLEAR  restore ``t_in`` of the loaded inputs to 'never' (a learning sample), zero membranes and
+       fired flags.
 EMIT   stream the spikes and an END (time = last step, index = predicted neuron) to ``events_out``.
 
 The core is the top of its datapath components, each a ``wiring.Component`` in a file of its own

@@ -37,7 +37,9 @@ def _take_event(m: Module, c: SimpleNamespace) -> None:
     """Take the held input beat (valid): END closes the event list; an event out of time order
     (error bit 0) or out of range, or one more than the list holds (error bit 1), is dropped;
     any other is appended, and ``first[t]`` (the list index of step t's first event) is set for
-    every step up to its time."""
+    every step up to its time. The input times are written only when the sample learns (the
+    ``learn`` register, which the host writes only between samples): inference never reads them,
+    so its CLEAR need not restore them."""
     s, cfg, rams = c.s, c.cfg, c.rams
     T = cfg.time_steps
     beat = c.skid.o.payload
@@ -56,7 +58,7 @@ def _take_event(m: Module, c: SimpleNamespace) -> None:
     with m.Else():
         m.d.comb += [rams.ev_wr.addr.eq(s.n_ev), rams.ev_wr.data.eq(beat.index),
                      rams.ev_wr.en.eq(1), rams.tin_wr.addr.eq(beat.index),
-                     rams.tin_wr.data.eq(beat.time), rams.tin_wr.en.eq(1)]
+                     rams.tin_wr.data.eq(beat.time), rams.tin_wr.en.eq(c.regs.learn)]
         for t in range(T + 1):
             with m.If((t >= s.last_tp1) & (t <= beat.time)):
                 m.d.sync += s.first[t].eq(s.n_ev)
@@ -235,8 +237,10 @@ def _clear_emit_states(m: Module, c: SimpleNamespace) -> None:
     K = c.cfg.rows
     with m.State("CLEAR_START"):
         c.count(Counter.CLEAR_CYCLES)
-        # (cmax >= K >= 1: CLEAR issues at least once)
-        m.d.sync += [cl.ptr.eq(0), cl.max.eq(Mux(s.n_ev > K, s.n_ev, K)), cl.q_valid.eq(0),
+        # (cmax >= K >= 1: CLEAR issues at least once; the loaded inputs' times only where the
+        # sample learned, as only then were they written)
+        m.d.sync += [cl.ptr.eq(0), cl.max.eq(Mux(c.regs.learn & (s.n_ev > K), s.n_ev, K)),
+                     cl.q_valid.eq(0),
                      cl.more.eq(1), cl.in_rows.eq(1), s.has_events.eq(0), c.in_clear.eq(1),
                      c.label_pred.eq(1), c.lab_addr.eq(s.pred)]
         m.d.comb += [c.sweep.clear_begin.eq(1), emit.start.eq(1)]
@@ -248,11 +252,12 @@ def _clear_emit_states(m: Module, c: SimpleNamespace) -> None:
         m.next = "CLEAR"
 
     with m.State("CLEAR"):
-        # restore the loaded inputs' times to 'never' (the event list read at ptr, the write a
-        # read latency later); membranes of rows < K are zeroed (the write requests)
+        # restore the loaded inputs' times to 'never' where the sample learned (the event list
+        # read at ptr, the write a read latency later); membranes of rows < K are zeroed (the
+        # write requests)
         c.count(Counter.CLEAR_CYCLES)
         issue = cl.more
-        m.d.sync += cl.q_valid.eq(Cat(issue & (cl.ptr < s.n_ev), cl.q_valid[0]))
+        m.d.sync += cl.q_valid.eq(Cat(issue & (cl.ptr < s.n_ev) & c.regs.learn, cl.q_valid[0]))
         with m.If(issue):
             m.d.sync += [cl.ptr.eq(cl.ptr + 1), cl.more.eq(cl.ptr + 1 != cl.max)]
         with m.If(cl.q_valid[1]):

@@ -22,7 +22,8 @@ testbench checks it against the core's counters on every sample. Phase costs
             address, weight read, StdpUnit, prune compare, write-back) + for each column-bitmap word
             max(1, live synapses in it); + regrow_cycles(cfg) per synapse the pass regrew
             ("fixed-density": the REGROW state, counted with learning; 0 when nothing regrew);
-- clear     restore input times of the loaded events and zero K membranes, 2-cycle read latency;
+- clear     zero K membranes and, in a learning sample, restore the input times of the loaded
+            events (2-cycle read latency); an inference sample never writes them;
 - emit      one output beat per spike + 1 END beat.
 """
 
@@ -183,8 +184,11 @@ def learn_cycles(cfg: Config, word_pops: list[np.ndarray],
     return sum(fill + int(np.maximum(p, 1).sum()) for p in word_pops) + grown * regrow_cycles(cfg)
 
 
-def clear_cycles(cfg: Config, n_events: int) -> int:
-    """Clear cycles: walk max(n_events, K) entries, then let the last t_in write land."""
+def clear_cycles(cfg: Config, n_events: int, *, learn: bool) -> int:
+    """Clear cycles: walk max(n_events, K) entries, then let the last t_in write land (a
+    learning sample); K entries (inference, whose input times were never written)."""
+    if not learn:
+        return 2 + cfg.rows
     last = max(n_events, cfg.rows)
     if n_events:
         last = max(last, n_events + 2)
@@ -192,13 +196,13 @@ def clear_cycles(cfg: Config, n_events: int) -> int:
 
 
 def sample_cycles(cfg: Config, res: SampleResult) -> PhaseCycles:
-    """Exact per-phase cycle counts of one sample run by the core (learning iff the result has
-    learning updates recorded, i.e. it was run with ``learn=True`` and had winners)."""
+    """Exact per-phase cycle counts of one sample run by the core (``res.learn``: the sample was
+    run with learning on, so its input times were written and are restored)."""
     return PhaseCycles(
         load=res.n_events + 1,
         integrate=integrate_cycles(cfg, res.event_costs),
         sweep=sweep_cycles(cfg, res.spikes, res.steps),
         learn=learn_cycles(cfg, res.learn_word_pops, res.learn_regrowths),
-        clear=clear_cycles(cfg, res.n_events),
+        clear=clear_cycles(cfg, res.n_events, learn=res.learn),
         emit=len(res.spikes) + 1,
     )

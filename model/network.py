@@ -55,6 +55,7 @@ class SampleResult:
     spikes_per_step: list[int]
     learn_word_pops: list[np.ndarray]  # per winner: live synapses in each column-bitmap word
     regrown: int = 0  # synapses regrown in this sample (rewiring policies)
+    learn: bool = False  # the sample was run with learning on (winners or not)
     # per winner, the synapses its learning pass regrew ("fixed-density"; the chip's REGROW)
     learn_regrowths: list[int] = field(default_factory=list)
     membranes: list[np.ndarray] = field(default_factory=list)  # trace: v after leak, per step
@@ -128,7 +129,8 @@ class Network:
         fired = np.zeros(n, dtype=bool) if allowed is None else ~np.asarray(allowed, dtype=bool)
         res = SampleResult(winners=[], spikes=[], prediction=-1, steps=0,
                            n_events=int(bounds[cfg.never]), syn_events=0, syn_updates=0, live=0,
-                           pruned=0, event_costs=[], spikes_per_step=[], learn_word_pops=[])
+                           pruned=0, event_costs=[], spikes_per_step=[], learn_word_pops=[],
+                           learn=learn)
         candidate = -1
         for t in range(cfg.time_steps):
             idx = order[bounds[t]:bounds[t + 1]]
