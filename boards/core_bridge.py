@@ -6,6 +6,9 @@ bridge the link runs in the ``sync`` domain and the core in ``core_domain``, eac
 clock, and the unit sees the core's ports unchanged:
 
 - events, both ways: an ``AsyncFIFO`` each (a full output FIFO back-pressures the core's EMIT);
+  the core's output beats pass a ``SkidBuffer`` in the core's domain first, so that the FIFO's
+  write port is fed from registers, not from the core's FSM decode (on the 85F the two sit far
+  apart: that path was the core clock's critical one);
 - host accesses: one request at a time. A strobe taken while ``host.ready`` is latched with its
   operands, a pulse crosses to the core domain, which strobes the core as soon as the core's
   own ``ready`` allows, waits for ``rvalid`` on a read, holds the read word and pulses back;
@@ -19,13 +22,14 @@ clock, and the unit sees the core's ports unchanged:
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import DomainRenamer, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.cdc import FFSynchronizer, PulseSynchronizer
 from amaranth.lib.fifo import AsyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from ..hw.layouts import LABEL_BITS, event_signature, host_signature, regs_layout
+from ..hw.skid_buffer import SkidBuffer
 from ..model.config import Config
 
 
@@ -66,7 +70,10 @@ class CoreBridge(wiring.Component):
                          dst.payload.eq(f.r_data), dst.valid.eq(f.r_rdy), f.r_en.eq(dst.ready)]
 
         fifo("events_in", self.to_core, self.core_to_core, "sync", core)
-        fifo("events_out", self.core_from_core, self.from_core, core, "sync")
+        out_skid = SkidBuffer(layout=self.core_from_core.payload.shape())
+        m.submodules.events_out_skid = DomainRenamer(core)(out_skid)
+        wiring.connect(m, wiring.flipped(self.core_from_core), out_skid.i)
+        fifo("events_out", out_skid.o, self.from_core, core, "sync")
 
         # quasi-static values
         m.submodules.regs_sync = FFSynchronizer(self.regs.as_value(), self.core_regs.as_value(),
