@@ -26,6 +26,14 @@ from .layouts import Counter, EventKind
 
 def phase_fsm(m: Module, c: SimpleNamespace) -> None:
     """Add the FSM to ``m``."""
+    # The event list's and input times' write requests: address and data from the input beat
+    # (LOAD) or, while ``in_clear`` (a register), the clear's; only the enables are decided by
+    # the states, so the beat's checks do not sit in front of the address registers (the 85F's
+    # critical path ran through them).
+    rams, beat = c.rams, c.skid.o.payload
+    m.d.comb += [rams.ev_wr.addr.eq(c.s.n_ev), rams.ev_wr.data.eq(beat.index),
+                 rams.tin_wr.addr.eq(Mux(c.in_clear, rams.ev_q, beat.index)),
+                 rams.tin_wr.data.eq(Mux(c.in_clear, c.cfg.time_steps, beat.time))]
     with m.FSM(init="IDLE"):
         _load_states(m, c)
         _step_states(m, c)
@@ -56,9 +64,7 @@ def _take_event(m: Module, c: SimpleNamespace) -> None:
     with m.Elif((beat.time >= T) | (beat.index >= cfg.n_inputs) | (s.n_ev == cfg.n_inputs)):
         m.d.sync += s.error[1].eq(1)
     with m.Else():
-        m.d.comb += [rams.ev_wr.addr.eq(s.n_ev), rams.ev_wr.data.eq(beat.index),
-                     rams.ev_wr.en.eq(1), rams.tin_wr.addr.eq(beat.index),
-                     rams.tin_wr.data.eq(beat.time), rams.tin_wr.en.eq(c.regs.learn)]
+        m.d.comb += [rams.ev_wr.en.eq(1), rams.tin_wr.en.eq(c.regs.learn)]
         for t in range(T + 1):
             with m.If((t >= s.last_tp1) & (t <= beat.time)):
                 m.d.sync += s.first[t].eq(s.n_ev)
@@ -261,8 +267,7 @@ def _clear_emit_states(m: Module, c: SimpleNamespace) -> None:
         with m.If(issue):
             m.d.sync += [cl.ptr.eq(cl.ptr + 1), cl.more.eq(cl.ptr + 1 != cl.max)]
         with m.If(cl.q_valid[1]):
-            m.d.comb += [rams.tin_wr.addr.eq(rams.ev_q), rams.tin_wr.data.eq(c.cfg.time_steps),
-                         rams.tin_wr.en.eq(1)]
+            m.d.comb += rams.tin_wr.en.eq(1)
         with m.If(~issue & (cl.q_valid == 0)):
             m.d.sync += [s.n_win.eq(0), s.last_tp1.eq(0), s.last_t.eq(0), s.n_ev.eq(0),
                          c.in_clear.eq(0)]

@@ -38,6 +38,8 @@ def test_experiment_small_digits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert all(0.0 <= s["accuracy"] <= 1.0 for s in summary["prune_threshold_sweep"])
     assert summary["learn_speedup"] >= 1.0
     assert summary["infer_speedup"] >= 1.0
+    # the floor: live synapses over lanes, below the pruned cycles (which add the fixed cost)
+    assert 0 < summary["infer_floor_pruned"] < summary["infer_cycles_pruned"]
     assert summary["rtl"]["ran"] is True
     assert "RTL check: 2 test samples, mismatches 0" in format_table(summary)
     paths = plot_all(result, tmp_path / "out")
