@@ -144,13 +144,15 @@ BOARDS: dict[str, BoardSpec] = {
         clk_in_mhz=12.0, default_device="UP5K", leds=2, programmer_board="ice40_generic",
         devices={
             # one lane and 24-bit counters: the 5,280 logic cells hold the layer with its
-            # learning datapath and the UART command unit; at 98.7 % of the cells placement
-            # decides the last MHz: seed 1 makes 30.1 MHz, nextpnr's default 29.1 (docs/boards.md).
+            # learning datapath and the UART command unit; at 98.5 % of the cells placement
+            # decides whether it places and the last MHz: at 2aaa3cf seed 1 found no legal
+            # placement, seeds 2, 3, 4 made 28.8, 31.4 and 27.8 MHz (docs/boards.md), so the
+            # default is seed 3; the margin is placement luck.
             # No regrowth unit: the UP5K is full (5,200 of its 5,280 cells without it; the unit
             # and its port multiplexers add about 500 LUT4s), so this layer cannot learn by
             # "fixed-density" (Config.regrow_unit)
             "UP5K": DeviceSpec("UP5K", PARTS["iCE40UP5K"], _icebreaker, "digits", 32, 1, 30.0,
-                               config={"counter_bits": 24, "regrow_unit": False}, seed=1),
+                               config={"counter_bits": 24, "regrow_unit": False}, seed=3),
         }),
 }
 

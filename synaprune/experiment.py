@@ -306,8 +306,9 @@ def format_table(summary: dict[str, Any]) -> str:
             ("inference energy saving", "infer_energy_saving", "%", "infer_energy_saving"),
             ("prune unit power overhead", "prune_power_overhead", "%", "prune_power_overhead"),
             ("inference cycles/sample dense", "infer_cycles_dense", "", None),
-            ("inference cycles/sample pruned", "infer_cycles_pruned", "", None),
-            ("  of which live synapses / lanes", "infer_floor_pruned", "", None)]
+            ("inference cycles/sample pruned", "infer_cycles_pruned", "", None)]
+    if "infer_floor_pruned" in summary:  # the layer core's experiment (not the deep chain's)
+        rows.append(("  of which live synapses / lanes", "infer_floor_pruned", "", None))
     lines = [f"{'figure':<32} {'ours':>20} {'published':>16} {'goal':>16}", "-" * 87]
     for label, key, unit, ref in rows:
         pub = "" if ref is None or ref not in PUBLISHED else published(ref)
