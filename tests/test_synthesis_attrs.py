@@ -29,9 +29,8 @@ LANE_COPIES = {CORE: ("a_oaddr_l", "in_learn_l", "in_regrow_l"), f"{CORE}.sweep"
 SWEEP_COPIES = {f"{CORE}.sweep": ("in_sweep_l", "sw_stall_l", "sweep_k_l")}
 # the copies of the spike list's read pointer, one per bank (not per lane)
 EMIT_COPIES = {f"{CORE}.emit": ("bank_addr_q0", "bank_addr_q1")}
-# the small memories: (module, memory)
+# the small memories: (module, memory); and each lane's row walker's FIFO
 SMALL_MEMORIES = ((CORE, "spk0"), (CORE, "spk1"), (CORE, "labels"),
-                  (f"{CORE}.integration.row_walker.fifo", "storage"),
                   (f"{CORE}.learning.col_walker.fifo", "storage"),
                   (f"{CORE}.learning.wb_line", "buf"))
 
@@ -111,8 +110,9 @@ def test_ecp5_board_top_carries_the_attributes(tmp_path: Path, lanes: int,
     for owner in [*owners, f"{CORE}.col"]:
         assert mods[owner].dff_q, owner
         assert set(mods[owner].dff_q) <= marked(mods[owner], KEEP_REGISTER), owner
-    for module, memory in SMALL_MEMORIES:
-        assert mods[module].memories[memory].get("ram_style") == "distributed", memory
+    walker_fifos = [(f"{CORE}.integration.row_walker{p}.fifo", "storage") for p in range(lanes)]
+    for module, memory in [*SMALL_MEMORIES, *walker_fifos]:
+        assert mods[module].memories[memory].get("ram_style") == "distributed", module
     banks = [attrs for name in ("w0", f"row{lanes - 1}", "col")
              for attrs in mods[f"{CORE}.{name}"].memories.values()]
     assert banks and all(attrs.get(COLLISION_FREE) == "1" for attrs in banks)
