@@ -36,6 +36,7 @@ from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..model.cycles import walker_depth
 from .credits import credit_flag
 from .delay_line import register_chain
 from .walker import LockstepWalker
@@ -78,7 +79,8 @@ class Integration(wiring.Component):
         m = Module()
         P, K, L = self.lanes, self.rows, self.latency
         fetch_stages = 2 + L  # event read (2) + row-mask read
-        depth = fetch_stages + 4  # entries per lane: > fetch latency keeps a lane fed
+        # entries per lane (fetch latency + 4 keeps a lane fed); the cycle model's own number
+        depth = walker_depth(L)
         tag = data.StructLayout({"base": unsigned((self.n_inputs * K).bit_length())})
         walkers = []
         for p in range(P):
