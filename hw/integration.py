@@ -11,7 +11,9 @@ Three pipelines in a row (``L`` = the banked RAMs' read latency):
   address of its row-mask words; 2 + L: the words (``row_words``, one per lane), each into its
   lane's walker with the weight base ``input * rows``. The fetch keeps at most ``depth`` entries
   issued and not yet taken by any one lane (a credit count per lane, ``hw.credits``), so a lane
-  may run up to ``depth`` events ahead of the slowest.
+  may run up to ``depth`` events ahead of the slowest. It issues on a registered AND of the
+  lanes' "two credits or more" flags (a cycle old, so one credit stays in reserve): the AND of
+  the lanes' flags is not on the path from the decision to the counters.
 * walk: per lane a one-lane ``LockstepWalker`` visits the set bits of its words, one a cycle
   (pruned synapses cost nothing; an event with no live synapse in the lane costs it one cycle);
   a visit of lane p reads the weight at ``weight_addr[p]`` = its entry's base + row.
@@ -95,10 +97,14 @@ class Integration(wiring.Component):
         fs_valid = Signal(fetch_stages)  # occupancy, bit s: stage s + 1
         fs_base = register_chain(m, self.event_index * K, L, name="fs_base")  # [-1]: 2 + L
         issue = Signal()
-        some = [credit_flag(m, depth=depth, issue=issue & self.run,
-                            taken=walker.taken & self.run, name=f"fetch{p}")
-                for p, walker in enumerate(walkers)]
-        m.d.comb += issue.eq(more & Cat(*some).all())
+        # per lane "two credits or more"; their AND registered once more (``ok``), so the
+        # decision is a gate of two registers: a lane with two credits a cycle ago has one now
+        spare = [credit_flag(m, depth=depth, issue=issue & self.run,
+                             taken=walker.taken & self.run, name=f"fetch{p}", reserve=2)
+                 for p, walker in enumerate(walkers)]
+        ok = Signal(init=1, name="f_ok")
+        m.d.sync += ok.eq(Cat(*spare).all())
+        m.d.comb += issue.eq(more & ok)
         with m.If(self.start):
             m.d.sync += [fptr.eq(self.first), fend.eq(self.end), more.eq(self.some)]
         with m.If(self.run):

@@ -122,13 +122,16 @@ def walk_cycles(costs: np.ndarray, *, ram_latency: int, pipelined: bool) -> int:
     ((events in order) x (lanes): live synapses of each event in each lane), for
     ``hw.integration.Integration`` with that RAM latency and walker form.
 
-    The fetch issues event e at cycle I_e, one a cycle, and only while every lane's walker
-    has taken event e - depth (a lane's credit comes back the cycle after its take). Event e
-    reaches the walkers' FIFOs F = 2 + L cycles after its issue; a lane takes it W = 2
-    (pipelined: 4) cycles after that at the earliest, and not before the lane is done with
-    event e - 1; the lane then spends c = max(1, live synapses) cycles on it:
+    The fetch issues event e at cycle I_e, one a cycle, on a flag a cycle old: every lane
+    had two credits or more at cycle I_e - 1 (D = depth less the entries issued, plus those
+    taken, a lane's credit coming back the cycle after its take). Straight after event
+    e - 1 that needs event e - D taken by every lane two cycles before, later it needs
+    event e - D + 1. Event e reaches the walkers' FIFOs F = 2 + L cycles after its issue; a
+    lane takes it W = 2 (pipelined: 4) cycles after that at the earliest, and not before the
+    lane is done with event e - 1; the lane then spends c = max(1, live synapses) cycles on
+    it, with T_e = max_p T(e, p):
     T(e, p) = max(I_e + F + W, T(e-1, p) + c(e-1, p)),
-    I_e = max(I_e-1 + 1, max_p T(e - depth, p) + 1).
+    I_e = I_e-1 + 1 if T_e-D + 2 <= I_e-1 + 1, else max(I_e-1 + 2, T_e-D+1 + 2).
     The result is max_p (T(last, p) + c(last, p)) - (F + W): where the lanes' costs are equal
     and the fetch keeps up, the sum of the costs (lanes in lockstep)."""
     n = len(costs)
@@ -141,7 +144,9 @@ def walk_cycles(costs: np.ndarray, *, ram_latency: int, pipelined: bool) -> int:
     taken = np.zeros(n, dtype=np.int64)  # per event: the last lane's take
     issue = -1
     for e in range(n):
-        issue = max(issue + 1, int(taken[e - depth]) + 1) if e >= depth else issue + 1
+        issue += 1
+        if e >= depth and taken[e - depth] + 2 > issue:
+            issue = max(issue + 1, int(taken[e - depth + 1]) + 2)
         take = np.maximum(free, issue + lead)
         taken[e] = take.max()
         free = take + cost[e]
