@@ -102,3 +102,16 @@ def test_cli_policy_reports_zero_differences(capsys: pytest.CaptureFixture[str])
     out = capsys.readouterr().out
     assert "rewire_policy=fixed-density" in out and "differences         0" in out
     assert "synapses regrown" in out
+
+
+def test_cli_sparse_policy_gets_its_threshold(capsys: pytest.CaptureFixture[str]) -> None:
+    # the digits preset's threshold is 7000: a sparse start at density 0.1 would never fire, so
+    # the command takes the experiment's threshold for that density, and says so
+    assert main(["crosscheck", "--samples", "8", "--set", "rewire_policy=pq"]) == 0
+    out = capsys.readouterr().out
+    assert "neuron threshold 1400" in out and "differences         0" in out
+    updates = int(out.split("STDP updates")[1].split()[0])
+    assert updates > 0
+    assert main(["crosscheck", "--samples", "8", "--set", "rewire_policy=pq",
+                 "--set", "threshold=900"]) == 0
+    assert "neuron threshold" not in capsys.readouterr().out

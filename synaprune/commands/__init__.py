@@ -55,6 +55,25 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     return changes
 
 
+def config_with_overrides(cfg: Config, changes: dict[str, Any]) -> Config:
+    """``cfg`` with the ``--set`` ``changes``. A rewiring policy that starts sparse, set here on a
+    configuration that did not, without a threshold, gets the experiment's threshold for its
+    density (``experiment.sparse_threshold``; at the dense threshold a neuron wired to a tenth
+    of its inputs never fires, and a comparison of nothing proves nothing); that is printed."""
+    from ..experiment import sparse_threshold
+    from ..model.rewiring import starts_sparse
+
+    if not changes:
+        return cfg
+    merged = Config.from_dict({**cfg.to_dict(), **changes})
+    if (starts_sparse(merged.rewire_policy) and not starts_sparse(cfg.rewire_policy)
+            and "threshold" not in changes):
+        merged = merged.replace(threshold=sparse_threshold(cfg, merged.rewire_density))
+        print(f"{merged.rewire_policy} starts at density {merged.rewire_density}: neuron "
+              f"threshold {merged.threshold} (--set threshold=N overrides)", flush=True)
+    return merged
+
+
 def positive_int(text: str) -> int:
     """argparse type: an int >= 1."""
     try:

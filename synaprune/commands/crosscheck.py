@@ -22,6 +22,7 @@ from . import (
     add_config_argument,
     add_network_argument,
     check_images_fit,
+    config_with_overrides,
     load_split,
     parse_overrides,
     positive_int,
@@ -42,7 +43,7 @@ def load_config(args: argparse.Namespace) -> Config:
     changes = parse_overrides(args.set)
     if args.no_prune:
         changes["prune_enabled"] = False
-    return Config.from_dict({**cfg.to_dict(), **changes}) if changes else cfg
+    return config_with_overrides(cfg, changes)
 
 
 def load_times(args: argparse.Namespace, cfg: Config) -> np.ndarray:

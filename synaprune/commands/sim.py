@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..model.config import Config
-from . import parse_overrides
+from . import config_with_overrides, parse_overrides
 
 if TYPE_CHECKING:
     from ..model.deep_config import DeepConfig
@@ -215,9 +215,7 @@ def run(args: argparse.Namespace) -> int:
         cfg, case = checkpoint_case(args.checkpoint, args.infer, args.data)
     else:
         cfg = Config.load(args.config) if args.config else Config.preset("digits")
-        changes = parse_overrides(args.set)
-        if changes:
-            cfg = Config.from_dict({**cfg.to_dict(), **changes})
+        cfg = config_with_overrides(cfg, parse_overrides(args.set))
         case = digits_case(cfg, pretrain=args.pretrain, n_learn=args.learn, n_infer=args.infer,
                            in_gap=gap, out_stall=gap)
     print(f"simulating {len(case.times)} samples in {args.simulator} "
