@@ -52,13 +52,15 @@ def train(args: argparse.Namespace) -> int:
         counters = meta["counters"]
         if meta["dataset"] != dataset:
             raise ValueError(f"{ckpt} learned on {meta['dataset']}, not {dataset}")
-        if args.config is not None or args.no_prune or args.epochs or args.seed is not None:
+        if (args.config is not None or args.no_prune or args.epochs or args.seed is not None
+                or args.set):
             raise ValueError("--resume continues the checkpoint's configuration; drop --config, "
-                             "--no-prune, --epochs and --seed")
+                             "--set, --no-prune, --epochs and --seed")
         print(f"resuming {ckpt}: {net.done} of {len(net.cfg.learning_layers())} learning "
               f"layers done")
     else:
-        net = DeepNetwork(apply_overrides(deep_config(dataset, args.config), args))
+        net = DeepNetwork(apply_overrides(set_fields(deep_config(dataset, args.config),
+                                                     args.set), args))
     cfg = net.cfg
     split = load_split(args, dataset)
 

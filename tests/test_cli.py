@@ -80,12 +80,14 @@ def test_train_then_eval(tmp_path: Path, tiny_config_file: Path,
 def test_train_overrides(tmp_path: Path, tiny_config_file: Path) -> None:
     rc = main(["train", "--config", str(tiny_config_file), "--no-prune", "--seed", "5",
                "--epochs", "2", "--train", "50", "--test", "20", "--out", str(tmp_path),
-               "--json", str(tmp_path / "t.json"), "--no-progress"])
+               "--json", str(tmp_path / "t.json"), "--no-progress", "--set", "a_plus=1234",
+               "--set", "seed=9"])
     assert rc == 0
     figures = json.loads((tmp_path / "t.json").read_text())
     assert figures["config"]["prune_enabled"] is False and figures["pruned"] == 0
     assert figures["live_fraction"] == 1.0
-    assert figures["config"]["seed"] == 5 and figures["samples"] == 100
+    assert figures["config"]["a_plus"] == 1234
+    assert figures["config"]["seed"] == 5 and figures["samples"] == 100  # --seed after --set
 
 
 def test_train_then_eval_mnist_files(tmp_path: Path, write_idx: WriteIdx,

@@ -64,6 +64,9 @@ def test_train_eval_resume(tmp_path: Path, tiny_file: Path, capsys: pytest.Captu
     (["eval", "--network", "deep", "--checkpoint", "FC"], "a one-layer checkpoint takes "
                                                           "--network fc"),
     (["train", "--out", "X", "--resume"], "--resume and --plots apply to --network deep only"),
+    (["train", "--network", "deep", "--out", "X", "--set", "layers.9.a_plus=1"],
+     "the network has"),
+    (["train", "--set", "a_plus=-5", "--out", "X"], "config.a_plus = -5"),
 ])
 def test_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture, tiny_file: Path,
                              argv: list[str], needle: str) -> None:

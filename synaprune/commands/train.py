@@ -32,7 +32,9 @@ from . import (
     add_network_argument,
     check_images_fit,
     choose_dataset,
+    config_with_overrides,
     load_split,
+    parse_overrides,
     positive_int,
     resolve_config,
     write_json,
@@ -150,6 +152,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="passes over the training samples (overrides the config)")
     g.add_argument("--seed", type=int, metavar="N",
                    help="seed of the initial weights and the sample order (overrides the config)")
+    g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one configuration field with a TOML value, e.g. --set "
+                        "a_plus=1000; deep network: a network field or layers.N.FIELD "
+                        "(repeatable; applied before --no-prune, --epochs and --seed)")
     o = p.add_argument_group("output")
     o.add_argument("--out", metavar="DIR", type=Path, required=True,
                    help=f"directory for {CHECKPOINT_NAME} (created if missing)")
@@ -174,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--resume and --plots apply to --network deep only")
     t_start = time.perf_counter()
     dataset = choose_dataset(args)
-    cfg = resolve_config(dataset, args.config)
+    cfg = config_with_overrides(resolve_config(dataset, args.config), parse_overrides(args.set))
     changes: dict[str, Any] = {}
     if args.no_prune:
         changes["prune_enabled"] = False
