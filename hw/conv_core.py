@@ -410,8 +410,7 @@ class ConvCore(wiring.Component):
                     m.d.sync += in_clear.eq(0)
                     m.d.comb += emit.arm.eq(1)
                     m.next = "EMIT"
-            with m.State("EMIT"):
-                m.d.comb += emit.run.eq(1)
+            with m.State("EMIT"):  # the emit unit sends from arm to done on its own flag
                 with m.If(emit.out.valid & emit.out.ready):
                     m.d.comb += inc[ConvCounter.EMIT_CYCLES].eq(1)
                 with m.If(emit.done):

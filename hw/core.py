@@ -189,7 +189,7 @@ class LayerCore(wiring.Component):
         m.submodules.integration = integ = c.integ = Integration(
             lanes=P, rows=K, n_inputs=cfg.n_inputs, weight_bits=cfg.weight_bits,
             membrane_bits=cfg.membrane_bits, ram_latency=L, pipelined=cfg.die_wide,
-            fifo_attrs=small)
+            fifo_attrs=small, keep_attrs=keep)
         m.d.comb += [integ.first.eq(Array(s.first)[s.step]),
                      integ.end.eq(Array(s.first)[s.step + 1]),
                      integ.some.eq(s.has_events.bit_select(s.step, 1)),
@@ -366,6 +366,11 @@ class LayerCore(wiring.Component):
                                     Mux(c.in_learn, c.learn_inc & c.learning.lane_onehot[p],
                                         write[HostRegion.ADAPT] & hq.lane[p]))),
             ]
+        # The spike count follows the sweep's own spike flag (high only while it sweeps), not
+        # the FSM's SWEEP state: its enable then needs no decode of the state (on the 85F's
+        # default placement that decode was the critical path). EMIT's reset never meets a spike.
+        with m.If(sweep.spike):
+            m.d.sync += s.n_spk.eq(s.n_spk + 1)
         for b, wr in enumerate(r.spk_wr):
             m.d.comb += [wr.addr.eq(s.n_spk >> 1), wr.data.time.eq(s.step),
                          wr.data.neuron.eq(sweep.spike_neuron),

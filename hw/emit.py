@@ -13,10 +13,14 @@ them has a registered select.
 
 Contract: ``start`` points at entry 0 (the banks are read every cycle: an entry must be written at
 least a cycle before it is shown, and the last may be written in the ``start`` cycle); ``arm``, with
-``n_spikes`` final, says whether there is a spike to send. While ``run`` is high, ``out`` offers
-SPIKE (time, neuron) for entries 0 .. n_spikes - 1 in order, one per cycle ``out.ready`` is high,
-then END (time = ``last_step``, index = ``pred``); ``done`` is high in the cycle the END is taken.
-Reads of the spike banks must have latency 1 (a synchronous read port).
+``n_spikes``, ``last_step`` and ``pred`` final, starts the emission: from the next cycle ``out``
+offers SPIKE (time, neuron) for entries 0 .. n_spikes - 1 in order, one per cycle ``out.ready``
+is high, then END (time = ``last_step``, index = ``pred``); ``done`` is high in the cycle the
+END is taken, and ``out.valid`` is low from the next cycle until the next ``arm``. The unit keeps
+its own "sending" flag rather than taking a run input from the core's FSM, so the decode of the
+FSM's state is not on the path to the spike pointer (on the 85F, where the unit sits far from
+the FSM, that decode was the critical path). Reads of the spike banks must have latency 1 (a
+synchronous read port).
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ class Emit(wiring.Component):
         bank_depth = (max_spikes + 1) // 2
         time_shape = event_layout.members["time"]
         super().__init__({
-            "start": In(1), "arm": In(1), "run": In(1),
+            "start": In(1), "arm": In(1),
             "n_spikes": In(range(max_spikes + 1)),
             "last_step": In(time_shape), "pred": In(event_layout.members["index"]),
             # (one signal of both banks' addresses: a port that is a whole copy would give the
@@ -64,7 +68,8 @@ class Emit(wiring.Component):
         N = self.max_spikes
         eptr = Signal(range(N + 1))
         eptr1 = Signal(range(N + 2))  # eptr + 1, counted alongside
-        more = Signal()  # eptr != n_spikes (n_spikes holds still while running)
+        more = Signal()  # eptr != n_spikes (n_spikes holds still while sending)
+        sending = Signal()  # from the cycle after arm to the END taken
         word = data.View(self.bank_data[0].shape(),
                          Mux(eptr[0], self.bank_data[1], self.bank_data[0]))
         addr = [Signal(range(self.bank_depth), name=f"bank_addr_q{b}", attrs=self.keep_attrs)
@@ -73,9 +78,9 @@ class Emit(wiring.Component):
         with m.If(self.start):
             m.d.sync += [eptr.eq(0), eptr1.eq(1), addr[0].eq(0), addr[1].eq(0)]
         with m.If(self.arm):
-            m.d.sync += more.eq(self.n_spikes != 0)
+            m.d.sync += [more.eq(self.n_spikes != 0), sending.eq(1)]
         out = self.out
-        with m.If(self.run):
+        with m.If(sending):
             m.d.comb += out.valid.eq(1)
             with m.If(more):
                 m.d.comb += [out.payload.kind.eq(EventKind.SPIKE),
@@ -88,4 +93,6 @@ class Emit(wiring.Component):
                 m.d.comb += [out.payload.kind.eq(EventKind.END),
                              out.payload.time.eq(self.last_step),
                              out.payload.index.eq(self.pred), self.done.eq(out.ready)]
+                with m.If(out.ready):
+                    m.d.sync += sending.eq(0)
         return m

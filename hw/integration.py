@@ -13,7 +13,9 @@ Three pipelines in a row (``L`` = the banked RAMs' read latency):
   issued and not yet taken by any one lane (a credit count per lane, ``hw.credits``), so a lane
   may run up to ``depth`` events ahead of the slowest. It issues on a registered AND of the
   lanes' "two credits or more" flags (a cycle old, so one credit stays in reserve): the AND of
-  the lanes' flags is not on the path from the decision to the counters.
+  the lanes' flags is not on the path from the decision to the counters. Each lane's credit
+  count takes the decision from its own copy of the two registers (``keep_attrs``), so the
+  decision is not one net routed across the die to every lane.
 * walk: per lane a one-lane ``LockstepWalker`` visits the set bits of its words, one a cycle
   (pruned synapses cost nothing; an event with no live synapse in the lane costs it one cycle);
   a visit of lane p reads the weight at ``weight_addr[p]`` = its entry's base + row.
@@ -47,11 +49,13 @@ from .walker import LockstepWalker
 class Integration(wiring.Component):
     """``lanes`` lanes of ``rows`` neurons over ``n_inputs`` inputs; ``weight_bits``,
     ``membrane_bits``; ``ram_latency``; ``pipelined``: the walker's die-wide form;
-    ``fifo_attrs``: synthesis attributes of the walkers' FIFOs."""
+    ``fifo_attrs``: synthesis attributes of the walkers' FIFOs; ``keep_attrs``: those of the
+    per-lane copies of the issue decision's registers."""
 
     def __init__(self, *, lanes: int, rows: int, n_inputs: int, weight_bits: int,
                  membrane_bits: int, ram_latency: int, pipelined: bool = False,
-                 fifo_attrs: Mapping[str, object] | None = None) -> None:
+                 fifo_attrs: Mapping[str, object] | None = None,
+                 keep_attrs: Mapping[str, object] | None = None) -> None:
         sizes = dict(lanes=lanes, rows=rows, n_inputs=n_inputs, weight_bits=weight_bits,
                      membrane_bits=membrane_bits, ram_latency=ram_latency)
         for name, value in sizes.items():
@@ -62,6 +66,7 @@ class Integration(wiring.Component):
         self.lanes, self.rows, self.n_inputs = lanes, rows, n_inputs
         self.membrane_bits, self.latency = membrane_bits, ram_latency
         self.pipelined, self.fifo_attrs = pipelined, dict(fifo_attrs or {})
+        self.keep_attrs = dict(keep_attrs or {})
         ev_bits = n_inputs.bit_length()
         row_bits = max(1, (rows - 1).bit_length())
         w_addr_bits = (n_inputs * rows).bit_length()
@@ -98,19 +103,28 @@ class Integration(wiring.Component):
         fs_base = register_chain(m, self.event_index * K, L, name="fs_base")  # [-1]: 2 + L
         issue = Signal()
         # per lane "two credits or more"; their AND registered once more (``ok``), so the
-        # decision is a gate of two registers: a lane with two credits a cycle ago has one now
-        spare = [credit_flag(m, depth=depth, issue=issue & self.run,
+        # decision is a gate of two registers: a lane with two credits a cycle ago has one now.
+        # Each lane decides from copies of both registers next to its credit count (equal to
+        # ``more`` and ``ok`` in every cycle: same inputs, same enables).
+        more_l = [Signal(name=f"f_more_l{p}", attrs=self.keep_attrs) for p in range(P)]
+        ok_l = [Signal(init=1, name=f"f_ok_l{p}", attrs=self.keep_attrs) for p in range(P)]
+        spare = [credit_flag(m, depth=depth, issue=more_l[p] & ok_l[p] & self.run,
                              taken=walker.taken & self.run, name=f"fetch{p}", reserve=2)
                  for p, walker in enumerate(walkers)]
         ok = Signal(init=1, name="f_ok")
-        m.d.sync += ok.eq(Cat(*spare).all())
+        all_spare = Cat(*spare).all()
+        m.d.sync += [x.eq(all_spare) for x in [ok, *ok_l]]
         m.d.comb += issue.eq(more & ok)
         with m.If(self.start):
-            m.d.sync += [fptr.eq(self.first), fend.eq(self.end), more.eq(self.some)]
+            m.d.sync += [fptr.eq(self.first), fend.eq(self.end)]
+            m.d.sync += [x.eq(self.some) for x in [more, *more_l]]
         with m.If(self.run):
             m.d.sync += fs_valid.eq(Cat(issue, fs_valid[:-1]))
             with m.If(issue):
-                m.d.sync += [fptr.eq(fptr + 1), more.eq(fptr + 1 != fend)]
+                m.d.sync += fptr.eq(fptr + 1)
+            for x, y in [(more, ok), *zip(more_l, ok_l, strict=True)]:
+                with m.If(x & y):
+                    m.d.sync += x.eq(fptr + 1 != fend)
         for p, walker in enumerate(walkers):
             m.d.comb += [walker.entries.valid.eq(fs_valid[-1]),
                          walker.entries.payload.tag.base.eq(fs_base[-1]),

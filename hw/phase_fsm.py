@@ -114,8 +114,6 @@ def _step_states(m: Module, c: SimpleNamespace) -> None:
     with m.State("SWEEP"):
         c.count(Counter.SWEEP_CYCLES)
         m.d.comb += sweep.run.eq(1)
-        with m.If(sweep.spike):
-            m.d.sync += s.n_spk.eq(s.n_spk + 1)
         with m.If(sweep.done):
             m.d.comb += lane_reduce.start.eq(1)
             m.next = "REDUCE"
@@ -274,8 +272,7 @@ def _clear_emit_states(m: Module, c: SimpleNamespace) -> None:
             m.d.comb += [c.sweep.clear_end.eq(1), emit.arm.eq(1)]
             m.next = "EMIT"
 
-    with m.State("EMIT"):
-        m.d.comb += emit.run.eq(1)
+    with m.State("EMIT"):  # the emit unit sends from arm to done on its own flag
         with m.If(emit.done):
             c.count(Counter.SAMPLES)
             m.d.sync += [s.n_spk.eq(0), c.pred_label.eq(rams.lab_rd.data), c.label_pred.eq(0)]

@@ -4,11 +4,11 @@ A small wrapper gives ``Emit`` its two banks as ``lib.memory.Memory`` with synch
 ports (latency 1) at ``bank_addr``; the testbench writes entry e at e // 2 of bank e % 2, one
 entry a cycle, the last one in the cycle of ``start`` (the contract allows ``start`` a cycle
 before the list is complete). Then, after random gaps, ``arm`` with ``n_spikes`` (junk before
-it), and ``run`` until ``done``, with ``out.ready`` random (or always high). Checked every cycle:
+it), with ``out.ready`` random (or always high). Checked every cycle:
 
-- while ``run`` is low, ``out.valid`` and ``done`` are low;
-- while ``run`` is high, ``out.valid`` is high and ``out`` shows SPIKE (time, neuron) of entries
-  0 .. n_spikes - 1 in order, each until a cycle with ``out.ready``, then END (time =
+- up to and in the ``arm`` cycle, and after the END is taken, ``out.valid`` and ``done`` are low;
+- from the cycle after ``arm``, ``out.valid`` is high and ``out`` shows SPIKE (time, neuron) of
+  entries 0 .. n_spikes - 1 in order, each until a cycle with ``out.ready``, then END (time =
   ``last_step``, index = ``pred``); ``done`` is high exactly in the cycle the END is taken.
 
 Counts 0, 1, 2, odd and even, max_spikes - 1 and max_spikes; banks keep the previous sample's
@@ -73,7 +73,7 @@ def simulate(max_spikes: int, time_bits: int, neuron_bits: int, *, p_ready: floa
         for _ in range(n):
             ctx.set(emit.out.ready, rng.random() < p_ready)
             if ctx.get(emit.out.valid) or ctx.get(emit.done):
-                errors.append(f"{what}: out.valid or done while run is low")
+                errors.append(f"{what}: out.valid or done while not sending")
             await ctx.tick()
 
     async def bench(ctx: SimulatorContext) -> None:
@@ -102,8 +102,6 @@ def simulate(max_spikes: int, time_bits: int, neuron_bits: int, *, p_ready: floa
             ctx.set(emit.arm, 1)
             await idle_cycles(ctx, 1, what)
             ctx.set(emit.arm, 0)
-            await idle_cycles(ctx, rng.choice((0, 0, 1, 2)), what)
-            ctx.set(emit.run, 1)
             sent = 0
             for cycle in range(20 * (n + 1) + 50):
                 ready = rng.random() < p_ready
@@ -113,16 +111,15 @@ def simulate(max_spikes: int, time_bits: int, neuron_bits: int, *, p_ready: floa
                 want = ((1, EventKind.SPIKE, *spikes[sent]) if sent < n
                         else (1, EventKind.END, last_step, pred))
                 if seen != want:
-                    errors.append(f"{what}, run cycle {cycle}: {seen}, expected {want}")
+                    errors.append(f"{what}, sending cycle {cycle}: {seen}, expected {want}")
                 if ctx.get(emit.done) != (ready and sent == n):
-                    errors.append(f"{what}, run cycle {cycle}: done={ctx.get(emit.done)} "
+                    errors.append(f"{what}, sending cycle {cycle}: done={ctx.get(emit.done)} "
                                   f"with {sent} of {n} sent, ready={ready}")
                 await ctx.tick()
                 if ready and sent == n:
                     finished[0] += 1
                     break
                 sent += ready
-            ctx.set(emit.run, 0)
             await idle_cycles(ctx, rng.choice((0, 1, 2)), what)
 
     sim = Simulator(top)

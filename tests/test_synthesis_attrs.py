@@ -25,7 +25,7 @@ CORE = "top.link.core"
 # the per-lane register copies of the core and its components: module -> <name><lane> (the
 # sweep's row counter, flag and stall only with two lanes or more)
 LANE_COPIES = {CORE: ("a_oaddr_l", "in_learn_l", "in_regrow_l"), f"{CORE}.sweep": ("in_clear_l",),
-               f"{CORE}.host_port": ("hq_re_l",)}
+               f"{CORE}.host_port": ("hq_re_l",), f"{CORE}.integration": ("f_more_l", "f_ok_l")}
 SWEEP_COPIES = {f"{CORE}.sweep": ("in_sweep_l", "sw_stall_l", "sweep_k_l")}
 # the copies of the spike list's read pointer, one per bank (not per lane)
 EMIT_COPIES = {f"{CORE}.emit": ("bank_addr_q0", "bank_addr_q1")}
