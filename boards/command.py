@@ -30,7 +30,7 @@ import struct
 from functools import reduce
 from operator import xor
 
-from amaranth import Cat, Const, Module, Mux, Signal, Value
+from amaranth import Cat, Const, Module, Mux, Shape, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory, ReadPort, WritePort
 from amaranth.lib.wiring import In, Out, connect, flipped
@@ -65,6 +65,7 @@ from .protocol import (
     max_word_bytes,
     region_depth,
     region_laned,
+    region_readable,
     regs_bytes,
     word_bytes,
 )
@@ -459,11 +460,13 @@ class Executor(wiring.Component):
         # watchdog expiry changes it after that.
         status = Signal(Status, reset_less=True)
         # The memory header is loaded into the host-port registers as it is fetched; `arg_bad`
-        # collects the header bits that no valid request sets (region >= 8, a lane, address or
-        # count too large for the memory map), so the registers need only the map's widths.
+        # collects the header bits that no valid request sets (a region beyond the register's
+        # width, a lane, address or count too large for the memory map), so the registers need
+        # only the map's widths; a region value inside the width that names no region is
+        # refused by the range check (its depth is 0 and ``r_known`` low).
         # IDLE points them at the counters, for READ_COUNTERS and CLEAR. Reset-less, like the
         # other registers that IDLE or a later state initialises.
-        region = Signal(3, reset_less=True)
+        region = Signal(Shape.cast(HostRegion).width, reset_less=True)
         lane = Signal(len(self.host.lane), reset_less=True)
         addr = Signal(range(max_depth + 1), reset_less=True)
         # words of a READ_MEM / WRITE_MEM still to go
@@ -534,13 +537,16 @@ class Executor(wiring.Component):
         r_mask = Signal(mask_bits)  # word bytes - 1
         r_depth = Signal.like(addr)
         r_laned = Signal()
+        r_known = Signal()  # the region value names a region
+        r_readable = Signal()  # READ_MEM may read it (``protocol.region_readable``)
         with m.Switch(region):
             for reg in HostRegion:
                 with m.Case(reg):
                     wbytes = word_bytes(cfg, reg)
                     m.d.comb += [r_shift.eq(exact_log2(wbytes)), r_mask.eq(wbytes - 1),
                                  r_depth.eq(region_depth(cfg, reg)),
-                                 r_laned.eq(region_laned(reg))]
+                                 r_laned.eq(region_laned(reg)), r_known.eq(1),
+                                 r_readable.eq(region_readable(reg))]
         # Data bytes of the words: once the range check passes, no more than `_read_bytes`.
         nbytes = Signal(range(self._read_bytes + 1))
         m.d.comb += nbytes.eq(remaining << r_shift)
@@ -586,7 +592,8 @@ class Executor(wiring.Component):
         # compare); MEM_WAIT gives them a cycle to see the whole header.
         args_bad, len_bad, too_big = Signal(), Signal(), Signal()
         m.d.sync += [
-            args_bad.eq(arg_bad | ~lane_ok | (addr + remaining > r_depth)),
+            args_bad.eq(arg_bad | ~r_known | (~is_write & ~r_readable) | ~lane_ok
+                        | (addr + remaining > r_depth)),
             len_bad.eq(Mux(is_write, (plen - MEM_HEADER_BYTES)[:len(plen)] != nbytes,
                            plen != MEM_HEADER_BYTES)),
             too_big.eq(~is_write & (nbytes >= MAX_LENGTH)),

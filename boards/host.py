@@ -31,7 +31,8 @@ import numpy as np
 import serial
 
 from ..hw import memory_map as mm
-from ..hw.layouts import LABEL_BITS, Counter, HostRegion, regs_value
+from ..hw.layouts import LABEL_BITS, Counter, HostRegion, regs_value, rewire_layout
+from ..model import rewiring
 from ..model.config import Config
 from ..model.encoding import check_times
 from ..model.encoding import events as encode_events
@@ -277,7 +278,10 @@ class Board:
 
     def read_mem(self, region: HostRegion, lane: int, addr: int, count: int) -> np.ndarray:
         """``count`` consecutive words of one lane of ``region``: int64, or Python ints (an
-        object array) for words wider than 63 bits (row bitmaps of 64 or more rows)."""
+        object array) for words wider than 63 bits (row bitmaps of 64 or more rows). REWIRE
+        holds commands, not words: reading it is refused (``ValueError``)."""
+        if HostRegion(region) == HostRegion.REWIRE:
+            raise ValueError("REWIRE is a write-only command region: nothing to read")
         nb = proto.word_bytes(self.cfg, region)
         per_frame = max(1, self.info().max_payload // nb)
         out: list[int] = []
@@ -365,6 +369,32 @@ class Board:
     def clear(self) -> None:
         """Clear the core's counters and error flags and the link's sticky flags."""
         self.request(Cmd.CLEAR)
+
+    def rewire(self, commands: Sequence[tuple[int, int, int]]) -> None:
+        """Write "pq" rewire commands ``(neuron, cut, n_equal)`` in order (REWIRE; each runs on
+        the core before the next is taken): the neuron prunes its live weights below ``cut``
+        and the first ``n_equal`` equal to it, then regrows as many. A core built without the
+        regrowth unit has no rewiring (``ValueError``)."""
+        cfg = self.cfg
+        if not cfg.regrow_unit:
+            raise ValueError("this bitstream's core has no regrowth unit (regrow_unit = "
+                             "False), so it cannot rewire")
+        word = rewire_layout(cfg)
+        for j, cut, n_equal in commands:
+            if not 0 <= j < cfg.n_neurons:
+                raise ValueError(f"rewire: neuron {j} is not in 0..{cfg.n_neurons - 1}")
+            value = word.const({"cut": cut, "n_equal": n_equal}).as_value().value
+            self.write_mem(HostRegion.REWIRE, j % cfg.lanes, j // cfg.lanes, [value])
+
+    def pq_block(self) -> list[tuple[int, int, int]]:
+        """The host's step at a "pq" block's end (``model.rewiring``): read the weights and the
+        mask back, compute the rewire commands (``rewiring.pq_commands``) and write them;
+        returns them."""
+        cfg = self.cfg
+        commands = rewiring.pq_commands(self.read_weights(), self.read_col_mask(), cfg.pq_p,
+                                        cfg.pq_q, cfg.pq_eta, cfg.pq_gamma, cfg.pq_beta)
+        self.rewire(commands)
+        return commands
 
     # --- samples ---------------------------------------------------------------------------
     def run_sample(self, times: np.ndarray, *, learn: bool,

@@ -30,6 +30,7 @@ from ..hw.layouts import (
     host_data_bits,
     index_bits,
     regs_layout,
+    rewire_layout,
 )
 from ..model.config import Config
 
@@ -196,6 +197,7 @@ def word_bits(cfg: Config, region: HostRegion) -> int:
         HostRegion.COL_MASK: cfg.col_word_bits, HostRegion.ADAPT: cfg.adapt_bits,
         HostRegion.LABEL: LABEL_BITS, HostRegion.LFSR: LFSR_BITS,
         HostRegion.LIVE: COUNTER_BITS, HostRegion.COUNTER: COUNTER_BITS,
+        HostRegion.REWIRE: rewire_layout(cfg).size,
     }[HostRegion(region)]
 
 
@@ -220,13 +222,19 @@ def region_depth(cfg: Config, region: HostRegion) -> int:
         HostRegion.WEIGHT: cfg.n_inputs * cfg.rows, HostRegion.ROW_MASK: cfg.n_inputs,
         HostRegion.COL_MASK: cfg.n_neurons * cfg.col_words, HostRegion.ADAPT: cfg.rows,
         HostRegion.LABEL: cfg.n_neurons, HostRegion.LFSR: 1, HostRegion.LIVE: 1,
-        HostRegion.COUNTER: N_COUNTERS,
+        HostRegion.COUNTER: N_COUNTERS, HostRegion.REWIRE: cfg.rows,
     }[HostRegion(region)]
+
+
+def region_readable(region: HostRegion) -> bool:
+    """Whether READ_MEM may read ``region``: REWIRE takes commands and holds no words."""
+    return HostRegion(region) != HostRegion.REWIRE
 
 
 def region_laned(region: HostRegion) -> bool:
     """Whether ``region`` has one bank per lane (otherwise the lane must be 0)."""
-    return HostRegion(region) in (HostRegion.WEIGHT, HostRegion.ROW_MASK, HostRegion.ADAPT)
+    return HostRegion(region) in (HostRegion.WEIGHT, HostRegion.ROW_MASK, HostRegion.ADAPT,
+                                  HostRegion.REWIRE)
 
 
 def regs_bytes(cfg: Config) -> int:

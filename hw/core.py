@@ -245,6 +245,12 @@ class LayerCore(wiring.Component):
                          regrow.lfsr.eq(learning.lfsr), regrow.col_word.eq(r.col_q),
                          learning.lfsr_step.eq(regrow.lfsr_step),
                          learning.grown.eq(regrow.grown)]
+            # a host REWIRE command runs ("pq", set by the FSM), with its cut
+            # (``layouts.rewire_layout``)
+            c.rewiring = Signal()
+            c.rw_cut, c.rw_equal = Signal.like(learning.cut), Signal.like(learning.cut_equal)
+            m.d.comb += [learning.cut_mode.eq(c.rewiring), learning.cut.eq(c.rw_cut),
+                         learning.cut_equal.eq(c.rw_equal)]
             lanes(regrow.row_words, r.row_q)
 
         m.submodules.emit = emit = c.emit = Emit(

@@ -3,9 +3,10 @@
 The host's strobes and operands are registered at the boundary, so the command unit's logic and
 the core's address multiplexers sit in different cycles: a strobe taken in cycle c (``host.ready``
 = ``idle``) acts in cycle c + 1, where ``addr``, ``wdata``, ``write`` (the write strobe decoded
-per region, bit r for ``HostRegion`` r), ``lane`` (one-hot) and ``read_lane`` (the read strobe,
-once per lane: it selects the lanes' banked-RAM read addresses) hold it. The core points its
-memories' ports at ``addr`` while idle and gives back what they read:
+per region, bit r for ``HostRegion`` r), ``lane`` (one-hot), ``lane_no`` (binary) and
+``read_lane`` (the read strobe, once per lane: it selects the lanes' banked-RAM read addresses)
+hold it. The core points its memories' ports at ``addr`` while idle and gives back what they
+read (a REWIRE write is a command, not a memory: reading it gives 0):
 
 * registers and small memories (``lane_adapt``, ``label`` read a cycle after the strobe acts,
   ``lfsr``, ``live``, the counters): ``host.rdata``/``host.rvalid`` in cycle c + 4;
@@ -70,6 +71,7 @@ class HostPort(wiring.Component):
             "idle": In(1),
             "we": Out(1), "addr": Out(members["addr"].shape), "wdata": Out(members["wdata"].shape),
             "write": Out(len(HostRegion)), "lane": Out(lanes), "read_lane": Out(lanes),
+            "lane_no": Out(members["lane"].shape),
             "lane_adapt": In(adapt_bits).array(lanes), "lane_weight": In(weight_bits).array(lanes),
             "lane_row_mask": In(rows).array(lanes), "col_mask": In(col_word_bits),
             "label": In(label_bits), "lfsr": In(LFSR_BITS), "live": In(LFSR_BITS),
@@ -84,7 +86,7 @@ class HostPort(wiring.Component):
         taken_we, taken_re = host.we & host.ready, host.re & host.ready
         region = Signal(HostRegion, name="hq_region")
         re = Signal(name="hq_re")
-        lane_no = Signal.like(host.lane, name="hq_lane_no")
+        lane_no = self.lane_no
         m.d.sync += [self.we.eq(taken_we), re.eq(taken_re), self.addr.eq(host.addr),
                      self.wdata.eq(host.wdata), region.eq(host.region), lane_no.eq(host.lane),
                      self.lane.eq(1 << host.lane)]

@@ -11,6 +11,7 @@ from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..model.config import Config
+from ..model.rewiring import prunes_per_sample
 
 
 class EventKind(enum.Enum, shape=1):
@@ -21,7 +22,7 @@ class EventKind(enum.Enum, shape=1):
     END = 1
 
 
-class HostRegion(enum.Enum, shape=3):
+class HostRegion(enum.Enum, shape=4):
     """Address spaces of the host access port (``docs/architecture.md``, memory map)."""
 
     WEIGHT = 0  # lane p, addr i*K + k: weight of input i -> neuron k*P + p
@@ -32,6 +33,9 @@ class HostRegion(enum.Enum, shape=3):
     LFSR = 5  # the stochastic-rounding LFSR state
     LIVE = 6  # live-synapse counter (host sets it after loading masks; pruning decrements)
     COUNTER = 7  # read: counter number addr (see Counter); write: clear all counters
+    # write only, a core with the regrowth unit, while idle: lane p, addr k, a ``rewire_layout``
+    # word: rewire neuron k*P + p ("pq": prune what the cut selects, regrow as many)
+    REWIRE = 8
 
 
 class Counter(enum.IntEnum):
@@ -98,13 +102,22 @@ def regs_value(cfg: Config, *, learn: bool) -> dict[str, int]:
         "learn": int(learn), "threshold": cfg.threshold, "leak_shift": cfg.leak_shift,
         "k_winners": cfg.k_winners, "a_plus": cfg.a_plus,
         "a_minus": cfg.a_minus & ((1 << (cfg.stdp_frac_bits + 2)) - 1),
-        "prune_enable": int(cfg.prune_enabled), "prune_threshold": cfg.prune_threshold,
+        # "pq" prunes at a block's end (the host's REWIRE commands), not in a sample's pass
+        "prune_enable": int(cfg.prune_enabled and prunes_per_sample(cfg.rewire_policy)),
+        "prune_threshold": cfg.prune_threshold,
         "homeo_inc": cfg.homeo_inc, "homeo_decay_shift": cfg.homeo_decay_shift, **regrowth,
     }
 
 
 def index_bits(cfg: Config) -> int:
     return max(cfg.input_bits, cfg.neuron_bits)
+
+
+def rewire_layout(cfg: Config) -> data.StructLayout:
+    """A REWIRE command's word (``model.rewiring.pq_cut``): prune the neuron's live weights below
+    ``cut`` and the first ``n_equal`` equal to it."""
+    return data.StructLayout({"cut": unsigned(cfg.weight_bits),
+                              "n_equal": unsigned(cfg.n_inputs.bit_length())})
 
 
 def host_data_bits(cfg: Config) -> int:

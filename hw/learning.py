@@ -16,6 +16,12 @@ address stage:
   word without the winner's bit (``row_write_*``), and a cycle after the word's last synapse the
   column word rebuilt from the visits (``col_write_*``, registered).
 
+A rewire pass ("pq", ``model.rewiring.cut_prune``; ``cut_mode`` high at ``start``) walks the
+same way but leaves the weights and the LFSR alone: at stage L a synapse is pruned when its
+weight is below ``cut``, or equal to it while ``cut_equal`` (a count, loaded at ``start``) has
+some left, one used per such synapse in walk (ascending input) order; the decision rides
+registers to the write-back in place of ``PruneUnit``'s.
+
 What the write-back needs rides a ``DelayLine`` (a RAM, not ls_wb registers per bit). Within one
 pass every synapse is visited once and the pass drains before the next starts: no forwarding.
 
@@ -25,8 +31,8 @@ high the column words are fetched (credits, ``hw.credits``); ``idle`` (registere
 the cycle after the pass has drained. ``lfsr`` and ``live`` (the live-synapse count, one less a
 cycle after each pruning) are host-writable (``lfsr_write``/``live_write`` with ``wdata``);
 outside a pass ``lfsr_step`` steps the LFSR and ``grown`` adds a live synapse (``hw.regrow``).
-``updates``/``pruned`` flag this cycle's STDP update (address stage) and pruning (write-back), for
-the counters.
+``updates``/``pruned`` flag this cycle's visit of a live synapse (address stage; an STDP update
+unless the pass rewires) and pruning (write-back), for the counters and ``hw.regrow``.
 """
 
 from __future__ import annotations
@@ -86,6 +92,7 @@ class Learning(wiring.Component):
             "win_col_base": In(col_addr_bits), "win_kmask": In(rows),
             "a_plus": In(rate), "a_minus": In(rate),
             "prune_enable": In(1), "prune_threshold": In(weight_bits),
+            "cut_mode": In(1), "cut": In(weight_bits), "cut_equal": In(n_inputs.bit_length()),
             "weights": In(weight_bits).array(lanes), "input_time": In(time_bits),
             "row_words": In(rows).array(lanes), "col_word": In(col_word_bits),
             "weight_addr": Out(self.w_addr_bits),
@@ -124,7 +131,11 @@ class Learning(wiring.Component):
         g_more = Signal()  # gptr != G
         g_wbase = Signal(self.w_addr_bits)  # weight address of (input gptr * B, row): counted
         keep_acc = Signal(B)  # the live bits of the column word so far
+        l_cut_mode, l_cut = Signal(), Signal.like(self.cut)
+        eq_left, eq_some = Signal.like(self.cut_equal), Signal()  # eq_some: eq_left != 0
         with m.If(self.start):
+            m.d.sync += [l_cut_mode.eq(self.cut_mode), l_cut.eq(self.cut),
+                         eq_left.eq(self.cut_equal), eq_some.eq(self.cut_equal != 0)]
             m.d.sync += [self.row.eq(self.win_row), self.lane.eq(self.win_lane),
                          l_t.eq(self.win_time), col_base.eq(self.win_col_base),
                          gptr.eq(0), g_more.eq(1), g_wbase.eq(self.win_row), keep_acc.eq(0),
@@ -183,7 +194,7 @@ class Learning(wiring.Component):
         lfsr = self.lfsr
         # one LFSR step per synaptic update, as it enters StdpUnit (stage L): the same sequence
         # as stepping at the address stage, with no copies of the state in flight
-        with m.If(ls_hit[L - 1] | self.lfsr_step):
+        with m.If((ls_hit[L - 1] & ~l_cut_mode) | self.lfsr_step):
             m.d.sync += lfsr.eq(Mux(lfsr[0], (lfsr >> 1) ^ TOGGLE_MASK, lfsr >> 1))
         with m.If(self.lfsr_write):
             m.d.sync += lfsr.eq(self.wdata)
@@ -194,15 +205,24 @@ class Learning(wiring.Component):
                      stdp.a_minus.eq(self.a_minus), stdp.rand.eq(lfsr[:len(stdp.rand)]),
                      prune.w_new.eq(stdp.w_new), prune.enable.eq(self.prune_enable),
                      prune.threshold.eq(self.prune_threshold)]
+        # a rewire pass's decision at stage L, in walk order, to the write-back on registers
+        w_l = stdp.w
+        at_cut = ls_hit[L - 1] & (w_l == l_cut) & eq_some
+        with m.If(at_cut):
+            m.d.sync += [eq_left.eq(eq_left - 1), eq_some.eq(eq_left != 1)]
+        cut_pruned = register_chain(m, (w_l < l_cut) | at_cut, StdpUnit.LATENCY,
+                                    name="cut_pruned")[-1]
         w_new_q, pruned_q = self.weight_write_data, self.pruned_q  # stage ls_wb
-        m.d.sync += [w_new_q.eq(stdp.w_new), pruned_q.eq(prune.pruned)]
+        m.d.sync += [w_new_q.eq(stdp.w_new),
+                     pruned_q.eq(Mux(l_cut_mode, cut_pruned, prune.pruned))]
 
         # write-back
         do_update = wb_valid & at_wb.hit
         pruned_now = do_update & pruned_q
         bit_oh = Const(1, B) << at_wb.bit  # the synapse's bit in its column word
         keep_now = Mux(at_wb.seen & ~pruned_now, bit_oh, 0)
-        m.d.comb += [self.weight_write_addr.eq(at_wb.waddr), self.weight_write_en.eq(do_update),
+        m.d.comb += [self.weight_write_addr.eq(at_wb.waddr),
+                     self.weight_write_en.eq(do_update & ~l_cut_mode),
                      self.row_write_addr.eq(Cat(at_wb.bit, at_wb.g)),
                      self.row_write_en.eq(pruned_now), self.pruned.eq(pruned_now)]
         # the column word's write request leaves registers, a cycle after its last synapse's

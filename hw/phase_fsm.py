@@ -4,7 +4,10 @@ States (``docs/architecture.md``, cycle schedule; ``model.cycles`` counts their 
 LOAD (input events) -> per time step INTEG_START [-> INTEG] -> SWEEP -> REDUCE -> STEP_END, then per
 winner LEARN_START -> LEARN_INC -> LEARN [-> REGROW] (learning on; REGROW when the core has the
 regrowth unit (``Config.regrow_unit``), the ``regrow`` register is set and the pass pruned a
-synapse), then CLEAR_START -> CLEAR -> EMIT -> IDLE. The FSM drives the datapath components' strobes
+synapse), then CLEAR_START -> CLEAR -> EMIT -> IDLE. A host REWIRE command (a core with the unit,
+"pq") runs from IDLE: LEARN_START -> LEARN_INC -> LEARN [-> REGROW] with ``rewiring`` set (the
+pass prunes by the command's cut and makes no STDP update, REGROW whenever it pruned, no
+adaptation increment) -> REWIRE_END -> IDLE. The FSM drives the datapath components' strobes
 (``start``, ``run``, ...) and the registered flags that select the memories' ports (``in_learn``,
 ``in_clear``, ``label_pred``); it owns the sample state ``c.s`` (event-list bounds per step,
 winners, prediction). Every counter increment is requested here (``c.count``).
@@ -20,8 +23,9 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from amaranth.hdl import Cat, Module, Mux
+from amaranth.lib import data
 
-from .layouts import Counter, EventKind
+from .layouts import Counter, EventKind, HostRegion, rewire_layout
 
 
 def phase_fsm(m: Module, c: SimpleNamespace) -> None:
@@ -75,8 +79,13 @@ def _take_event(m: Module, c: SimpleNamespace) -> None:
 def _load_states(m: Module, c: SimpleNamespace) -> None:
     skid = c.skid
     with m.State("IDLE"):
-        m.d.comb += c.host_port.idle.eq(~skid.o.valid & skid.i.ready)
+        rewire = c.host_port.write[HostRegion.REWIRE.value] if c.regrow is not None else 0
+        # not ready in the cycle a REWIRE command acts: the next strobe waits for its end
+        m.d.comb += c.host_port.idle.eq(~skid.o.valid & skid.i.ready & ~rewire)
         m.d.sync += [x.eq(c.host_addr) for x in c.a_oaddr]
+        if c.regrow is not None:
+            with m.If(rewire):
+                _start_rewire(m, c)
         # A write strobed in the cycle before acts now; the core is still idle (ready is low
         # while an input beat is held), and a beat that arrived with the strobe waits for it
         # (the write may clear the counters).
@@ -90,6 +99,20 @@ def _load_states(m: Module, c: SimpleNamespace) -> None:
             _take_event(m, c)
         with m.Else():
             c.count(Counter.STALL_CYCLES)
+
+
+def _start_rewire(m: Module, c: SimpleNamespace) -> None:
+    """A REWIRE command acts (IDLE): its neuron (row ``addr``, lane ``lane_no``) becomes winner
+    0 and the learning pass starts in rewire mode with the command's cut."""
+    s, cfg, hq = c.s, c.cfg, c.host_port
+    word = data.View(rewire_layout(cfg), hq.wdata[:rewire_layout(cfg).size])
+    row = hq.addr[:len(s.win_k[0])]
+    m.d.sync += [s.win_k[0].eq(row), s.win_p[0].eq(hq.lane_no),
+                 s.win_cb[0].eq((row * cfg.lanes + hq.lane_no) * cfg.col_words),
+                 s.win_km[0].eq(~(1 << row)), s.lw.eq(0), c.rw_cut.eq(word.cut),
+                 c.rw_equal.eq(word.n_equal), c.rewiring.eq(1)]
+    m.d.sync += [x.eq(1) for x in (c.in_learn, *c.in_learn_l)]
+    m.next = "LEARN_START"
 
 
 def _step_states(m: Module, c: SimpleNamespace) -> None:
@@ -177,7 +200,7 @@ def _learn_states(m: Module, c: SimpleNamespace) -> None:
         # adaptation + inc (saturating) into a register; written in the winner's lane from
         # LEARN's first cycle (learn_inc)
         c.count(Counter.LEARN_CYCLES)
-        m.d.sync += c.learn_inc.eq(1)
+        m.d.sync += c.learn_inc.eq(1 if c.regrow is None else ~c.rewiring)
         m.next = "LEARN"
 
     with m.State("LEARN"):
@@ -188,7 +211,7 @@ def _learn_states(m: Module, c: SimpleNamespace) -> None:
         # this winner's read; past the last winner the value is unused): its lane copies' enable
         # is then this state's decode alone, not the pass's and regrowth's ends
         m.d.sync += [x.eq(c.s.win_k[c.s.lw + 1]) for x in c.a_oaddr]
-        with m.If(learning.updates):
+        with m.If(learning.updates & (1 if c.regrow is None else ~c.rewiring)):
             c.count(Counter.SYN_UPDATES)
         with m.If(learning.pruned):
             c.count(Counter.PRUNED)
@@ -205,11 +228,20 @@ def _learn_states(m: Module, c: SimpleNamespace) -> None:
             with m.If(c.regrow.idle):
                 _next_winner(m, c)
 
+        with m.State("REWIRE_END"):
+            # a REWIRE command's pass and regrowths are done: the memories go back to the host
+            c.count(Counter.LEARN_CYCLES)
+            m.d.sync += [x.eq(0) for x in (c.in_learn, *c.in_learn_l)]
+            m.d.sync += c.rewiring.eq(0)
+            _end_regrow_ports(m, c)
+            m.next = "IDLE"
+
 
 def _regrow_or_next_winner(m: Module, c: SimpleNamespace) -> None:
-    """The winner's pass is done: its regrowths (REGROW) when the ``regrow`` register is set and
-    the pass pruned a synapse (else regrowth costs nothing), or the next winner."""
-    with m.If(c.regs.regrow & c.regrow.pending):
+    """The winner's pass is done: its regrowths (REGROW) when the ``regrow`` register is set (or
+    the pass is a REWIRE command's) and the pass pruned a synapse (else regrowth costs nothing),
+    or the next winner."""
+    with m.If((c.regs.regrow | c.rewiring) & c.regrow.pending):
         m.d.comb += c.regrow.go.eq(1)
         m.d.sync += [x.eq(1) for x in (c.in_regrow, *c.in_regrow_l)]
         m.next = "REGROW"
@@ -218,13 +250,17 @@ def _regrow_or_next_winner(m: Module, c: SimpleNamespace) -> None:
 
 
 def _next_winner(m: Module, c: SimpleNamespace) -> None:
-    """The winner's learning is done: the next winner's, or CLEAR."""
+    """The winner's learning is done: the next winner's, or CLEAR; a REWIRE command's: its
+    end."""
     s = c.s
     m.d.sync += s.lw.eq(s.lw + 1)
     with m.If(s.lw + 1 == s.n_win):
         m.next = "CLEAR_START"
     with m.Else():
         m.next = "LEARN_START"
+    if c.regrow is not None:
+        with m.If(c.rewiring):  # (the last assignment of the next state wins)
+            m.next = "REWIRE_END"
 
 
 def _end_regrow_ports(m: Module, c: SimpleNamespace) -> None:

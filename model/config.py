@@ -207,16 +207,23 @@ class Config(FixedPointWidths):
         need(self.epochs >= 1, "epochs", "must be >= 1")
         return self
 
+    def pq_block_ends(self, learned: int) -> bool:
+        """After ``learned`` learning samples, a "pq" block ends (pruning on): the host's rewire
+        step (``model.rewiring.pq_commands``) runs now."""
+        return (self.rewire_policy == "pq" and self.prune_enabled and learned > 0
+                and learned % self.rewire_block == 0)
+
     def require_regrow_unit(self) -> None:
         """Raise ``ValueError`` when learning by this configuration on the chip needs the
-        regrowth unit ("fixed-density") and ``regrow_unit`` leaves it out of the hardware: the
-        core would not regrow while the golden model and the cycle model do. The register
-        values (``hw.layouts.regs_value``), the simulation cases and the cycle model call it
-        before they learn."""
-        if self.rewire_policy == "fixed-density" and not self.regrow_unit:
-            raise ValueError("config.regrow_unit = False: the core has no regrowth unit, so it "
-                             "cannot learn with rewire_policy = 'fixed-density'; set "
-                             "regrow_unit = true (a larger part) or learn with 'threshold'")
+        regrowth unit (the sparse policies: "fixed-density" regrows, "pq" rewires with it) and
+        ``regrow_unit`` leaves it out of the hardware: the core would not regrow while the
+        golden model and the cycle model do. The register values (``hw.layouts.regs_value``),
+        the simulation cases and the cycle model call it before they learn."""
+        if self.rewire_policy != "threshold" and not self.regrow_unit:
+            raise ValueError(f"config.regrow_unit = False: the core has no regrowth unit, so "
+                             f"it cannot learn with rewire_policy = '{self.rewire_policy}'; "
+                             f"set regrow_unit = true (a larger part) or learn with "
+                             f"'threshold'")
 
     # ----------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

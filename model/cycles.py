@@ -22,6 +22,10 @@ testbench checks it against the core's counters on every sample. Phase costs
             address, weight read, StdpUnit, prune compare, write-back) + for each column-bitmap word
             max(1, live synapses in it); + regrow_cycles(cfg) per synapse the pass regrew
             ("fixed-density": the REGROW state, counted with learning; 0 when nothing regrew);
+            "pq": at a block's end, per rewire command (one neuron): the same pass without STDP
+            (LEARN_SETUP + learn_fill_drain + per column word max(1, live)) + regrow_cycles per
+            synapse it regrew + REWIRE_END (the state that hands the memories back), counted
+            with learning;
 - clear     zero K membranes and, in a learning sample, restore the input times of the loaded
             events (2-cycle read latency); an inference sample never writes them;
 - emit      one output beat per spike + 1 END beat.
@@ -37,6 +41,7 @@ from .config import Config
 from .network import SampleResult
 
 LEARN_SETUP = 2
+REWIRE_END = 1
 
 
 def integ_fill_drain(cfg: Config) -> int:
@@ -189,6 +194,13 @@ def learn_cycles(cfg: Config, word_pops: list[np.ndarray],
     return sum(fill + int(np.maximum(p, 1).sum()) for p in word_pops) + grown * regrow_cycles(cfg)
 
 
+def rewire_cycles(cfg: Config, word_pops: list[np.ndarray], regrowths: list[int]) -> int:
+    """Cycles of a block's rewire commands ("pq"; ``SampleResult.rewire_word_pops`` /
+    ``rewire_regrowths``, one entry per command): each is a learning pass over the neuron's
+    live synapses (``learn_cycles``) with its regrowths, then ``REWIRE_END``."""
+    return learn_cycles(cfg, word_pops, regrowths) + REWIRE_END * len(word_pops)
+
+
 def clear_cycles(cfg: Config, n_events: int, *, learn: bool) -> int:
     """Clear cycles: walk max(n_events, K) entries, then let the last t_in write land (a
     learning sample); K entries (inference, whose input times were never written)."""
@@ -202,12 +214,14 @@ def clear_cycles(cfg: Config, n_events: int, *, learn: bool) -> int:
 
 def sample_cycles(cfg: Config, res: SampleResult) -> PhaseCycles:
     """Exact per-phase cycle counts of one sample run by the core (``res.learn``: the sample was
-    run with learning on, so its input times were written and are restored)."""
+    run with learning on, so its input times were written and are restored); a "pq" block's
+    rewire commands, run after the sample that ends the block, count with its learning."""
     return PhaseCycles(
         load=res.n_events + 1,
         integrate=integrate_cycles(cfg, res.event_costs),
         sweep=sweep_cycles(cfg, res.spikes, res.steps),
-        learn=learn_cycles(cfg, res.learn_word_pops, res.learn_regrowths),
+        learn=(learn_cycles(cfg, res.learn_word_pops, res.learn_regrowths)
+               + rewire_cycles(cfg, res.rewire_word_pops, res.rewire_regrowths)),
         clear=clear_cycles(cfg, res.n_events, learn=res.learn),
         emit=len(res.spikes) + 1,
     )

@@ -13,7 +13,8 @@
    under ``rewire_policy`` "fixed-density" each pruned synapse then regrows one absent synapse of
    the winner (the next LFSR states), under "pq" nothing is pruned here;
 4. learning mode, "pq" only: after every ``rewire_block``-th learning sample, the block's
-   rewiring (``Network.rewire``: host-side counts, chip-side prune and regrowth).
+   rewiring (``Network.rewire``: the host's commands, counts and cuts, then the chip's prune
+   and regrowth per command).
 
 The rules of step 3's regrowth and step 4 are in ``model.rewiring``.
 
@@ -58,6 +59,10 @@ class SampleResult:
     learn: bool = False  # the sample was run with learning on (winners or not)
     # per winner, the synapses its learning pass regrew ("fixed-density"; the chip's REGROW)
     learn_regrowths: list[int] = field(default_factory=list)
+    # per "pq" rewire command (a block's end, neurons in ascending order): the neuron's live
+    # synapses in each column-bitmap word before the command, and the synapses it regrew
+    rewire_word_pops: list[np.ndarray] = field(default_factory=list)
+    rewire_regrowths: list[int] = field(default_factory=list)
     membranes: list[np.ndarray] = field(default_factory=list)  # trace: v after leak, per step
     margins: list[np.ndarray] = field(default_factory=list)  # trace: margins, per step
     updates: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = field(
@@ -162,9 +167,8 @@ class Network:
                 a_plus, a_minus = (cfg.a_plus, cfg.a_minus) if rates is None else rates(j)
                 self._learn(j, t_post, times, res, trace, a_plus, a_minus)
             self.learned += 1
-            if (cfg.rewire_policy == "pq" and cfg.prune_enabled
-                    and self.learned % cfg.rewire_block == 0):
-                self.rewire(self.pq_counts(), res, trace)
+            if cfg.pq_block_ends(self.learned):
+                self.rewire(self.pq_commands(), res, trace)
         res.live = self.live
         return res
 
@@ -202,18 +206,27 @@ class Network:
         if trace:
             res.regrowths.append((j, grown))
 
-    def pq_counts(self) -> np.ndarray:
-        """Host side: the synapses per neuron that the "pq" policy rewires now
-        (``rewiring.pq_counts`` of the weights read back)."""
+    def pq_commands(self) -> list[tuple[int, int, int]]:
+        """Host side: the "pq" policy's rewire commands now (``rewiring.pq_commands`` of the
+        weights read back)."""
         c = self.cfg
-        return rewiring.pq_counts(self.weights, self.mask, c.pq_p, c.pq_q, c.pq_eta, c.pq_gamma,
-                                  c.pq_beta)
+        return rewiring.pq_commands(self.weights, self.mask, c.pq_p, c.pq_q, c.pq_eta,
+                                    c.pq_gamma, c.pq_beta)
 
-    def rewire(self, counts: np.ndarray, res: SampleResult, trace: bool = False) -> None:
-        """Chip side: for each neuron j in ascending order, prune its ``counts[j]`` smallest live
-        weights (``rewiring.smallest_live``), then regrow as many (``_regrow``)."""
-        for j in np.flatnonzero(counts):
-            gone = rewiring.smallest_live(self.weights[:, j], self.mask[:, j], int(counts[j]))
+    def rewire(self, commands: list[tuple[int, int, int]], res: SampleResult,
+               trace: bool = False) -> None:
+        """Chip side: each rewire command ``(neuron, cut, n_equal)`` in order (the host's,
+        ``pq_commands``): one walk over the neuron's live synapses prunes what the cut selects
+        (``rewiring.cut_prune``), then as many regrow (``_regrow``). Each command's live
+        synapses per column word (before its pruning) and its regrowths go to
+        ``res.rewire_word_pops`` / ``res.rewire_regrowths``, for the cycle model."""
+        cfg = self.cfg
+        for j, cut, n_equal in commands:
+            live = self.mask[:, j]
+            res.rewire_word_pops.append(
+                np.bincount(np.flatnonzero(live) // cfg.col_word_bits, minlength=cfg.col_words))
+            gone = rewiring.cut_prune(self.weights[:, j], live, cut, n_equal)
             self.mask[gone, j] = False
             res.pruned += len(gone)
-            self._regrow(int(j), len(gone), res, trace)
+            res.rewire_regrowths.append(len(gone))
+            self._regrow(j, len(gone), res, trace)

@@ -15,13 +15,16 @@ with where it runs:
 * ``"pq"`` (PQ index, Shen, Xu, Pan, Chen, ICLR 2025): the layer starts sparse like
   fixed-density; a sample's learning prunes nothing. After every ``rewire_block`` learning
   samples the host reads the weights back and computes, per neuron, how many synapses to rewire
-  (``pq_index`` -> ``pq_ratio`` -> ``pq_counts``, floating point); it writes those counts to the
-  chip, which prunes that many of the neuron's smallest live weights (``smallest_live``) and
-  regrows as many (``regrow``). The ratio is host-side because it needs a square root, a
-  division and a power of real numbers over a neuron's whole column, once per block of
-  samples: logic the chip would carry for a computation that is rare and not on the critical
-  path, while the host already reads the weights back between blocks. Everything the chip does
-  is integer.
+  (``pq_index`` -> ``pq_ratio`` -> ``pq_counts``, floating point) and where that many of the
+  neuron's smallest live weights end (``pq_cut``: a weight and how many live synapses of exactly
+  that weight go, lower inputs first); it writes one rewire command per neuron with a count to
+  the chip (``pq_commands``), which walks the neuron's live synapses once, prunes those the cut
+  selects (``cut_prune``) and regrows as many (``regrow``). The ratio and the cut are host-side
+  because they need a square root, a division and a power of real numbers, and a sort, over a
+  neuron's whole column, once per block of samples: logic the chip would carry for a
+  computation that is rare and not on the critical path, while the host already reads the
+  weights back between blocks. Everything the chip does is integer: one compare per live
+  synapse.
 
 LFSR order (chip side; the same 32-bit stream that rounds the STDP updates, ``model.lfsr``):
 each regrowth takes the next state, after the STDP updates that caused it. Fixed density: per
@@ -95,12 +98,40 @@ def regrow(live: np.ndarray, states: np.ndarray) -> np.ndarray:
     return grown
 
 
-def smallest_live(weights: np.ndarray, live: np.ndarray, count: int) -> np.ndarray:
-    """Chip side: the ``count`` live inputs of one neuron with the smallest weights, the lower
-    input first among equal weights, in ascending input order."""
+def pq_cut(weights: np.ndarray, live: np.ndarray, count: int) -> tuple[int, int]:
+    """Host side: the cut that selects the ``count`` live inputs of one neuron with the smallest
+    weights, the lower input first among equal weights: ``(cut, n_equal)`` such that
+    ``cut_prune`` takes every live weight below ``cut`` and the first ``n_equal`` live weights
+    equal to it in ascending input order. ``count`` beyond the live synapses takes them all;
+    ``count`` 0 is ``(0, 0)`` (nothing is below weight 0)."""
+    w = np.sort(np.asarray(weights)[np.asarray(live, dtype=bool)], kind="stable")
+    count = min(int(count), len(w))
+    if count == 0:
+        return 0, 0
+    cut = int(w[count - 1])
+    return cut, count - int((w < cut).sum())
+
+
+def pq_commands(weights: np.ndarray, mask: np.ndarray, p: float, q: float, eta: float,
+                gamma: float, beta: float) -> list[tuple[int, int, int]]:
+    """Host side, at a "pq" block's end: the rewire commands ``(neuron, cut, n_equal)``, neurons
+    in ascending order, one per neuron with a count (``pq_counts``) above 0, each with the cut
+    (``pq_cut``) that selects that many of its smallest live weights."""
+    counts = pq_counts(weights, mask, p, q, eta, gamma, beta)
+    return [(int(j), *pq_cut(weights[:, j], mask[:, j], int(counts[j])))
+            for j in np.flatnonzero(counts)]
+
+
+def cut_prune(weights: np.ndarray, live: np.ndarray, cut: int, n_equal: int) -> np.ndarray:
+    """Chip side: the live inputs of one neuron that a rewire command with ``cut`` and
+    ``n_equal`` prunes, in ascending input order: every live weight below ``cut``, and the first
+    ``n_equal`` live weights equal to ``cut`` (the order of a walk over the column bitmap)."""
     inputs = np.flatnonzero(live)
-    order = np.argsort(np.asarray(weights)[inputs], kind="stable")
-    return np.sort(inputs[order[:count]])
+    w = np.asarray(weights)[inputs]
+    equal = np.flatnonzero(w == cut)[:n_equal]
+    below = w < cut
+    below[equal] = True
+    return inputs[below]
 
 
 def pq_index(w: np.ndarray, p: float, q: float) -> float:

@@ -49,13 +49,7 @@ class Case:
     def __post_init__(self) -> None:
         if not bool(np.any(self.learn)):
             return
-        # the core learns by the threshold rule or by "fixed-density" (its regrowth unit, when
-        # elaborated: ``regrow_unit``); the "pq" block rewiring is in the golden model, not in
-        # the hardware (docs/rewiring.md), so such a run would differ
-        if self.cfg.rewire_policy == "pq":
-            raise ValueError(f"case {self.name}: rewire_policy 'pq' is not in the hardware "
-                             f"yet; simulate inference only, or learn with rewire_policy = "
-                             f"'threshold' or 'fixed-density'")
+        # the sparse policies learn with the regrowth unit (``regrow_unit``)
         try:
             self.cfg.require_regrow_unit()
         except ValueError as err:

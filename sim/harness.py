@@ -29,6 +29,9 @@ from .top import Top, render_harness
 
 SOURCE = Path(__file__).with_name("harness.v")
 HOST_CHUNK = 8192  # host-script entries per play (the harness's MAX_HOST)
+# the region field of a host-script entry (sim/harness_wires.vh REGION_W): the widest region
+# enum of the cores the harnesses drive
+REGION_BITS = Shape.cast(layouts.HostRegion).width
 TRACE = "trace.log"
 
 
@@ -144,7 +147,7 @@ class HarnessDriver:
         p = params
         self.lane_w, self.addr_w, self.data_w = p["LANE_W"], p["ADDR_W"], p["DATA_W"]
         self.target_w = p["TARGET_W"]  # sim/host_player.vh: the core an entry goes to
-        self.host_w = 2 + self.target_w + 3 + self.lane_w + self.addr_w + self.data_w
+        self.host_w = 2 + self.target_w + REGION_BITS + self.lane_w + self.addr_w + self.data_w
         self.event_w, self.probe_w = p["EVENT_W"], p.get("PROBE_W", 0)
         self._trace_pos = 0
         self._host_toggle = 0
@@ -199,8 +202,8 @@ class HarnessDriver:
         """Script entries {we, re, target, region, lane, addr, wdata}: writes of ``words``,
         else ``count`` reads, at addresses from ``start``."""
         flags = 0b01 if words is None else 0b10  # we, re
-        head = ((flags << self.target_w | target) << 3 | region.value) << self.lane_w | lane
-        head = head << self.addr_w << self.data_w
+        head = (flags << self.target_w | target) << REGION_BITS | region.value
+        head = (head << self.lane_w | lane) << self.addr_w << self.data_w
         if words is None:
             return [head | (start + n) << self.data_w for n in range(count)]
         return [head | (start + n) << self.data_w | int(w) for n, w in enumerate(words)]
@@ -218,9 +221,10 @@ class HarnessDriver:
         core ``target`` in a harness of several)."""
         return self._entries(region, lane, start, None, count, target)
 
-    async def host(self, script: Sequence[int]) -> list[int]:
+    async def host(self, script: Sequence[int], *, cycles_per_entry: int = 20) -> list[int]:
         """Play ``script`` (entries from ``writes`` and ``reads``) in order; returns the data of
-        the reads, in order."""
+        the reads, in order. A play waits up to ``cycles_per_entry`` cycles an entry (more for
+        commands the core runs, such as REWIRE)."""
         out: list[int] = []
         digits = -(-self.host_w // 4)
         for start in range(0, len(script), HOST_CHUNK):
@@ -229,7 +233,7 @@ class HarnessDriver:
             self.dut.host_count.value = len(chunk)
             self._host_toggle ^= 1
             if not await self._play(self.dut.host_req, self.dut.host_done, self._host_toggle,
-                                    20 * len(chunk) + 1000):
+                                    cycles_per_entry * len(chunk) + 1000):
                 raise TimeoutError("the host port stopped answering")
             out += [int(line[1:], 16) for line in self._lines() if line.startswith("H")]
         return out

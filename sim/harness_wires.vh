@@ -6,7 +6,8 @@
     wire in_valid, in_ready;
     wire out_valid, out_ready;
     wire [TARGET_W-1:0] h_target;
-    wire [2:0] h_region;
+    localparam REGION_W = 4;  // sim.harness.REGION_BITS: the widest host region enum
+    wire [REGION_W-1:0] h_region;
     wire [LANE_W-1:0] h_lane;
     wire [ADDR_W-1:0] h_addr;
     wire [DATA_W-1:0] h_wdata, r_rdata;

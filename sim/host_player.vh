@@ -12,8 +12,8 @@
 // it holds the last one's target, region and lane. Read data is logged as "H<hex>" when
 // r_rvalid rises.
 
-    localparam HOST_W = 2 + TARGET_W + 3 + LANE_W + ADDR_W + DATA_W;
-    localparam PORT_W = TARGET_W + 3 + LANE_W;  // {target, region, lane}
+    localparam HOST_W = 2 + TARGET_W + REGION_W + LANE_W + ADDR_W + DATA_W;
+    localparam PORT_W = TARGET_W + REGION_W + LANE_W;  // {target, region, lane}
 
     reg [HOST_W-1:0] script [0:MAX_HOST-1];
     reg [31:0] host_ptr, in_flight;
@@ -33,7 +33,7 @@
     wire [PORT_W-1:0] h_port = issue ? e_port : last_port;
 
     assign h_target = h_port[PORT_W-1 -: TARGET_W];
-    assign h_region = h_port[LANE_W +: 3];
+    assign h_region = h_port[LANE_W +: REGION_W];
     assign h_lane = h_port[LANE_W-1:0];
     assign h_addr = issue ? e_addr : {ADDR_W{1'b0}};
     assign h_wdata = issue ? e_wdata : {DATA_W{1'b0}};

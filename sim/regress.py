@@ -32,7 +32,8 @@ def regress_configs() -> dict[str, Config]:
     """The configurations a regression covers: sizes, lane counts (1, 3, 4, 8, 16), leak on and
     off, k > 1, pruning on and off, column words of 8, 16 and 32 bits, every ``ram_latency``
     (4..7, the die-wide pipelining at 6 and 7), 24-bit counters, a lane of more rows than
-    twice the inputs, and the "fixed-density" rewiring (regrowth on the chip) on A and D."""
+    twice the inputs, and the "fixed-density" rewiring (regrowth on the chip) and the "pq" one (the
+    host's rewire commands) on A and D."""
     configs = {
         "digits": Config.preset("digits"),  # the shipped digits layer, 128 x 256, 8 lanes
         "A": Config(n_neurons=32, lanes=8, time_steps=16, threshold=1500, a_plus=2000,
@@ -57,6 +58,11 @@ def regress_configs() -> dict[str, Config]:
     for name in ("A", "D"):
         configs[f"{name}-fd"] = configs[name].replace(rewire_policy="fixed-density",
                                                       rewire_density=0.3)
+    # "pq": the same sparse start, the host's rewire commands every 3 learning samples
+    for name in ("A", "D"):
+        configs[f"{name}-pq"] = configs[name].replace(rewire_policy="pq", rewire_density=0.3,
+                                                      rewire_block=3, pq_eta=0.1, pq_gamma=2.0,
+                                                      pq_beta=0.4)
     return configs
 
 

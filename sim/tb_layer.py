@@ -18,6 +18,11 @@ stalls when the case asks for back-pressure), and checks against
 - every ``full_check_every`` samples and at the end, all weights, both masks, the adaptation
   and the LFSR, read back through the host port.
 
+Under "pq" the bench is the host at a block's end: after the sample that ends it, it reads the
+weights and the mask back, computes the rewire commands from them (``rewiring.pq_commands``)
+and writes them (REWIRE), before it reads the counters (the commands' cycles count with the
+sample's learning, as in ``model.cycles.sample_cycles``).
+
 The first divergence is recorded as (sample, step, what, where, expected, got); the run stops
 there and the summary says so. A case may carry a ``weight_fault``: one weight written into the
 core but not into the model, to show that the bench catches it.
@@ -39,7 +44,7 @@ import numpy as np
 from ..hw import layouts
 from ..hw import memory_map as mm
 from ..hw.layouts import Counter, EventKind, HostRegion
-from ..model import cycles
+from ..model import cycles, rewiring
 from ..model.config import Config
 from ..model.encoding import events
 from ..model.network import Network, SampleResult
@@ -65,7 +70,8 @@ class MismatchError(Exception):
 class LayerTally(Tally):
     rtl_spikes: list[list[tuple[int, int]]] = field(default_factory=list)  # as the RTL sent them
     syn_events: int = 0
-    regrown: int = 0  # synapses regrown ("fixed-density"), checked in the state read back
+    regrown: int = 0  # synapses regrown (sparse policies), checked in the state read back
+    rewire_commands: int = 0  # "pq": the host's rewire commands
     integrate_cycles: int = 0
     lanes_busy_cycles: int = 0
 
@@ -211,6 +217,22 @@ class Bench(LayerChecks):
         h = self.harness
         await h.host(h.writes(HostRegion.WEIGHT, lane, [words[lane, addr]], addr))
 
+    async def rewire(self) -> int:
+        """The host's "pq" block step: the rewire commands from the weights and mask read back,
+        written to the core (each runs before the next is taken). Returns their number."""
+        cfg, h = self.cfg, self.harness
+        st = await self.read_state()
+        commands = rewiring.pq_commands(st["weights"], st["col_mask"], cfg.pq_p, cfg.pq_q,
+                                        cfg.pq_eta, cfg.pq_gamma, cfg.pq_beta)
+        word = LayoutCodec(layouts.rewire_layout(cfg))
+        script = [e for j, cut, n_equal in commands
+                  for e in h.writes(HostRegion.REWIRE, j % cfg.lanes,
+                                    [word.pack(cut=cut, n_equal=n_equal)], j // cfg.lanes)]
+        # a command walks the neuron's column and regrows: up to G + n_inputs + regrowths
+        per_command = 4 * (cfg.col_words + cfg.n_inputs * (1 + cycles.regrow_cycles(cfg)))
+        await h.host(script, cycles_per_entry=per_command)
+        return len(commands)
+
     # ---------------- one sample ----------------
     async def run_sample(self, s: int, times: np.ndarray, learn: bool, net: Network,
                          tally: LayerTally) -> None:
@@ -250,6 +272,8 @@ class Bench(LayerChecks):
         if label != int(self.case.labels[res.prediction]):
             raise MismatchError(sample=s, what="predicted label", expected=
                                 int(self.case.labels[res.prediction]), got=label)
+        if learn and cfg.pq_block_ends(net.learned):
+            tally.rewire_commands += await self.rewire()
         cnt = await self.read_counters()
         got_cycles = {ph: cnt[c] for ph, c in PHASE_COUNTERS.items()}
         exp_cycles = {ph: getattr(expect, ph) for ph in PHASE_COUNTERS}
@@ -311,4 +335,5 @@ async def layer_matches_golden_model(dut: Any) -> None:
     tally.finish(summary_path, mismatch=mismatch, sim_cycles=bench.cycle, wall=wall,
                  sim_s=bench.harness.sim_s, golden_s=bench.golden_s, case=case.name,
                  rtl_spikes=tally.rtl_spikes, syn_events=tally.syn_events,
-                 integrate_cycles=tally.integrate_cycles, regrown=tally.regrown)
+                 integrate_cycles=tally.integrate_cycles, regrown=tally.regrown,
+                 rewire_commands=tally.rewire_commands)

@@ -165,8 +165,6 @@ class ExperimentResult:
                                "energy_model": self.energy_model, "published": PUBLISHED,
                                "goal": GOAL, "rtl": self.rtl, sweep_key: self.sweep,
                                "per_seed": self.per_seed, "rewire_policy": self.policy}
-        if self.policy != "threshold":
-            out["regrowth_in_cycle_model"] = self.policy == "fixed-density"
         if self.pruned_config is not None:
             out["pruned_config"] = self.pruned_config.to_dict()
         for key in METRICS:
@@ -326,10 +324,7 @@ def format_table(summary: dict[str, Any]) -> str:
     policy = summary.get("rewire_policy", "threshold")
     if policy != "threshold":
         cfg = summary.get("pruned_config", {})
-        costed = ("the cycles include the regrowth (the chip's REGROW)"
-                  if summary.get("regrowth_in_cycle_model") else
-                  "the cycles omit the block rewiring's own hardware cost (not yet in the cycle "
-                  "model)")
         lines.append(f"policy {policy}: density {cfg.get('rewire_density')}, neuron threshold "
-                     f"{cfg.get('threshold')}; {costed}")
+                     f"{cfg.get('threshold')}; the cycles include the regrowth and the rewire "
+                     f"commands (the chip's REGROW)")
     return "\n".join(lines)

@@ -68,7 +68,7 @@ def plot_pareto(results: list[ExperimentResult], path: Path) -> Path:
             for p, xs, ys in zip(r.sweep, sx, sy, strict=True):
                 ax.annotate(_point_label(p), (xs, ys), fontsize=6, xytext=(3, 3),
                             textcoords="offset points", color=color)
-    ax.set_xlabel("learning speed-up in cycles (x, cycle model; pq block rewiring not costed)")
+    ax.set_xlabel("learning speed-up in cycles (x, cycle model)")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(f"{results[0].dataset}: accuracy against learning speed-up")
     ax.grid(alpha=0.3)

@@ -87,13 +87,11 @@ def test_policy_experiment_and_pareto(policy: str, densities: tuple[float, ...],
     live = live_per_neuron(cfg.n_inputs, cfg.rewire_density) / cfg.n_inputs
     assert summary["connectivity_removed"] == pytest.approx(1 - live)
     assert summary["rewire_policy"] == policy
-    assert summary["regrowth_in_cycle_model"] is (policy == "fixed-density")
     assert summary["pruned_config"]["threshold"] == sparse_threshold(cfg, 0.1) == 180
     assert [p["rewire_density"] for p in summary["density_sweep"]] == list(densities)
     assert all(p["learn_speedup"] > 1.0 for p in summary["density_sweep"])
     assert summary["learn_speedup"] > 1.0 and summary["infer_speedup"] > 1.0
-    assert ("include the regrowth" if policy == "fixed-density"
-            else "not yet in the cycle model") in format_table(summary)
+    assert "include the regrowth and the rewire commands" in format_table(summary)
     path = plot_pareto([result], tmp_path / "pareto.png")
     assert path.stat().st_size > 0
     assert sparse_config(cfg, policy, {"threshold": 500}).threshold == 500

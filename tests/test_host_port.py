@@ -37,7 +37,7 @@ from synaprune.hw.host_port import HostPort
 from synaprune.hw.layouts import LABEL_BITS, LFSR_BITS, Counter, HostRegion, host_signature
 from synaprune.model.config import Config
 
-CYCLES = 1000
+CYCLES = 1500
 TABLE = 32  # addresses the memories model (an address reads word addr % TABLE)
 BANKED = (HostRegion.WEIGHT, HostRegion.ROW_MASK, HostRegion.COL_MASK)
 PER_LANE = (HostRegion.WEIGHT, HostRegion.ROW_MASK, HostRegion.ADAPT)
@@ -194,6 +194,8 @@ def simulate(port: HostPort, cfg: Config, seed: int) -> tuple[list[str], dict[st
             return lfsr_at[c + 1]
         if read.region == HostRegion.LIVE:
             return live_at[c + 1]
+        if read.region == HostRegion.REWIRE:  # commands, no words
+            return 0
         if read.addr >= len(Counter):
             return 0
         since = max((w for w in clears if w < c), default=-1) + 1

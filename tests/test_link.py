@@ -156,11 +156,13 @@ class ModelCore:
         presenting = False
         async for (_, _, we, re, region, lane, addr, wdata, ev_valid, ev_ready, ev_bits,
                    out_ready, regs) in ctx.tick().sample(
-                host.we, host.re, host.region, host.lane, host.addr, host.wdata,
+                # (the region's bits: a refused request may leave a value that names none)
+                host.we, host.re, Value.cast(host.region), host.lane, host.addr, host.wdata,
                 unit.to_core.valid, unit.to_core.ready, ev, out.ready, Value.cast(unit.regs)):
-            region = HostRegion(region)
-            row = lane if region in (HostRegion.WEIGHT, HostRegion.ROW_MASK,
-                                     HostRegion.ADAPT) else 0
+            if we or re:  # (only an access names a region)
+                region = HostRegion(region)
+                row = lane if region in (HostRegion.WEIGHT, HostRegion.ROW_MASK,
+                                         HostRegion.ADAPT) else 0
             if we:
                 if region == HostRegion.COUNTER:
                     self.mem[region][:] = 0
@@ -273,7 +275,9 @@ def test_status_codes(model_link: tuple[Board, ModelCore]) -> None:
     for cmd, payload in bad_length:
         expect_status(board, Status.BAD_LENGTH, cmd, payload)
     bad_arg = [
-        hdr(HostRegion.WEIGHT, 0, 0, 1)[:1].replace(b"\x00", b"\x08") + bytes(8),  # region 8
+        hdr(HostRegion.WEIGHT, 0, 0, 1)[:1].replace(b"\x00", b"\x09") + bytes(8),  # region 9
+        hdr(HostRegion.WEIGHT, 0, 0, 1)[:1].replace(b"\x00", b"\x10") + bytes(8),  # region 16
+        hdr(HostRegion.REWIRE, 0, 0, 1),  # a write-only region
         hdr(HostRegion.WEIGHT, cfg.lanes, 0, 1),  # lane out of range
         hdr(HostRegion.LABEL, 1, 0, 1),  # a region without lanes needs lane 0
         hdr(HostRegion.LABEL, 0, cfg.n_neurons - 1, 2),  # past the end
@@ -301,8 +305,8 @@ def test_memory_round_trip(model_link: tuple[Board, ModelCore]) -> None:
     cfg = board.cfg
     rng = np.random.default_rng(7)
     for region in HostRegion:
-        if region == HostRegion.COUNTER:
-            continue
+        if not proto.region_readable(region) or region == HostRegion.COUNTER:
+            continue  # commands (the real core's tests run REWIRE), the counters
         lane = int(rng.integers(cfg.lanes)) if proto.region_laned(region) else 0
         depth = proto.region_depth(cfg, region)
         count = min(depth, 2 * MODEL_PAYLOAD // proto.word_bytes(cfg, region))
@@ -394,11 +398,13 @@ def learn_and_infer(board: Board, cfg: Config, *, n_learn: int, n_infer: int,
     times = sample_times(cfg, n_learn + n_infer, seed)
     expect = dict.fromkeys(COMPARED_COUNTERS, 0)
     winners: set[int] = set()
-    regrown = 0
+    regrown = rewired = 0
     for s, t in enumerate(times):
         learn = s < n_learn
         got = board.run_sample(t, learn=learn)
         ref = net.run_sample(t, learn=learn)
+        if learn and cfg.pq_block_ends(net.learned):  # "pq": the host's block step
+            rewired += len(board.pq_block())
         assert got.spikes == ref.spikes, f"sample {s}"
         assert (got.prediction, got.steps, got.error) == (ref.prediction, ref.steps, 0)
         assert got.label == labels[ref.prediction]
@@ -412,7 +418,7 @@ def learn_and_infer(board: Board, cfg: Config, *, n_learn: int, n_infer: int,
     status = board.status()
     assert status.core_error == 0 and status.flags == proto.LinkFlag.READY
     return {"pruned": expect[Counter.PRUNED], "updates": expect[Counter.SYN_UPDATES],
-            "winners": len(winners), "regrown": regrown}
+            "winners": len(winners), "regrown": regrown, "rewired": rewired}
 
 
 # the core on the link's clock, and on clocks of its own (faster and slower) behind CoreBridge
@@ -433,6 +439,16 @@ def test_fixed_density_regrowth_over_the_link() -> None:
     with Board(SimTransport(cfg)) as board:
         totals = learn_and_infer(board, cfg, n_learn=5, n_infer=3, seed=11)
     assert totals["pruned"] > 0 and totals["regrown"] == totals["pruned"]
+
+
+# "pq": at every block's end the host driver reads the weights back and writes the rewire
+# commands (REWIRE); the core prunes and regrows as the golden model does
+def test_pq_rewiring_over_the_link() -> None:
+    cfg = tiny_link_config(rewire_policy="pq", rewire_density=0.5, regrow_weight=160,
+                           rewire_block=2, pq_eta=0.1, pq_gamma=2.0, pq_beta=0.4)
+    with Board(SimTransport(cfg)) as board:
+        totals = learn_and_infer(board, cfg, n_learn=4, n_infer=2, seed=11)
+    assert totals["rewired"] > 0 and totals["regrown"] == totals["pruned"] > 0
 
 
 # 64 and 100 rows per lane: row bitmap words of 64 and 100 bits, past int64; and more rows

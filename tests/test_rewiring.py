@@ -65,10 +65,26 @@ def test_regrow_draws_among_the_inputs_still_absent() -> None:
 
 @pytest.mark.parametrize(("count", "expected"), [(0, []), (1, [1]), (2, [1, 2]), (3, [0, 1, 2]),
                                                  (9, [0, 1, 2, 3])])
-def test_smallest_live(count: int, expected: list[int]) -> None:
+def test_cut_prunes_the_smallest_live(count: int, expected: list[int]) -> None:
     weights = np.array([5, 3, 3, 9, 1])  # input 4 is the smallest but not live
     live = np.array([True, True, True, True, False])
-    assert rewiring.smallest_live(weights, live, count).tolist() == expected
+    cut = rewiring.pq_cut(weights, live, count)
+    assert rewiring.cut_prune(weights, live, *cut).tolist() == expected
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("n_inputs", [17, 300])
+def test_cut_equals_a_stable_sort(seed: int, n_inputs: int) -> None:
+    """The host's cut and the chip's walk select the count smallest live weights, the lower
+    input first among equal ones, for every count (few distinct weights: many ties)."""
+    rng = np.random.default_rng(seed)
+    weights = rng.integers(0, 6, n_inputs)
+    live = rng.random(n_inputs) < 0.6
+    inputs = np.flatnonzero(live)
+    by_weight = inputs[np.argsort(weights[inputs], kind="stable")]
+    for count in range(len(inputs) + 2):
+        got = rewiring.cut_prune(weights, live, *rewiring.pq_cut(weights, live, count))
+        assert got.tolist() == sorted(by_weight[:count].tolist())
 
 
 def _pq_direct(w: np.ndarray, p: float, q: float) -> float:
@@ -227,9 +243,12 @@ def test_pq_block_uses_the_weights_after_learning(images: np.ndarray) -> None:
         probe = Network(cfg.replace(prune_enabled=False), weights=net.weights, mask=net.mask,
                         adapt=net.adapt, lfsr_state=net.lfsr.peek_state())
         probe.run_sample(t, learn=True)
-        counts = probe.pq_counts()
+        c = cfg
+        counts = rewiring.pq_counts(probe.weights, probe.mask, c.pq_p, c.pq_q, c.pq_eta,
+                                    c.pq_gamma, c.pq_beta)
         res = net.run_sample(t, learn=True)
         assert res.pruned == int(counts.sum())
+        assert res.rewire_regrowths == [int(n) for n in counts if n]
     assert _fingerprint(net) == _fingerprint(twin)
 
 
@@ -243,13 +262,15 @@ def test_prune_disabled_keeps_the_sparse_mask(policy: str, images: np.ndarray) -
     assert np.array_equal(net.mask, mask0)
 
 
-def test_rtl_case_refuses_learning_with_a_policy_the_core_lacks() -> None:
-    """The core learns by the threshold rule or "fixed-density" (its regrowth unit): an RTL
-    case that learns with "pq" is refused with a clear error (inference under any policy's
-    masks is fine)."""
-    cfg = Config(n_inputs=64, n_neurons=8, lanes=2, rewire_policy="pq", rewire_density=0.5)
-    with pytest.raises(ValueError, match="not in the hardware yet"):
+@pytest.mark.parametrize("policy", ["fixed-density", "pq"])
+def test_rtl_case_refuses_learning_with_a_policy_the_core_lacks(policy: str) -> None:
+    """The sparse policies learn with the regrowth unit: an RTL case that learns with one on a
+    core built without it is refused with a clear error (inference under any policy's masks
+    is fine); with the unit it is accepted."""
+    cfg = Config(n_inputs=64, n_neurons=8, lanes=2, rewire_policy=policy, rewire_density=0.5,
+                 regrow_unit=False)
+    with pytest.raises(ValueError, match="no regrowth unit.*" + policy):
         digits_case(cfg, pretrain=0, n_learn=2, n_infer=1)
     assert digits_case(cfg, pretrain=0, n_learn=0, n_infer=2).learn.sum() == 0
-    fixed = cfg.replace(rewire_policy="fixed-density")
-    assert digits_case(fixed, pretrain=0, n_learn=2, n_infer=1).learn.sum() == 2
+    with_unit = cfg.replace(regrow_unit=True)
+    assert digits_case(with_unit, pretrain=0, n_learn=2, n_infer=1).learn.sum() == 2

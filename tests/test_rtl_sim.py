@@ -7,6 +7,7 @@ state (so synapses are already pruned) and then infers; A also runs every corner
 input, all inputs at time 0, saturation, ties, neurons with every synapse pruned,
 back-pressure). W: one lane of 128 rows over 64 inputs (128-bit row words; CLEAR counts to K).
 A-fd: A under the "fixed-density" rewiring, whose winners regrow on the chip what they prune.
+A-pq: A under the "pq" rewiring, the bench writing the host's rewire commands every 3 samples.
 """
 
 from __future__ import annotations
@@ -62,6 +63,19 @@ def test_rtl_regrows_as_golden_model(rtl_build_root: Path) -> None:
     summary = run_case(case, build_root=rtl_build_root, rerun_with_waves=False)
     _check(summary)
     assert summary["weights_compared"] >= len(case.times) // 2 * case.weights.size
+
+
+def test_rtl_rewires_as_golden_model(rtl_build_root: Path) -> None:
+    """"pq": at every block's end the bench, as the host, reads the weights back and writes the
+    rewire commands; the pruned and regrown synapses (state read back after every sample), the
+    LFSR and the learning cycles (the commands' included) equal the golden model's."""
+    cfg = CONFIGS["A-pq"]
+    case = digits_case(cfg, pretrain=30, n_learn=9, n_infer=2, name="digits-A-pq")
+    case.full_check_every = 1
+    summary = run_case(case, build_root=rtl_build_root, rerun_with_waves=False)
+    _check(summary)
+    assert summary["rewire_commands"] >= 10, summary["rewire_commands"]
+    assert summary["regrown"] >= 10, summary["regrown"]
 
 
 def test_rtl_corner_cases(rtl_build_root: Path) -> None:

@@ -5,7 +5,9 @@ pruning is under way, then the RTL learns ``--learn`` further samples (pruning o
 ``--infer`` test samples; every time step, update and counter is compared (``sim/tb_layer.py``).
 ``--checkpoint FILE`` simulates a saved network instead (``synaprune train`` or ``import``):
 ``--infer`` test samples of its data set, inference only. ``--set KEY=VALUE`` changes a field of
-the configuration, e.g. ``--set rewire_policy=fixed-density`` (the core regrows on the chip).
+the configuration, e.g. ``--set rewire_policy=fixed-density`` (the core regrows on the chip) or
+``--set rewire_policy=pq`` (the bench, as the host, writes the rewire commands at each block's
+end).
 
 ``--network deep``: the deep network's whole chain of cores (the digits deep preset, or
 ``--config`` a deep configuration; each conv core with ``--lanes`` lanes) from the model's
@@ -122,6 +124,8 @@ def summarize(summary: dict) -> str:
         f"  synaptic events per integration cycle: {lanes_per_cycle:.2f}",
         *([f"  synapses regrown on the chip: {summary['regrown']}"]
           if summary.get("regrown") else []),
+        *([f"  \"pq\" rewire commands from the host: {summary['rewire_commands']}"]
+          if summary.get("rewire_commands") else []),
         speed_line(summary),
         "  wall time split: " + ", ".join(f"{k} {v:.1f} s"
                                           for k, v in summary["time_split_s"].items()),
