@@ -18,6 +18,10 @@ compares what the unit writes with the golden model's learning step (``model.net
 
 The winners include one twice in a row (its second pass reads the first one's write-back), one
 with no live synapse and one with all; ``n_inputs`` is not a multiple of the column word.
+
+In rewire mode ("pq", ``cut_mode``) each pass gets a cut: the host's (``rewiring.pq_cut`` of a
+random count) or an arbitrary one; the weights take four values, so ties are many. The unit
+must prune what ``rewiring.cut_prune`` selects, write no weight and leave the LFSR alone.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from loadable_rams import LoadableRams
 from synaprune.hw.banked_ram import BankedRam
 from synaprune.hw.learning import Learning
 from synaprune.hw.memory_map import col_mask_words, row_mask_words, weight_words
-from synaprune.model import rules
+from synaprune.model import rewiring, rules
 from synaprune.model.config import Config
 from synaprune.model.lfsr import lfsr_step
 
@@ -110,11 +114,16 @@ def make_network(cfg: Config, rng: np.random.Generator) -> tuple[np.ndarray, np.
     return weights, mask, times, winners
 
 
-def simulate(cfg: Config, prune: bool, seed: int) -> int:
-    """Run the winners' passes, check each against the model; return the pruned synapses."""
+def simulate(cfg: Config, mode: str, seed: int) -> int:
+    """Run the winners' passes, check each against the model; return the pruned synapses.
+    ``mode``: "prune" (STDP and the prune threshold), "stdp" (pruning off) or "cut" (rewire
+    mode)."""
     rng = np.random.default_rng(seed)
     P, K, G = cfg.lanes, cfg.rows, cfg.col_words
     weights, mask, times, winners = make_network(cfg, rng)
+    prune, cut_mode = mode == "prune", mode == "cut"
+    if cut_mode:
+        weights = weights // 64 * 64  # four weights: ties at the cut
     bench = LearningBench(cfg)
     dut = bench.dut
     lfsr = int(rng.integers(1, 1 << 32))
@@ -178,29 +187,39 @@ def simulate(cfg: Config, prune: bool, seed: int) -> int:
             a_plus = int(rng.integers(0, 1 << (FRAC_BITS + 1)))
             a_minus = -int(rng.integers(0, 1 << (FRAC_BITS + 1)))
             threshold = int(rng.integers(cfg.w_max // 8, cfg.w_max // 3))
+            inputs = np.flatnonzero(mask[:, j])
+            if rng.random() < 0.5:  # the host's cut for a count, else any cut
+                cut = rewiring.pq_cut(weights[:, j], mask[:, j],
+                                      int(rng.integers(0, len(inputs) + 2)))
+            else:
+                cut = (int(rng.integers(0, cfg.w_max + 1)), int(rng.integers(0, cfg.n_inputs)))
             for port, value in ((dut.a_plus, a_plus),
                                 (dut.a_minus, a_minus & ((1 << (FRAC_BITS + 2)) - 1)),
-                                (dut.prune_enable, prune), (dut.prune_threshold, threshold)):
+                                (dut.prune_enable, prune), (dut.prune_threshold, threshold),
+                                (dut.cut_mode, cut_mode), (dut.cut, cut[0]),
+                                (dut.cut_equal, cut[1])):
                 ctx.set(port, value)
             log = await learn(ctx, j, t_post)
 
-            # the model's learning step of winner j (model.network.Network._learn)
-            inputs = np.flatnonzero(mask[:, j])
-            rand = []
-            for _ in inputs:
-                rand.append(lfsr)
-                lfsr = lfsr_step(lfsr)
-            w_new = rules.stdp_delta(weights[inputs, j], times[inputs], t_post,
-                                     np.array(rand, dtype=np.uint32), cfg, a_plus, a_minus)
-            pruned = rules.prune_decision(w_new, prune, threshold)
             row_words = row_mask_words(cfg, mask)[p]
-            weights[inputs, j] = w_new
+            where = f"pass {number} (neuron {j}, {len(inputs)} live)"
+            if cut_mode:  # the chip's rewire pass (model.network.Network.rewire)
+                pruned = np.isin(inputs, rewiring.cut_prune(weights[:, j], mask[:, j], *cut))
+                assert log.weights == [], f"{where}: weights written in rewire mode"
+            else:  # the model's learning step of winner j (model.network.Network._learn)
+                rand = []
+                for _ in inputs:
+                    rand.append(lfsr)
+                    lfsr = lfsr_step(lfsr)
+                w_new = rules.stdp_delta(weights[inputs, j], times[inputs], t_post,
+                                         np.array(rand, dtype=np.uint32), cfg, a_plus, a_minus)
+                pruned = rules.prune_decision(w_new, prune, threshold)
+                weights[inputs, j] = w_new
+                assert log.weights == [(int(i) * K + k, int(w))
+                                       for i, w in zip(inputs, w_new, strict=True)], (
+                    f"{where}: weights written {log.weights}, model {w_new.tolist()}")
             mask[inputs[pruned], j] = False
             total_pruned += int(pruned.sum())
-            where = f"pass {number} (neuron {j}, {len(inputs)} live)"
-            assert log.weights == [(int(i) * K + k, int(w)) for i, w in zip(inputs, w_new,
-                                                                           strict=True)], (
-                f"{where}: weights written {log.weights}, model {w_new.tolist()}")
             assert log.rows == [(int(i), int(row_words[i]) & ~(1 << k))
                                 for i in inputs[pruned]], f"{where}: row-mask words {log.rows}"
             cols = col_mask_words(cfg, mask)[j * G:(j + 1) * G]
@@ -229,12 +248,13 @@ def config(lanes: int, rows: int, n_inputs: int, col_word_bits: int, ram_latency
                   stdp_frac_bits=FRAC_BITS, a_plus=1, a_minus=-1, ram_latency=ram_latency)
 
 
-@pytest.mark.parametrize("prune", [True, False])
+@pytest.mark.parametrize("mode", ["prune", "stdp", "cut"])
 @pytest.mark.parametrize(("lanes", "rows", "n_inputs", "col_word_bits", "ram_latency"),
                          [(1, 6, 21, 8, 4), (3, 5, 37, 16, 7)])
 def test_learning_against_model(lanes: int, rows: int, n_inputs: int, col_word_bits: int,
-                                 ram_latency: int, prune: bool) -> None:
+                                 ram_latency: int, mode: str) -> None:
     cfg = config(lanes, rows, n_inputs, col_word_bits, ram_latency)
     assert n_inputs % col_word_bits and cfg.die_wide == (ram_latency >= 6)
-    pruned = simulate(cfg, prune, seed=lanes * 1000 + n_inputs * 10 + prune)
-    assert (pruned > 0) == prune, f"{pruned} synapses pruned"
+    seed = lanes * 1000 + n_inputs * 10 + ("stdp", "prune", "cut").index(mode)
+    pruned = simulate(cfg, mode, seed=seed)
+    assert (pruned > 0) == (mode != "stdp"), f"{pruned} synapses pruned"
