@@ -31,7 +31,7 @@ import numpy as np
 import serial
 
 from ..hw import memory_map as mm
-from ..hw.layouts import LABEL_BITS, Counter, HostRegion, regs_value, rewire_layout
+from ..hw.layouts import LABEL_BITS, Counter, HostRegion, regs_value
 from ..model import rewiring
 from ..model.config import Config
 from ..model.encoding import check_times
@@ -375,16 +375,11 @@ class Board:
         the core before the next is taken): the neuron prunes its live weights below ``cut``
         and the first ``n_equal`` equal to it, then regrows as many. A core built without the
         regrowth unit has no rewiring (``ValueError``)."""
-        cfg = self.cfg
-        if not cfg.regrow_unit:
+        if not self.cfg.regrow_unit:
             raise ValueError("this bitstream's core has no regrowth unit (regrow_unit = "
                              "False), so it cannot rewire")
-        word = rewire_layout(cfg)
-        for j, cut, n_equal in commands:
-            if not 0 <= j < cfg.n_neurons:
-                raise ValueError(f"rewire: neuron {j} is not in 0..{cfg.n_neurons - 1}")
-            value = word.const({"cut": cut, "n_equal": n_equal}).as_value().value
-            self.write_mem(HostRegion.REWIRE, j % cfg.lanes, j // cfg.lanes, [value])
+        for lane, addr, word in mm.rewire_words(self.cfg, list(commands)):
+            self.write_mem(HostRegion.REWIRE, lane, addr, [word])
 
     def pq_block(self) -> list[tuple[int, int, int]]:
         """The host's step at a "pq" block's end (``model.rewiring``): read the weights and the

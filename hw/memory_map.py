@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..model.config import Config
+from .layouts import rewire_layout
 
 
 def weight_words(cfg: Config, weights: np.ndarray) -> np.ndarray:
@@ -63,6 +64,21 @@ def mask_from_col_words(cfg: Config, words: np.ndarray) -> np.ndarray:
     bits = _unpack_bits(np.asarray(words, dtype=object).reshape(cfg.n_neurons, cfg.col_words),
                         cfg.col_word_bits)
     return bits.reshape(cfg.n_neurons, -1)[:, :cfg.n_inputs].T
+
+
+def rewire_words(cfg: Config, commands: list[tuple[int, int, int]]
+                 ) -> list[tuple[int, int, int]]:
+    """The REWIRE writes of "pq" rewire commands ``(neuron, cut, n_equal)``
+    (``model.rewiring.pq_commands``), in order: ``(lane, addr, word)``, neuron j = k*P + p at
+    lane p, address k, the word packed by ``layouts.rewire_layout``."""
+    layout = rewire_layout(cfg)
+    out = []
+    for j, cut, n_equal in commands:
+        if not 0 <= j < cfg.n_neurons:
+            raise ValueError(f"rewire: neuron {j} is not in 0..{cfg.n_neurons - 1}")
+        word = layout.const({"cut": cut, "n_equal": n_equal}).as_value().value
+        out.append((j % cfg.lanes, j // cfg.lanes, word))
+    return out
 
 
 def lane_words(cfg: Config, per_neuron: np.ndarray) -> np.ndarray:

@@ -224,10 +224,8 @@ class Bench(LayerChecks):
         st = await self.read_state()
         commands = rewiring.pq_commands(st["weights"], st["col_mask"], cfg.pq_p, cfg.pq_q,
                                         cfg.pq_eta, cfg.pq_gamma, cfg.pq_beta)
-        word = LayoutCodec(layouts.rewire_layout(cfg))
-        script = [e for j, cut, n_equal in commands
-                  for e in h.writes(HostRegion.REWIRE, j % cfg.lanes,
-                                    [word.pack(cut=cut, n_equal=n_equal)], j // cfg.lanes)]
+        script = [e for lane, addr, word in mm.rewire_words(cfg, commands)
+                  for e in h.writes(HostRegion.REWIRE, lane, [word], addr)]
         # a command walks the neuron's column and regrows: up to G + n_inputs + regrowths
         per_command = 4 * (cfg.col_words + cfg.n_inputs * (1 + cycles.regrow_cycles(cfg)))
         await h.host(script, cycles_per_entry=per_command)

@@ -5,6 +5,7 @@ row bitmaps wider than 63 bits (64 and 100 rows per lane)."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -62,3 +63,13 @@ def test_row_words_of_100_rows_keep_every_bit() -> None:
     words = mm.row_mask_words(cfg, mask)
     assert words[0, 3] == 1 << 99
     assert (mm.mask_from_row_words(cfg, words) == mask).all()
+
+
+def test_rewire_words_by_definition() -> None:
+    """A REWIRE command of neuron j = k*P + p goes to lane p, address k; its word holds the cut
+    in the low weight_bits bits and n_equal above; a neuron out of range is refused."""
+    cfg = Config(n_inputs=12, image_shape=(3, 4), n_neurons=6, lanes=3, time_steps=8)
+    words = mm.rewire_words(cfg, [(0, 7, 2), (4, 255, 12), (5, 0, 0)])
+    assert words == [(0, 0, 7 | 2 << 8), (1, 1, 255 | 12 << 8), (2, 1, 0)]
+    with pytest.raises(ValueError, match="neuron 6 is not in 0..5"):
+        mm.rewire_words(cfg, [(6, 1, 1)])
