@@ -213,32 +213,16 @@ class LayerCore(wiring.Component):
         lanes(lane_reduce.lane_margin, sweep.best_margin)
         lanes(lane_reduce.lane_row, sweep.best_row)
 
-        # the pass's neuron: the winner being learned, or while a REWIRE command runs ("pq",
-        # ``rewiring``, set by the FSM) the command's (``rw``, loaded by the FSM module); the
-        # rewire registers exist only with the regrowth unit
-        target = SimpleNamespace(row=s.win_k[s.lw], lane=s.win_p[s.lw], col_base=s.win_cb[s.lw],
-                                 kmask=s.win_km[s.lw])
-        if cfg.regrow_unit:
-            c.rewiring = Signal()
-            c.rw = SimpleNamespace(
-                row=Signal.like(s.win_k[0], name="rw_row"),
-                lane=Signal.like(s.win_p[0], name="rw_lane"),
-                col_base=Signal.like(s.win_cb[0], name="rw_col_base"),
-                kmask=Signal.like(s.win_km[0], name="rw_kmask"),
-                cut=Signal(cfg.weight_bits, name="rw_cut"),
-                equal=Signal(cfg.n_inputs.bit_length(), name="rw_equal"))
-            target = SimpleNamespace(**{k: Mux(c.rewiring, getattr(c.rw, k), v)
-                                        for k, v in vars(target).items()})
         m.submodules.learning = learning = c.learning = Learning(
             lanes=P, rows=K, n_inputs=cfg.n_inputs, col_word_bits=cfg.col_word_bits,
             weight_bits=cfg.weight_bits, time_bits=cfg.time_bits,
             stdp_frac_bits=cfg.stdp_frac_bits, ram_latency=L, lfsr_seed=cfg.lfsr_seed,
             pipelined=cfg.die_wide, ram_attrs=small)
         hq = c.host_port
-        m.d.comb += [learning.win_row.eq(target.row), learning.win_lane.eq(target.lane),
+        m.d.comb += [learning.win_row.eq(s.win_k[s.lw]), learning.win_lane.eq(s.win_p[s.lw]),
                      learning.win_time.eq(s.win_t[s.lw]),
-                     learning.win_col_base.eq(target.col_base),
-                     learning.win_kmask.eq(target.kmask),
+                     learning.win_col_base.eq(s.win_cb[s.lw]),
+                     learning.win_kmask.eq(s.win_km[s.lw]),
                      learning.a_plus.eq(regs.a_plus), learning.a_minus.eq(regs.a_minus),
                      learning.prune_enable.eq(regs.prune_enable),
                      learning.prune_threshold.eq(regs.prune_threshold),
@@ -255,14 +239,18 @@ class LayerCore(wiring.Component):
                 lanes=P, rows=K, n_inputs=cfg.n_inputs, col_word_bits=cfg.col_word_bits,
                 weight_bits=cfg.weight_bits, ram_latency=L)
             m.d.comb += [regrow.updated.eq(learning.updates), regrow.pruned.eq(learning.pruned),
-                         regrow.win_row.eq(target.row), regrow.win_lane.eq(target.lane),
-                         regrow.win_col_base.eq(target.col_base),
+                         regrow.win_row.eq(s.win_k[s.lw]), regrow.win_lane.eq(s.win_p[s.lw]),
+                         regrow.win_col_base.eq(s.win_cb[s.lw]),
                          regrow.regrow_weight.eq(regs.regrow_weight),
                          regrow.lfsr.eq(learning.lfsr), regrow.col_word.eq(r.col_q),
                          learning.lfsr_step.eq(regrow.lfsr_step),
                          learning.grown.eq(regrow.grown)]
-            m.d.comb += [learning.cut_mode.eq(c.rewiring), learning.cut.eq(c.rw.cut),
-                         learning.cut_equal.eq(c.rw.equal)]
+            # a host REWIRE command runs ("pq", set by the FSM), with its cut
+            # (``layouts.rewire_layout``)
+            c.rewiring = Signal()
+            c.rw_cut, c.rw_equal = Signal.like(learning.cut), Signal.like(learning.cut_equal)
+            m.d.comb += [learning.cut_mode.eq(c.rewiring), learning.cut.eq(c.rw_cut),
+                         learning.cut_equal.eq(c.rw_equal)]
             lanes(regrow.row_words, r.row_q)
 
         m.submodules.emit = emit = c.emit = Emit(

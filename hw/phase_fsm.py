@@ -38,8 +38,6 @@ def phase_fsm(m: Module, c: SimpleNamespace) -> None:
     m.d.comb += [rams.ev_wr.addr.eq(c.s.n_ev), rams.ev_wr.data.eq(beat.index),
                  rams.tin_wr.addr.eq(Mux(c.in_clear, rams.ev_q, beat.index)),
                  rams.tin_wr.data.eq(Mux(c.in_clear, c.cfg.time_steps, beat.time))]
-    if c.regrow is not None:
-        _rewire_target(m, c)
     with m.FSM(init="IDLE"):
         _load_states(m, c)
         _step_states(m, c)
@@ -103,25 +101,17 @@ def _load_states(m: Module, c: SimpleNamespace) -> None:
             c.count(Counter.STALL_CYCLES)
 
 
-def _rewire_target(m: Module, c: SimpleNamespace) -> None:
-    """A REWIRE write's neuron (row ``addr``, lane ``lane_no``) and cut, into the ``rw``
-    registers the learning pass and the regrowth read while ``rewiring`` (``LayerCore``). A write
-    acts only in IDLE (the port is ready only there), so the load needs no state decode: the
-    winners' registers keep their one source (STEP_END), and these their own (on the 85F with
-    the regrowth unit, a shared one put the state decode in front of the winner registers)."""
-    cfg, hq, rw = c.cfg, c.host_port, c.rw
-    word = data.View(rewire_layout(cfg), hq.wdata[:rewire_layout(cfg).size])
-    row = hq.addr[:len(rw.row)]
-    with m.If(hq.write[HostRegion.REWIRE.value]):
-        m.d.sync += [rw.row.eq(row), rw.lane.eq(hq.lane_no),
-                     rw.col_base.eq((row * cfg.lanes + hq.lane_no) * cfg.col_words),
-                     rw.kmask.eq(~(1 << row)), rw.cut.eq(word.cut), rw.equal.eq(word.n_equal)]
-
-
 def _start_rewire(m: Module, c: SimpleNamespace) -> None:
-    """A REWIRE command acts (IDLE): the learning pass starts in rewire mode on the ``rw``
-    registers (loaded in this cycle by ``_rewire_target``)."""
-    m.d.sync += [x.eq(1) for x in (c.rewiring, c.in_learn, *c.in_learn_l)]
+    """A REWIRE command acts (IDLE): its neuron (row ``addr``, lane ``lane_no``) becomes winner
+    0 and the learning pass starts in rewire mode with the command's cut."""
+    s, cfg, hq = c.s, c.cfg, c.host_port
+    word = data.View(rewire_layout(cfg), hq.wdata[:rewire_layout(cfg).size])
+    row = hq.addr[:len(s.win_k[0])]
+    m.d.sync += [s.win_k[0].eq(row), s.win_p[0].eq(hq.lane_no),
+                 s.win_cb[0].eq((row * cfg.lanes + hq.lane_no) * cfg.col_words),
+                 s.win_km[0].eq(~(1 << row)), s.lw.eq(0), c.rw_cut.eq(word.cut),
+                 c.rw_equal.eq(word.n_equal), c.rewiring.eq(1)]
+    m.d.sync += [x.eq(1) for x in (c.in_learn, *c.in_learn_l)]
     m.next = "LEARN_START"
 
 
