@@ -8,7 +8,8 @@
 
 Memory map (``hw.layouts.HostRegion``; P lanes, K = n_neurons / P rows, B column-word bits,
 G column words per neuron): neuron j = k*P + p lives in lane p, row k. The weight of input i to
-that neuron is WEIGHT word i*K + k of lane p; ROW_MASK word i of lane p has bit k set when the
+that neuron is WEIGHT word i*K + k of lane p; ROW_MASK word i*W + k // R of lane p (W words of R
+bits per input, ``Config.row_words``; W = 1, R = K by default) has bit k % R set when the
 synapse is live; COL_MASK word j*G + g has bit b set when the synapse from input g*B + b to j is
 live. The core reads both bitmaps, so the host writes both, consistently, and sets LIVE to the
 number of live synapses.
@@ -334,8 +335,8 @@ class Board:
 
     def read_mask(self) -> np.ndarray:
         """The connection mask from the row bitmaps (what integration uses)."""
-        return mm.mask_from_row_words(self.cfg, self._read_lanes(HostRegion.ROW_MASK,
-                                                                 self.cfg.n_inputs))
+        depth = proto.region_depth(self.cfg, HostRegion.ROW_MASK)
+        return mm.mask_from_row_words(self.cfg, self._read_lanes(HostRegion.ROW_MASK, depth))
 
     def read_col_mask(self) -> np.ndarray:
         """The connection mask from the column bitmaps (what learning uses)."""

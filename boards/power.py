@@ -237,6 +237,8 @@ def sample_activity(cfg: Config, res: SampleResult, *, plan: MemoryPlan) -> Acti
     def span(role: str) -> int:
         return wb.get(role, 1)
 
+    # the integration's fetch reads the event list and the lanes' row-mask RAMs once per
+    # row-mask word of each processed event (an entry of ``event_costs``)
     processed = sum(len(c) for c in res.event_costs)
     winners_learned = len(res.learn_word_pops)
     col_words = winners_learned * cfg.col_words

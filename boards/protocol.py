@@ -36,7 +36,8 @@ from ..model.config import Config
 
 SYNC = 0xA5
 REPLY_FLAG = 0x80  # set in the command byte of every reply
-PROTOCOL_VERSION = 2  # 2: the regrowth registers and INFO's regrow_unit
+# 2: the regrowth registers and INFO's regrow_unit; 3: INFO's row_word_bits
+PROTOCOL_VERSION = 3
 CRC_POLY = 0x07
 MAX_LENGTH = 0xFFFF  # largest payload the 16-bit length field can state
 MEM_HEADER = struct.Struct("<BHIH")  # region, lane, addr, count of WRITE_MEM / READ_MEM
@@ -193,7 +194,7 @@ def event_bytes(cfg: Config) -> int:
 def word_bits(cfg: Config, region: HostRegion) -> int:
     """Significant bits of one memory word of ``region`` (what the core stores)."""
     return {
-        HostRegion.WEIGHT: cfg.weight_bits, HostRegion.ROW_MASK: cfg.rows,
+        HostRegion.WEIGHT: cfg.weight_bits, HostRegion.ROW_MASK: cfg.row_word_width,
         HostRegion.COL_MASK: cfg.col_word_bits, HostRegion.ADAPT: cfg.adapt_bits,
         HostRegion.LABEL: LABEL_BITS, HostRegion.LFSR: LFSR_BITS,
         HostRegion.LIVE: COUNTER_BITS, HostRegion.COUNTER: COUNTER_BITS,
@@ -219,7 +220,8 @@ def max_word_bytes(cfg: Config) -> int:
 def region_depth(cfg: Config, region: HostRegion) -> int:
     """Words per lane of ``region``: addr + count must not exceed it."""
     return {
-        HostRegion.WEIGHT: cfg.n_inputs * cfg.rows, HostRegion.ROW_MASK: cfg.n_inputs,
+        HostRegion.WEIGHT: cfg.n_inputs * cfg.rows,
+        HostRegion.ROW_MASK: cfg.n_inputs * cfg.row_words,
         HostRegion.COL_MASK: cfg.n_neurons * cfg.col_words, HostRegion.ADAPT: cfg.rows,
         HostRegion.LABEL: cfg.n_neurons, HostRegion.LFSR: 1, HostRegion.LIVE: 1,
         HostRegion.COUNTER: N_COUNTERS, HostRegion.REWIRE: cfg.rows,
@@ -272,11 +274,13 @@ class BuildInfo:
     # differs would have the golden model regrow where the core does not, or build for a unit
     # the board lacks
     regrow_unit: int
+    # the row-mask words' split (``Config.row_word_bits``): the ROW_MASK region's layout
+    row_word_bits: int
 
-    FORMAT = struct.Struct("<BHHHBBBBBBBHBB")
+    FORMAT = struct.Struct("<BHHHBBBBBBBHBBB")
     CONFIG_FIELDS = ("n_inputs", "n_neurons", "lanes", "time_steps", "k_max", "col_word_bits",
                      "weight_bits", "membrane_bits", "adapt_bits", "stdp_frac_bits",
-                     "regrow_unit")
+                     "regrow_unit", "row_word_bits")
 
     @classmethod
     def from_config(cls, cfg: Config, *, max_payload: int) -> BuildInfo:

@@ -46,7 +46,7 @@ def banked_ports(m: Module, c: SimpleNamespace) -> None:
             r.w_rd[p].addr.eq(Mux(sel, learning.weight_addr,
                                   Mux(hq.read_lane[p], hq.addr, integ.weight_addr[p]))),
             r.row_rd[p].addr.eq(Mux(sel, learner(grow, "row_addr"),
-                                    Mux(hq.read_lane[p], hq.addr, r.ev_q))),
+                                    Mux(hq.read_lane[p], hq.addr, integ.row_addr))),
             r.w_wr[p].addr.eq(Mux(sel, learner(grow, "weight_write_addr"), hq.addr)),
             r.w_wr[p].data.eq(Mux(sel, learner(grow, "weight_write_data"), hq.wdata)),
             r.w_wr[p].en.eq(Mux(sel, learner(grow, "weight_write_en", p),

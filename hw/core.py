@@ -65,13 +65,15 @@ class LayerCore(wiring.Component):
     synthesis tool; it changes no logic. ``memories()`` lists the core's memories."""
 
     def __init__(self, *, n_inputs: int, n_neurons: int, lanes: int, time_steps: int,
-                 k_max: int = 1, col_word_bits: int = 16, weight_bits: int = 8,
+                 k_max: int = 1, col_word_bits: int = 16, row_word_bits: int = 0,
+                 weight_bits: int = 8,
                  membrane_bits: int = 16, adapt_bits: int = 12, stdp_frac_bits: int = 12,
                  counter_bits: int = 32, ram_latency: int = 4,
                  lfsr_seed: int = 0xACE1, regrow_unit: bool = True,
                  synthesis: SynthesisHints | None = None) -> None:
         args = dict(n_inputs=n_inputs, n_neurons=n_neurons, lanes=lanes, time_steps=time_steps,
-                    k_max=k_max, col_word_bits=col_word_bits, weight_bits=weight_bits,
+                    k_max=k_max, col_word_bits=col_word_bits, row_word_bits=row_word_bits,
+                    weight_bits=weight_bits,
                     membrane_bits=membrane_bits, adapt_bits=adapt_bits,
                     stdp_frac_bits=stdp_frac_bits, counter_bits=counter_bits,
                     ram_latency=ram_latency, lfsr_seed=lfsr_seed)
@@ -158,7 +160,8 @@ class LayerCore(wiring.Component):
             win_t=Array(Signal(cfg.time_bits, name=f"win_t{w}") for w in range(k_max)),
             win_cb=Array(Signal((cfg.n_neurons * cfg.col_words).bit_length(), name=f"win_cb{w}")
                          for w in range(k_max)),
-            win_km=Array(Signal(cfg.rows, name=f"win_km{w}") for w in range(k_max)),
+            # ~(1 << k % R): clears the winner's bit of its row-mask words (R bits)
+            win_km=Array(Signal(cfg.row_word_width, name=f"win_km{w}") for w in range(k_max)),
             n_win=Signal(range(k_max + 1)), lw=Signal(range(k_max + 1)),  # lw: being learned
             pred=Signal(cfg.neuron_bits), error=Signal(2))
         m.d.comb += self.error.eq(s.error)
@@ -178,8 +181,8 @@ class LayerCore(wiring.Component):
         m.submodules.host_port = c.host_port = HostPort(
             host=layouts.host_signature(cfg), lanes=P, ram_latency=L,
             counter_bits=cfg.counter_bits, adapt_bits=cfg.adapt_bits,
-            weight_bits=cfg.weight_bits, rows=K, col_word_bits=cfg.col_word_bits,
-            label_bits=layouts.LABEL_BITS, keep_attrs=keep)
+            weight_bits=cfg.weight_bits, row_mask_bits=cfg.row_word_width,
+            col_word_bits=cfg.col_word_bits, label_bits=layouts.LABEL_BITS, keep_attrs=keep)
         wiring.connect(m, wiring.flipped(self.host), c.host_port.host)
 
         def count(counter: Counter, amount: object = 1) -> None:
@@ -188,8 +191,8 @@ class LayerCore(wiring.Component):
 
         m.submodules.integration = integ = c.integ = Integration(
             lanes=P, rows=K, n_inputs=cfg.n_inputs, weight_bits=cfg.weight_bits,
-            membrane_bits=cfg.membrane_bits, ram_latency=L, pipelined=cfg.die_wide,
-            fifo_attrs=small, keep_attrs=keep)
+            membrane_bits=cfg.membrane_bits, ram_latency=L, row_word_bits=cfg.row_word_bits,
+            pipelined=cfg.die_wide, fifo_attrs=small, keep_attrs=keep)
         m.d.comb += [integ.first.eq(Array(s.first)[s.step]),
                      integ.end.eq(Array(s.first)[s.step + 1]),
                      integ.some.eq(s.has_events.bit_select(s.step, 1)),
@@ -217,7 +220,7 @@ class LayerCore(wiring.Component):
             lanes=P, rows=K, n_inputs=cfg.n_inputs, col_word_bits=cfg.col_word_bits,
             weight_bits=cfg.weight_bits, time_bits=cfg.time_bits,
             stdp_frac_bits=cfg.stdp_frac_bits, ram_latency=L, lfsr_seed=cfg.lfsr_seed,
-            pipelined=cfg.die_wide, ram_attrs=small)
+            row_word_bits=cfg.row_word_bits, pipelined=cfg.die_wide, ram_attrs=small)
         hq = c.host_port
         m.d.comb += [learning.win_row.eq(s.win_k[s.lw]), learning.win_lane.eq(s.win_p[s.lw]),
                      learning.win_time.eq(s.win_t[s.lw]),
@@ -237,7 +240,7 @@ class LayerCore(wiring.Component):
         if cfg.regrow_unit:
             m.submodules.regrow = regrow = c.regrow = Regrow(
                 lanes=P, rows=K, n_inputs=cfg.n_inputs, col_word_bits=cfg.col_word_bits,
-                weight_bits=cfg.weight_bits, ram_latency=L)
+                weight_bits=cfg.weight_bits, ram_latency=L, row_word_bits=cfg.row_word_bits)
             m.d.comb += [regrow.updated.eq(learning.updates), regrow.pruned.eq(learning.pruned),
                          regrow.win_row.eq(s.win_k[s.lw]), regrow.win_lane.eq(s.win_p[s.lw]),
                          regrow.win_col_base.eq(s.win_cb[s.lw]),
@@ -271,7 +274,7 @@ class LayerCore(wiring.Component):
         tr = self.probe
         m.d.comb += [tr.step.eq(s.step), tr.row.eq(sweep.write_row),
                      tr.neuron.eq(learning.row * P + learning.lane),
-                     tr.input.eq(learning.row_write_addr),
+                     tr.input.eq(learning.write_input),
                      tr.weight.eq(learning.weight_write_data), tr.pruned.eq(learning.pruned_q),
                      tr.sweep_valid.eq(sweep.write)]
         lanes(tr.v, sweep.v_out)

@@ -4,7 +4,8 @@ Every read is synchronous, so every memory can be block RAM where the part has i
 distributed RAM) and no RAM read shares a cycle with arithmetic:
 
 * block RAM, in ``BankedRam`` banks with registers after the read (latency ``ram_latency``): the
-  weights and row-mask words per lane (``w``, ``row``), the column-mask words (``col``);
+  weights and row-mask words per lane (``w``, ``row``: W words of R bits per input,
+  ``hw.memory_map``), the column-mask words (``col``);
 * block RAM read into a register (latency 2, ECP5 DP16KD clock-to-out, ECP5 family data sheet,
   FPGA-DS-02012): the event list (``ev_mem``) and the input times (``t_in``);
 * small (``SynthesisHints.small_ram_attrs``): membranes and adaptations per lane (``v``, ``a``),
@@ -75,7 +76,7 @@ def make_rams(m: Module, cfg: Config, hints: SynthesisHints) -> SimpleNamespace:
     t_in = mem("t_in", shape=unsigned(cfg.time_bits), depth=n_in, init=[T] * n_in,
                attrs={COLLISION_FREE: 1})
     w_mem = [banked(f"w{p}", cfg.weight_bits, n_in * K) for p in range(P)]
-    row_mem = [banked(f"row{p}", K, n_in) for p in range(P)]
+    row_mem = [banked(f"row{p}", cfg.row_word_width, n_in * cfg.row_words) for p in range(P)]
     col_mem = banked("col", cfg.col_word_bits, N * cfg.col_words)
     v_mem = [mem(f"v{p}", shape=unsigned(cfg.membrane_bits), depth=K, init=[]) for p in range(P)]
     a_mem = [mem(f"a{p}", shape=unsigned(cfg.adapt_bits), depth=K, init=[]) for p in range(P)]

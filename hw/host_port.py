@@ -47,15 +47,16 @@ def increment_layout(lanes: int) -> data.StructLayout:
 class HostPort(wiring.Component):
     """``host``: ``layouts.host_signature`` (the core's own host port, passed through);
     ``lanes``; ``ram_latency``: the banked RAMs' read latency; ``counter_bits``; widths of the
-    words read: ``adapt_bits``, ``weight_bits``, ``rows`` (a row-mask word), ``col_word_bits``,
-    ``label_bits``; ``keep_attrs``: synthesis attributes of the per-lane read strobes."""
+    words read: ``adapt_bits``, ``weight_bits``, ``row_mask_bits`` (a row-mask word),
+    ``col_word_bits``, ``label_bits``; ``keep_attrs``: synthesis attributes of the per-lane read
+    strobes."""
 
     def __init__(self, *, host: wiring.Signature, lanes: int, ram_latency: int,
-                 counter_bits: int, adapt_bits: int, weight_bits: int, rows: int,
+                 counter_bits: int, adapt_bits: int, weight_bits: int, row_mask_bits: int,
                  col_word_bits: int, label_bits: int,
                  keep_attrs: dict[str, object] | None = None) -> None:
         sizes = dict(lanes=lanes, ram_latency=ram_latency, counter_bits=counter_bits,
-                     adapt_bits=adapt_bits, weight_bits=weight_bits, rows=rows,
+                     adapt_bits=adapt_bits, weight_bits=weight_bits, row_mask_bits=row_mask_bits,
                      col_word_bits=col_word_bits, label_bits=label_bits)
         for name, value in sizes.items():
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -73,7 +74,7 @@ class HostPort(wiring.Component):
             "write": Out(len(HostRegion)), "lane": Out(lanes), "read_lane": Out(lanes),
             "lane_no": Out(members["lane"].shape),
             "lane_adapt": In(adapt_bits).array(lanes), "lane_weight": In(weight_bits).array(lanes),
-            "lane_row_mask": In(rows).array(lanes), "col_mask": In(col_word_bits),
+            "lane_row_mask": In(row_mask_bits).array(lanes), "col_mask": In(col_word_bits),
             "label": In(label_bits), "lfsr": In(LFSR_BITS), "live": In(LFSR_BITS),
             "increments": In(increment_layout(lanes)),
         })

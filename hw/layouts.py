@@ -26,7 +26,9 @@ class HostRegion(enum.Enum, shape=4):
     """Address spaces of the host access port (``docs/architecture.md``, memory map)."""
 
     WEIGHT = 0  # lane p, addr i*K + k: weight of input i -> neuron k*P + p
-    ROW_MASK = 1  # lane p, addr i: K bits, bit k = synapse i -> k*P + p is live
+    # lane p, addr i*W + w: R bits, bit b = synapse i -> (w*R + b)*P + p is live (W = 1, R = K
+    # unless ``Config.row_word_bits`` splits the row)
+    ROW_MASK = 1
     COL_MASK = 2  # addr j*G + g: B bits, bit b = synapse g*B + b -> j is live
     ADAPT = 3  # lane p, addr k: threshold adaptation of neuron k*P + p
     LABEL = 4  # addr j: class label of neuron j
@@ -121,7 +123,7 @@ def rewire_layout(cfg: Config) -> data.StructLayout:
 
 
 def host_data_bits(cfg: Config) -> int:
-    return max(cfg.rows, cfg.col_word_bits, cfg.membrane_bits, COUNTER_BITS, LFSR_BITS)
+    return max(cfg.row_word_width, cfg.col_word_bits, cfg.membrane_bits, COUNTER_BITS, LFSR_BITS)
 
 
 def host_signature(cfg: Config) -> wiring.Signature:

@@ -7,14 +7,15 @@ cost nothing. Pipeline (``L`` = the banked RAMs' read latency), stage s = cycles
 address stage:
 
 * 0: the synapse's weight address (``weight_addr``), input time address (``input_addr``) and, at
-  stage ls_wb - L, its row-mask word's address (``row_addr``), so the word arrives for the
-  write-back;
+  stage ls_wb - L, the address of its row-mask word holding the winner's row (``row_addr``: input
+  * W + row // R, ``hw.row_words``), so the word arrives for the write-back;
 * L: weight (``weights[win_lane]``) and input time (``input_time``, read latency 2) into
   ``StdpUnit``, one LFSR step per update (``model.lfsr``: the same sequence as ``model.rules``);
 * L + StdpUnit.LATENCY: the new weight, the prune decision (``PruneUnit``);
 * ls_wb = L + LATENCY + 1: write-back: the weight (``weight_write_*``), on pruning the row-mask
-  word without the winner's bit (``row_write_*``), and a cycle after the word's last synapse the
-  column word rebuilt from the visits (``col_write_*``, registered).
+  word without the winner's bit (``row_write_*``; ``write_input`` the synapse's input), and a
+  cycle after the word's last synapse the column word rebuilt from the visits (``col_write_*``,
+  registered).
 
 A rewire pass ("pq", ``model.rewiring.cut_prune``; ``cut_mode`` high at ``start``) walks the
 same way but leaves the weights and the LFSR alone: at stage L a synapse is pruned when its
@@ -43,10 +44,12 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..model.config import row_word_shape
 from ..model.lfsr import TOGGLE_MASK
 from .credits import credit_flag
 from .delay_line import DelayLine, register_chain
 from .layouts import LFSR_BITS
+from .row_words import row_split, row_word_addr
 from .rule_units import PruneUnit, StdpUnit
 from .walker import LockstepWalker
 
@@ -54,12 +57,13 @@ from .walker import LockstepWalker
 class Learning(wiring.Component):
     """``lanes`` x ``rows`` neurons, ``n_inputs`` inputs, column words of ``col_word_bits``
     (a power of two); ``weight_bits``, ``time_bits``, ``stdp_frac_bits``; ``ram_latency``;
+    ``row_word_bits``: the row-mask words' split (``Config.row_word_bits``, 0: a whole row);
     ``pipelined``: the walker's die-wide form; ``lfsr_seed``; ``ram_attrs``: synthesis
     attributes of the small RAMs (walker FIFO, delay line)."""
 
     def __init__(self, *, lanes: int, rows: int, n_inputs: int, col_word_bits: int,
                  weight_bits: int, time_bits: int, stdp_frac_bits: int, ram_latency: int,
-                 lfsr_seed: int, pipelined: bool = False,
+                 lfsr_seed: int, row_word_bits: int = 0, pipelined: bool = False,
                  ram_attrs: Mapping[str, object] | None = None) -> None:
         sizes = dict(lanes=lanes, rows=rows, n_inputs=n_inputs, col_word_bits=col_word_bits,
                      weight_bits=weight_bits, time_bits=time_bits,
@@ -74,6 +78,8 @@ class Learning(wiring.Component):
             raise ValueError(f"Learning: ram_latency must be >= 2, not {ram_latency}")
         self.lanes, self.rows, self.n_inputs, self.word_bits = lanes, rows, n_inputs, col_word_bits
         self.words = -(-n_inputs // col_word_bits)
+        self.row_width, self.row_word_count = row_word_shape(rows, row_word_bits)
+        row_range = range(self.words * col_word_bits * self.row_word_count)
         self.time_bits = time_bits
         self.latency, self.lfsr_seed, self.pipelined = ram_latency, lfsr_seed, pipelined
         self.ram_attrs = dict(ram_attrs or {})
@@ -89,20 +95,21 @@ class Learning(wiring.Component):
         super().__init__({
             "start": In(1), "run": In(1),
             "win_row": In(row_bits), "win_lane": In(lane_bits), "win_time": In(time_bits),
-            "win_col_base": In(col_addr_bits), "win_kmask": In(rows),
+            "win_col_base": In(col_addr_bits), "win_kmask": In(self.row_width),
             "a_plus": In(rate), "a_minus": In(rate),
             "prune_enable": In(1), "prune_threshold": In(weight_bits),
             "cut_mode": In(1), "cut": In(weight_bits), "cut_equal": In(n_inputs.bit_length()),
             "weights": In(weight_bits).array(lanes), "input_time": In(time_bits),
-            "row_words": In(rows).array(lanes), "col_word": In(col_word_bits),
+            "row_words": In(self.row_width).array(lanes), "col_word": In(col_word_bits),
             "weight_addr": Out(self.w_addr_bits),
             "input_addr": Out(range(self.words * col_word_bits)),
-            "row_addr": Out(range(self.words * col_word_bits)),
+            "row_addr": Out(row_range),
             "col_addr": Out(col_addr_bits),
             "weight_write_addr": Out(self.w_addr_bits), "weight_write_data": Out(weight_bits),
             "weight_write_en": Out(1),
-            "row_write_addr": Out(range(self.words * col_word_bits)),
-            "row_write_data": Out(rows).array(lanes), "row_write_en": Out(1),
+            "row_write_addr": Out(row_range),
+            "row_write_data": Out(self.row_width).array(lanes), "row_write_en": Out(1),
+            "write_input": Out(range(self.words * col_word_bits)),
             "col_write_addr": Out(col_addr_bits), "col_write_data": Out(col_word_bits),
             "col_write_en": Out(1),
             "row": Out(row_bits), "lane": Out(lane_bits), "lane_onehot": Out(lanes),
@@ -126,7 +133,7 @@ class Learning(wiring.Component):
         # the winner, loaded by start
         l_t = Signal(self.time_bits)
         col_base = Signal.like(self.win_col_base)
-        kmask = Signal(K)  # ~(1 << row): clears the winner's bit of a row-mask word
+        kmask = Signal(self.row_width)  # ~(1 << row % R): clears the winner's bit of its words
         gptr = Signal(range(G + 1))
         g_more = Signal()  # gptr != G
         g_wbase = Signal(self.w_addr_bits)  # weight address of (input gptr * B, row): counted
@@ -182,8 +189,9 @@ class Learning(wiring.Component):
         at_wb = data.View(wb_layout, wb_line.out)
         # the row-mask word is read at stage ls_wb - L (no copy of it in flight); no other
         # synapse of the pass has the same input
-        m.d.comb += self.row_addr.eq(register_chain(m, Cat(cv_bit, cv_g), ls_wb - L,
-                                                    name="row_input")[-1])
+        win_word = row_split(self.row, self.row_width, self.row_word_count)[0]
+        row_input = register_chain(m, Cat(cv_bit, cv_g), ls_wb - L, name="row_input")[-1]
+        m.d.comb += self.row_addr.eq(row_word_addr(row_input, win_word, self.row_word_count))
         # valid stays a register chain: it is reset, so a reset never replays stale RAM words
         ls_valid = register_chain(m, cv_valid, ls_wb, name="ls_valid")
         ls_hit = register_chain(m, c_hit, L, name="ls_hit")
@@ -223,7 +231,9 @@ class Learning(wiring.Component):
         keep_now = Mux(at_wb.seen & ~pruned_now, bit_oh, 0)
         m.d.comb += [self.weight_write_addr.eq(at_wb.waddr),
                      self.weight_write_en.eq(do_update & ~l_cut_mode),
-                     self.row_write_addr.eq(Cat(at_wb.bit, at_wb.g)),
+                     self.write_input.eq(Cat(at_wb.bit, at_wb.g)),
+                     self.row_write_addr.eq(row_word_addr(Cat(at_wb.bit, at_wb.g), win_word,
+                                                          self.row_word_count)),
                      self.row_write_en.eq(pruned_now), self.pruned.eq(pruned_now)]
         # the column word's write request leaves registers, a cycle after its last synapse's
         # write-back (the prune decision -> the rebuilt word -> the column RAM's input is then

@@ -2,8 +2,10 @@
 
 The single place that knows how ``weights[i, j]`` / ``mask[i, j]`` of ``model.network.Network``
 are laid out in the core: neuron j = k*P + p lives in lane p at row k; a lane's weight address is
-i*K + k; the row-mask word of input i in lane p has bit k set when synapse i -> k*P + p is live;
-the column-bitmap word g of neuron j (address j*G + g) has bit b set when input g*B + b is live.
+i*K + k; a lane's row mask of input i is W words of R bits (``Config.row_words``,
+``row_word_width``; W = 1, R = K by default) at addresses i*W + w, bit b of word w set when
+synapse i -> (w*R + b)*P + p is live; the column-bitmap word g of neuron j (address j*G + g) has
+bit b set when input g*B + b is live.
 Host driver and testbenches both use these functions.
 """
 
@@ -43,13 +45,16 @@ def _unpack_bits(words: np.ndarray, width: int) -> np.ndarray:
 
 
 def row_mask_words(cfg: Config, mask: np.ndarray) -> np.ndarray:
-    """Shape (P, n_inputs) of K-bit ints: lane p, address i, bit k."""
-    m = np.asarray(mask, dtype=bool).reshape(cfg.n_inputs, cfg.rows, cfg.lanes)  # [i, k, p]
-    return _pack_bits(m.transpose(2, 0, 1))
+    """Shape (P, n_inputs * W) of R-bit ints: lane p, address i*W + w, bit b = row w*R + b."""
+    width, words, k_rows = cfg.row_word_width, cfg.row_words, cfg.rows
+    m = np.asarray(mask, dtype=bool).reshape(cfg.n_inputs, k_rows, cfg.lanes)  # [i, k, p]
+    m = np.pad(m.transpose(2, 0, 1), ((0, 0), (0, 0), (0, words * width - k_rows)))
+    return _pack_bits(m.reshape(cfg.lanes, cfg.n_inputs * words, width))
 
 
 def mask_from_row_words(cfg: Config, words: np.ndarray) -> np.ndarray:
-    bits = _unpack_bits(words, cfg.rows)  # [p, i, k]
+    bits = _unpack_bits(words, cfg.row_word_width)  # [p, i*W + w, b]
+    bits = bits.reshape(cfg.lanes, cfg.n_inputs, -1)[:, :, :cfg.rows]  # [p, i, k]
     return bits.transpose(1, 2, 0).reshape(cfg.n_inputs, cfg.n_neurons)
 
 

@@ -26,6 +26,7 @@ from amaranth.hdl import Cat, Module, Mux
 from amaranth.lib import data
 
 from .layouts import Counter, EventKind, HostRegion, rewire_layout
+from .row_words import row_split
 
 
 def phase_fsm(m: Module, c: SimpleNamespace) -> None:
@@ -109,7 +110,8 @@ def _start_rewire(m: Module, c: SimpleNamespace) -> None:
     row = hq.addr[:len(s.win_k[0])]
     m.d.sync += [s.win_k[0].eq(row), s.win_p[0].eq(hq.lane_no),
                  s.win_cb[0].eq((row * cfg.lanes + hq.lane_no) * cfg.col_words),
-                 s.win_km[0].eq(~(1 << row)), s.lw.eq(0), c.rw_cut.eq(word.cut),
+                 s.win_km[0].eq(~(1 << row_split(row, cfg.row_word_width, cfg.row_words)[1])),
+                 s.lw.eq(0), c.rw_cut.eq(word.cut),
                  c.rw_equal.eq(word.n_equal), c.rewiring.eq(1)]
     m.d.sync += [x.eq(1) for x in (c.in_learn, *c.in_learn_l)]
     m.next = "LEARN_START"
@@ -168,7 +170,8 @@ def _step_end(m: Module, c: SimpleNamespace) -> None:
         m.d.sync += [s.win_k[s.n_win].eq(best.best_row), s.win_p[s.n_win].eq(best.best_lane),
                      s.win_t[s.n_win].eq(s.step), s.n_win.eq(wins_after),
                      s.win_cb[s.n_win].eq((best.best_row * P + best.best_lane) * G),
-                     s.win_km[s.n_win].eq(~(1 << best.best_row))]
+                     s.win_km[s.n_win].eq(~(1 << row_split(best.best_row, cfg.row_word_width,
+                                                           cfg.row_words)[1]))]
     with m.If((s.n_win == 0) & best.best_valid):
         m.d.sync += s.pred.eq(best.best_row * P + best.best_lane)
     with m.If((wins_after == regs.k_winners) | (s.step == T - 1)):

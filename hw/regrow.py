@@ -18,8 +18,9 @@ definition), does what ``regrow_pick`` says with the a absent inputs left:
 * t = F .. F + B - 1 (F = D + L + G + 3): the word's bits are scanned one a cycle for the rank-r
   absent bit;
 * X = F + B + 1: write requests, from registers: the column word with the bit set, the weight
-  (``regrow_weight``) at i*K + row in the winner's lane, and the row-mask read of input i;
-  ``grown`` (the live count's increment); X + L: the row-mask word with the winner's bit set.
+  (``regrow_weight``) at i*K + row in the winner's lane, and the read of input i's row-mask word
+  holding the winner's row (``hw.row_words``); ``grown`` (the live count's increment); X + L:
+  that word with the winner's bit set.
 
 So a regrowth costs ``D + 2L + G + B + 5`` cycles, wherever its input lies. Its column
 write is presented before the next regrowth's first read, its row write a cycle before ``idle``
@@ -42,18 +43,21 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from ..model.config import row_word_shape
 from ..model.cycles import regrow_schedule
 from .delay_line import register_chain
 from .layouts import LFSR_BITS
+from .row_words import row_split, row_word_addr
 from .walker import popcount, sum_tree
 
 
 class Regrow(wiring.Component):
     """``lanes`` x ``rows`` neurons, ``n_inputs`` inputs, column words of ``col_word_bits`` (a
-    power of two), ``weight_bits``, ``ram_latency`` L (4..7) of the banked RAMs."""
+    power of two), ``weight_bits``, ``ram_latency`` L (4..7) of the banked RAMs,
+    ``row_word_bits``: the row-mask words' split (``Config.row_word_bits``, 0: a whole row)."""
 
     def __init__(self, *, lanes: int, rows: int, n_inputs: int, col_word_bits: int,
-                 weight_bits: int, ram_latency: int) -> None:
+                 weight_bits: int, ram_latency: int, row_word_bits: int = 0) -> None:
         sizes = dict(lanes=lanes, rows=rows, n_inputs=n_inputs, col_word_bits=col_word_bits,
                      weight_bits=weight_bits, ram_latency=ram_latency)
         for name, value in sizes.items():
@@ -68,6 +72,7 @@ class Regrow(wiring.Component):
             raise ValueError(f"Regrow: ram_latency must be in 4..7, not {ram_latency}")
         self.lanes, self.rows, self.n_inputs, self.word_bits = lanes, rows, n_inputs, col_word_bits
         self.words = -(-n_inputs // col_word_bits)
+        self.row_width, self.row_word_count = row_word_shape(rows, row_word_bits)
         self.latency = ram_latency
         self.schedule = regrow_schedule(n_inputs=n_inputs, col_word_bits=col_word_bits,
                                         ram_latency=ram_latency)
@@ -76,20 +81,20 @@ class Regrow(wiring.Component):
         lane_bits = max(1, (lanes - 1).bit_length())
         col_addr_bits = (lanes * rows * self.words).bit_length()
         self.w_addr_bits = (n_inputs * rows).bit_length()
-        input_range = range(self.words * col_word_bits)
+        row_range = range(self.words * col_word_bits * self.row_word_count)
         super().__init__({
             "clear": In(1), "updated": In(1), "pruned": In(1), "go": In(1),
             "win_row": In(row_bits), "win_lane": In(lane_bits),
             "win_col_base": In(col_addr_bits),
             "regrow_weight": In(weight_bits), "lfsr": In(LFSR_BITS),
-            "col_word": In(col_word_bits), "row_words": In(rows).array(lanes),
+            "col_word": In(col_word_bits), "row_words": In(self.row_width).array(lanes),
             "pending": Out(1), "idle": Out(1, init=1), "lfsr_step": Out(1), "grown": Out(1),
             "lane_onehot": Out(lanes),
             "col_addr": Out(col_addr_bits),
             "col_write_addr": Out(col_addr_bits), "col_write_data": Out(col_word_bits),
             "col_write_en": Out(1),
-            "row_addr": Out(input_range),
-            "row_write_addr": Out(input_range), "row_write_data": Out(rows).array(lanes),
+            "row_addr": Out(row_range),
+            "row_write_addr": Out(row_range), "row_write_data": Out(self.row_width).array(lanes),
             "row_write_en": Out(1),
             "weight_write_addr": Out(self.w_addr_bits), "weight_write_data": Out(weight_bits),
             "weight_write_en": Out(1),
@@ -125,6 +130,7 @@ class Regrow(wiring.Component):
 
         # the winner, and the step counter
         row, col_base = Signal.like(self.win_row), Signal.like(self.win_col_base)
+        row_word, row_bit = row_split(row, self.row_width, self.row_word_count)
         with m.If(self.go):
             m.d.sync += [row.eq(self.win_row), col_base.eq(self.win_col_base),
                          self.lane_onehot.eq(1 << self.win_lane), busy.eq(1), t.eq(0),
@@ -212,12 +218,13 @@ class Regrow(wiring.Component):
         with m.If(at["write"]):
             m.d.sync += [self.col_write_addr.eq(col_base + f_g),
                          self.col_write_data.eq(present | (Const(1, B) << bit)),
-                         self.row_addr.eq(Cat(bit, f_g)),
+                         self.row_addr.eq(row_word_addr(Cat(bit, f_g), row_word,
+                                                        self.row_word_count)),
                          self.weight_write_addr.eq(f_wbase + bit_times_k[bit]),
                          self.weight_write_data.eq(self.regrow_weight)]
         m.d.comb += [self.row_write_addr.eq(self.row_addr),
                      self.row_write_en.eq(register_chain(m, self.col_write_en, L,
                                                          name="row_we")[-1])]
-        kbit = Const(1, K) << row  # the winner's bit of a row-mask word
+        kbit = Const(1, self.row_width) << row_bit  # the winner's bit of its row-mask words
         m.d.comb += [self.row_write_data[p].eq(self.row_words[p] | kbit) for p in range(P)]
         return m

@@ -43,6 +43,11 @@ class Config(FixedPointWidths):
     time_steps: int = 16  # T: time bins of the TTFS code; an input that never spikes has time T
     k_max: int = 1  # largest k_winners the hardware is built for
     col_word_bits: int = 16  # B: inputs per word of the column (per-neuron) connection bitmap
+    # R: neurons per word of a lane's row (per-input) connection bitmap; 0: the lane's whole row
+    # of K neurons in one word. Narrow words keep the integration's walker, its queue and the
+    # row registers narrow whatever K is (a small part with one lane of many neurons, the UP5K);
+    # an event then costs a lane max(1, live) cycles per word (``model.cycles``)
+    row_word_bits: int = 0
     # --- widths (elaboration time) ---
     weight_bits: int = 8
     membrane_bits: int = 16
@@ -111,6 +116,16 @@ class Config(FixedPointWidths):
         return self.n_neurons // self.lanes
 
     @property
+    def row_word_width(self) -> int:
+        """R: bits of a row-mask word (``row_word_shape``)."""
+        return row_word_shape(self.rows, self.row_word_bits)[0]
+
+    @property
+    def row_words(self) -> int:
+        """W: row-mask words per input and lane (neuron row k is bit k % R of word k // R)."""
+        return row_word_shape(self.rows, self.row_word_bits)[1]
+
+    @property
     def col_words(self) -> int:
         """G: words of the column bitmap per neuron."""
         return -(-self.n_inputs // self.col_word_bits)
@@ -158,6 +173,8 @@ class Config(FixedPointWidths):
         need(1 <= self.k_max <= 8, "k_max", "must be in 1..8")
         need(1 <= self.k_winners <= self.k_max, "k_winners", f"must be in 1..k_max ({self.k_max})")
         need(self.col_word_bits in (8, 16, 32), "col_word_bits", "must be 8, 16 or 32")
+        need(self.row_word_bits in ROW_WORD_BITS, "row_word_bits",
+             "must be 0 (a whole row), 4, 8, 16 or 32")
         need(2 <= self.weight_bits <= 12, "weight_bits", "must be in 2..12")
         need(8 <= self.membrane_bits <= 24, "membrane_bits", "must be in 8..24")
         need(self.weight_bits < self.membrane_bits, "membrane_bits", "must exceed weight_bits")
@@ -257,6 +274,20 @@ class Config(FixedPointWidths):
             names = sorted(p.stem for p in CONFIG_DIR.glob("*.toml"))
             raise ValueError(f"no preset config {name!r}; presets: {', '.join(names)}")
         return cls.load(path)
+
+
+ROW_WORD_BITS = (0, 4, 8, 16, 32)  # the legal ``Config.row_word_bits``
+
+
+def row_word_shape(rows: int, row_word_bits: int) -> tuple[int, int]:
+    """(R, W) of a lane's row mask over ``rows`` neurons split by ``row_word_bits``
+    (``Config.row_word_bits``): R bits per word (the whole row when ``row_word_bits`` is 0 or not
+    below ``rows``), W = ceil(rows / R) words. One definition for the model, the memory map and
+    the hardware units; ``ValueError`` for a split that is not 0 or a power of two in 4..32."""
+    if row_word_bits not in ROW_WORD_BITS:
+        raise ValueError(f"row_word_bits must be one of {ROW_WORD_BITS}, not {row_word_bits!r}")
+    width = rows if row_word_bits == 0 or row_word_bits >= rows else row_word_bits
+    return width, -(-rows // width)
 
 
 def known_fields(cls: type, data: dict[str, Any]) -> dict[str, Any]:

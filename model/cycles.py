@@ -10,9 +10,10 @@ testbench checks it against the core's counters on every sample. Phase costs
 - integrate per step: 1 setup cycle; if the step has events, + integ_fill_drain(cfg) (event read,
             row-mask read, walker FIFO and visit register, weight read and accumulate
             pipelines) + the lanes' walk (``walk_cycles``): each lane walks its own queue of
-            the step's events, max(1, its live synapses of the input) cycles each, the fetch
-            one event a cycle ahead of them within ``walker_depth`` entries of the slowest
-            lane; the step ends when the last lane is done;
+            the step's events' row-mask words (W = ``Config.row_words`` per event), max(1, its
+            live synapses in the word) cycles each, the fetch one word a cycle ahead of them
+            within ``walker_depth`` entries of the slowest lane; the step ends when the last
+            lane is done;
 - sweep     per step: K rows, a row with s > 1 spikes takes s cycles; + sweep_fill(cfg) (row
             pipeline: membrane read, [shifts,] leak, margin, firing lanes; 1 for the two-stage
             reduce)
@@ -124,8 +125,9 @@ def walker_depth(ram_latency: int) -> int:
 
 def walk_cycles(costs: np.ndarray, *, ram_latency: int, pipelined: bool) -> int:
     """Cycles from a step's first walk to the end of its last lane's walk, given ``costs``
-    ((events in order) x (lanes): live synapses of each event in each lane), for
-    ``hw.integration.Integration`` with that RAM latency and walker form.
+    ((entries in order) x (lanes): live synapses of each entry, an event's row-mask word, in
+    each lane; ``SampleResult.event_costs``), for ``hw.integration.Integration`` with that RAM
+    latency and walker form. The fetch issues entries as below ("event" e: entry e).
 
     The fetch issues event e at cycle I_e, one a cycle, on a flag a cycle old: every lane
     had two credits or more at cycle I_e - 1 (D = depth less the entries issued, plus those
@@ -159,8 +161,8 @@ def walk_cycles(costs: np.ndarray, *, ram_latency: int, pipelined: bool) -> int:
 
 
 def integrate_cycles(cfg: Config, event_costs: list[np.ndarray]) -> int:
-    """Integration cycles of the executed steps, given each step's per-event, per-lane live
-    synapses."""
+    """Integration cycles of the executed steps, given each step's per-entry (an event's
+    row-mask word), per-lane live synapses."""
     total = 0
     for costs in event_costs:
         total += 1

@@ -37,6 +37,17 @@ from .encoding import check_times
 from .lfsr import LfsrStream
 
 
+def row_word_costs(cfg: Config, mask: np.ndarray) -> np.ndarray:
+    """The live synapses of each row-mask word of ``mask`` (events x neurons, the mask rows of
+    a step's events in order) per lane: shape (events * W, lanes), event e's word w at row
+    e * W + w (``Config.row_words``; neuron j = k * P + p is bit k % R of word k // R)."""
+    n_events, k_rows, p = len(mask), cfg.rows, cfg.lanes
+    width, words = cfg.row_word_width, cfg.row_words
+    per_row = np.asarray(mask, dtype=np.int64).reshape(n_events, k_rows, p)
+    padded = np.pad(per_row, ((0, 0), (0, words * width - k_rows), (0, 0)))
+    return padded.reshape(n_events, words, width, p).sum(2).reshape(n_events * words, p)
+
+
 @dataclass
 class SampleResult:
     """Everything one sample produced; the fields marked trace are filled with ``trace=True``."""
@@ -50,8 +61,9 @@ class SampleResult:
     syn_updates: int  # STDP updates made
     live: int  # live synapses after the sample
     pruned: int  # synapses pruned in this sample (rewiring included)
-    # per step, (events in input order) x (lanes): the live synapses of each processed event in
-    # each lane (neuron j is in lane j % lanes)
+    # per step, (row-mask words of the events, in input order, each event's W words in order) x
+    # (lanes): the live synapses of each processed event's row word in each lane (neuron j is in
+    # lane j % lanes at row k = j // lanes, bit k % R of word k // R; W = 1: one per event)
     event_costs: list[np.ndarray]
     spikes_per_step: list[int]
     learn_word_pops: list[np.ndarray]  # per winner: live synapses in each column-bitmap word
@@ -125,7 +137,7 @@ class Network:
         """
         cfg = self.cfg
         times = check_times(times, cfg)
-        n, k_rows, p = cfg.n_neurons, cfg.rows, cfg.lanes
+        n, p = cfg.n_neurons, cfg.lanes
         if learn:
             self.adapt = rules.homeo_decay(self.adapt, cfg.homeo_decay_shift)
         order = np.argsort(times, kind="stable")
@@ -142,7 +154,7 @@ class Network:
             if len(idx):
                 m = self.mask[idx]
                 v = rules.integrate(v, (self.weights[idx] * m).sum(0), cfg.v_max)
-                res.event_costs.append(m.reshape(len(idx), k_rows, p).sum(1))
+                res.event_costs.append(row_word_costs(cfg, m))
                 res.syn_events += int(m.sum())
             else:
                 res.event_costs.append(np.zeros((0, p), dtype=np.int64))

@@ -33,7 +33,8 @@ def regress_configs() -> dict[str, Config]:
     off, k > 1, pruning on and off, column words of 8, 16 and 32 bits, every ``ram_latency``
     (4..7, the die-wide pipelining at 6 and 7), 24-bit counters, a lane of more rows than
     twice the inputs, and the "fixed-density" rewiring (regrowth on the chip) and the "pq" one (the
-    host's rewire commands) on A and D."""
+    host's rewire commands) on A and D; row masks split into words (``row_word_bits``) on W and B,
+    with "fixed-density" on W."""
     configs = {
         "digits": Config.preset("digits"),  # the shipped digits layer, 128 x 256, 8 lanes
         "A": Config(n_neurons=32, lanes=8, time_steps=16, threshold=1500, a_plus=2000,
@@ -63,6 +64,11 @@ def regress_configs() -> dict[str, Config]:
         configs[f"{name}-pq"] = configs[name].replace(rewire_policy="pq", rewire_density=0.3,
                                                       rewire_block=3, pq_eta=0.1, pq_gamma=2.0,
                                                       pq_beta=0.4)
+    # row masks in words: W's 128 rows in 8 words of 16 bits; B's 7 rows per lane in two words
+    # of 4 bits, the last partial (and die-wide); W's with regrowth into the split words
+    configs["Wr"] = configs["W"].replace(row_word_bits=16)
+    configs["Br"] = configs["B"].replace(row_word_bits=4)
+    configs["Wr-fd"] = configs["Wr"].replace(rewire_policy="fixed-density", rewire_density=0.3)
     return configs
 
 

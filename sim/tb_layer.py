@@ -127,7 +127,8 @@ class LayerChecks:
         """Weights, row and column masks, adaptation, LFSR and live counter, in the model's
         terms (``hw.memory_map``)."""
         cfg, P = self.cfg, self.cfg.lanes
-        n_w, n_i, n_c = cfg.n_inputs * cfg.rows, cfg.n_inputs, cfg.n_neurons * cfg.col_words
+        n_w, n_c = cfg.n_inputs * cfg.rows, cfg.n_neurons * cfg.col_words
+        n_i = cfg.n_inputs * cfg.row_words  # row-mask words per lane
         h, to = self.harness, self.target
 
         def per_lane(region: HostRegion, count: int) -> list[int]:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from synaprune.model import config as config_mod
-from synaprune.model.config import Config
+from synaprune.model.config import Config, row_word_shape
 
 
 def test_defaults_are_valid() -> None:
@@ -60,6 +60,8 @@ BAD: list[tuple[str, dict[str, Any]]] = [
     ("k_winners", {"k_winners": 2}),  # k_max defaults to 1
     ("k_winners", {"k_winners": 0}),
     ("col_word_bits", {"col_word_bits": 12}),
+    ("row_word_bits", {"row_word_bits": 12}),
+    ("row_word_bits", {"row_word_bits": 64}),
     ("weight_bits", {"weight_bits": 1}),
     ("weight_bits", {"weight_bits": 13}),
     ("membrane_bits", {"membrane_bits": 7}),
@@ -106,6 +108,7 @@ def test_validate_names_the_field(field: str, changes: dict[str, Any]) -> None:
 GOOD: list[dict[str, Any]] = [
     {"time_steps": 1}, {"time_steps": 255}, {"k_max": 8, "k_winners": 8},
     {"col_word_bits": 8}, {"col_word_bits": 32}, {"weight_bits": 2, "prune_threshold": 3},
+    {"row_word_bits": 4}, {"row_word_bits": 32},
     {"weight_bits": 12, "stdp_frac_bits": 16, "membrane_bits": 24},
     {"membrane_bits": 9, "adapt_bits": 9, "threshold": 511, "homeo_inc": 32},
     {"input_min": 0}, {"input_min": 255}, {"threshold": 0}, {"threshold": 65535},
@@ -249,3 +252,16 @@ def test_config_is_frozen() -> None:
     cfg = Config()
     with pytest.raises(AttributeError):
         cfg.threshold = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("rows", "row_word_bits", "shape"),
+                         [(16, 0, (16, 1)), (16, 16, (16, 1)), (16, 32, (16, 1)),
+                          (16, 4, (4, 4)), (20, 8, (8, 3)), (256, 16, (16, 16))])
+def test_row_word_shape(rows: int, row_word_bits: int, shape: tuple[int, int]) -> None:
+    """(R, W): 0 or a split not below K keeps the whole row in one word; else ceil(K / R)
+    words, the last one partial where R does not divide K."""
+    assert row_word_shape(rows, row_word_bits) == shape
+    cfg = Config(n_neurons=rows, lanes=1, row_word_bits=row_word_bits)
+    assert (cfg.row_word_width, cfg.row_words) == shape
+    with pytest.raises(ValueError, match="row_word_bits"):
+        row_word_shape(rows, 6)

@@ -166,7 +166,7 @@ async def classifier_state(ctx: SimulatorContext, host: object, cfg: Config
     counters = await host_reads(ctx, host, HostRegion.COUNTER, 0, len(Counter))
     weights = [await host_reads(ctx, host, HostRegion.WEIGHT, p, cfg.n_inputs * cfg.rows)
                for p in range(cfg.lanes)]
-    rows = [await host_reads(ctx, host, HostRegion.ROW_MASK, p, cfg.n_inputs)
+    rows = [await host_reads(ctx, host, HostRegion.ROW_MASK, p, cfg.n_inputs * cfg.row_words)
             for p in range(cfg.lanes)]
     lfsr = await host_reads(ctx, host, HostRegion.LFSR, 0, 1)
     return counters, {"weights": mm.weights_from_words(cfg, np.array(weights)),

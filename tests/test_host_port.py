@@ -59,7 +59,8 @@ def make_port(lanes: int, ram_latency: int, counter_bits: int) -> tuple[HostPort
                  adapt_bits=12 if lanes == 2 else 9)
     port = HostPort(host=host_signature(cfg), lanes=lanes, ram_latency=ram_latency,
                     counter_bits=counter_bits, adapt_bits=cfg.adapt_bits,
-                    weight_bits=cfg.weight_bits, rows=cfg.rows, col_word_bits=cfg.col_word_bits,
+                    weight_bits=cfg.weight_bits, row_mask_bits=cfg.row_word_width,
+                    col_word_bits=cfg.col_word_bits,
                     label_bits=LABEL_BITS)
     return port, cfg
 
@@ -68,7 +69,7 @@ def simulate(port: HostPort, cfg: Config, seed: int) -> tuple[list[str], dict[st
     """The run's differences from the contract (text) and how many of each event it saw."""
     P, L, bits = cfg.lanes, port.latency, port.counter_bits
     rng = random.Random(seed)
-    widths = {HostRegion.WEIGHT: cfg.weight_bits, HostRegion.ROW_MASK: cfg.rows,
+    widths = {HostRegion.WEIGHT: cfg.weight_bits, HostRegion.ROW_MASK: cfg.row_word_width,
               HostRegion.COL_MASK: cfg.col_word_bits, HostRegion.ADAPT: cfg.adapt_bits,
               HostRegion.LABEL: LABEL_BITS}
     tables = {r: [[rng.getrandbits(w) for _ in range(TABLE)] for _ in range(P)]

@@ -37,6 +37,7 @@ from synaprune.hw.memory_map import row_mask_words, weight_words
 from synaprune.model import rules
 from synaprune.model.config import Config
 from synaprune.model.cycles import walk_cycles
+from synaprune.model.network import row_word_costs
 
 # the steps' mask patterns, in order; "none" is a step without events
 MODES = ("random", "one_row", "two_rows", "empty", "none", "full", "lanes", "random", "skew",
@@ -63,11 +64,12 @@ class IntegrationBench(Elaboratable):
         P, K, n = cfg.lanes, cfg.rows, cfg.n_inputs
         self.dut = Integration(lanes=P, rows=K, n_inputs=n, weight_bits=cfg.weight_bits,
                                membrane_bits=cfg.membrane_bits, ram_latency=cfg.ram_latency,
-                               pipelined=pipelined)
+                               row_word_bits=cfg.row_word_bits, pipelined=pipelined)
         self.ev_mem = Memory(shape=unsigned(cfg.input_bits), depth=n, init=events)
         self.w = [BankedRam(width=cfg.weight_bits, depth=n * K, latency=cfg.ram_latency)
                   for _ in range(P)]
-        self.row = [BankedRam(width=K, depth=n, latency=cfg.ram_latency) for _ in range(P)]
+        self.row = [BankedRam(width=cfg.row_word_width, depth=n * cfg.row_words,
+                              latency=cfg.ram_latency) for _ in range(P)]
         self.v = [Memory(shape=unsigned(cfg.membrane_bits), depth=K, init=[]) for _ in range(P)]
 
     def elaborate(self, platform: object) -> Module:
@@ -81,7 +83,7 @@ class IntegrationBench(Elaboratable):
         for p in range(len(self.v)):
             m.submodules[f"w{p}"], m.submodules[f"row{p}"] = self.w[p], self.row[p]
             m.submodules[f"v{p}"] = self.v[p]
-            m.d.comb += [self.row[p].read.addr.eq(ev_q),
+            m.d.comb += [self.row[p].read.addr.eq(dut.row_addr),
                          dut.row_words[p].eq(self.row[p].read.data),
                          self.w[p].read.addr.eq(dut.weight_addr[p]),
                          dut.weights[p].eq(self.w[p].read.data)]
@@ -160,7 +162,7 @@ def simulate(cfg: Config, pipelined: bool, seed: int) -> int:
                 ctx.set(ram.addr, addr)
                 ctx.set(ram.data, int(w_words[p, addr]))
                 ctx.set(ram.en, 1)
-                if addr < cfg.n_inputs:
+                if addr < cfg.n_inputs * cfg.row_words:
                     ram = bench.row[p].write
                     ctx.set(ram.addr, addr)
                     ctx.set(ram.data, int(r_words[p, addr]))
@@ -205,7 +207,7 @@ def simulate(cfg: Config, pipelined: bool, seed: int) -> int:
             if idx:
                 # the fill and drain of ``integ_fill_drain`` for this walker form (whatever
                 # the latency), less the core's setup cycle, which this bench does not count
-                walk = walk_cycles(live.reshape(len(idx), K, P).sum(1), ram_latency=L,
+                walk = walk_cycles(row_word_costs(cfg, live), ram_latency=L,
                                    pipelined=pipelined)
                 fill = 8 + 2 * L + 3 * pipelined - 1
                 assert cycles == fill + walk, (
@@ -234,21 +236,26 @@ def simulate(cfg: Config, pipelined: bool, seed: int) -> int:
     return saturated
 
 
-def config(lanes: int, rows: int, n_inputs: int, ram_latency: int) -> Config:
+def config(lanes: int, rows: int, n_inputs: int, ram_latency: int,
+           row_word_bits: int = 0) -> Config:
     """Widths of the model (weight 8 bits, membrane 10: sums saturate after a few events)."""
     return Config(image_shape=(1, n_inputs), n_inputs=n_inputs, n_neurons=lanes * rows,
                   lanes=lanes, weight_bits=8, membrane_bits=10, threshold=0,
-                  ram_latency=ram_latency)
+                  ram_latency=ram_latency, row_word_bits=row_word_bits)
 
 
 @pytest.mark.parametrize("pipelined", [False, True])
-@pytest.mark.parametrize(("lanes", "rows", "ram_latency"), [(2, 8, 4), (3, 5, 7)])
-def test_integration_against_model(lanes: int, rows: int, ram_latency: int,
+# row_word_bits: 0 (a whole row per word), 4 (two words of 4 rows), 8 (three words, the last
+# of 4 rows: W not a power of two)
+@pytest.mark.parametrize(("lanes", "rows", "ram_latency", "row_word_bits"),
+                         [(2, 8, 4, 0), (3, 5, 7, 0), (2, 8, 4, 4), (1, 20, 5, 8)])
+def test_integration_against_model(lanes: int, rows: int, ram_latency: int, row_word_bits: int,
                                    pipelined: bool) -> None:
     counts = {"none": 0, "skew": SKEW_EVENTS}
     # 3 inputs outside the event list
     n_inputs = sum(counts.get(mode, EVENTS_PER_STEP) for mode in MODES) + 3
-    cfg = config(lanes, rows, n_inputs, ram_latency)
-    saturated = simulate(cfg, pipelined, seed=lanes * 1000 + rows * 10 + pipelined)
+    cfg = config(lanes, rows, n_inputs, ram_latency, row_word_bits)
+    saturated = simulate(cfg, pipelined,
+                         seed=lanes * 1000 + rows * 10 + pipelined + row_word_bits * 7)
     assert saturated > 0, "no sum saturated: the saturation was not exercised"
 

@@ -69,9 +69,11 @@ class LearningBench(Elaboratable):
         self.dut = Learning(lanes=P, rows=K, n_inputs=n, col_word_bits=cfg.col_word_bits,
                             weight_bits=cfg.weight_bits, time_bits=cfg.time_bits,
                             stdp_frac_bits=cfg.stdp_frac_bits, ram_latency=L,
-                            lfsr_seed=cfg.lfsr_seed, pipelined=cfg.die_wide)
+                            lfsr_seed=cfg.lfsr_seed, row_word_bits=cfg.row_word_bits,
+                            pipelined=cfg.die_wide)
         self.w = [BankedRam(width=cfg.weight_bits, depth=n * K, latency=L) for _ in range(P)]
-        self.row = [BankedRam(width=K, depth=n, latency=L) for _ in range(P)]
+        self.row = [BankedRam(width=cfg.row_word_width, depth=n * cfg.row_words, latency=L)
+                    for _ in range(P)]
         self.col = BankedRam(width=cfg.col_word_bits, depth=cfg.n_neurons * cfg.col_words,
                              latency=L)
         self.t_in = Memory(shape=unsigned(cfg.time_bits), depth=n, init=[])
@@ -120,6 +122,7 @@ def simulate(cfg: Config, mode: str, seed: int) -> int:
     mode)."""
     rng = np.random.default_rng(seed)
     P, K, G = cfg.lanes, cfg.rows, cfg.col_words
+    R, W = cfg.row_word_width, cfg.row_words
     weights, mask, times, winners = make_network(cfg, rng)
     prune, cut_mode = mode == "prune", mode == "cut"
     if cut_mode:
@@ -146,7 +149,8 @@ def simulate(cfg: Config, mode: str, seed: int) -> int:
         """start (the winner j), a cycle, then run until idle and two cycles more."""
         k, p = divmod(j, P)
         for port, value in ((dut.win_row, k), (dut.win_lane, p), (dut.win_time, t_post),
-                            (dut.win_col_base, j * G), (dut.win_kmask, ~(1 << k) & ((1 << K) - 1)),
+                            (dut.win_col_base, j * G),
+                            (dut.win_kmask, ~(1 << k % R) & ((1 << R) - 1)),
                             (dut.start, 1)):
             ctx.set(port, value)
         await ctx.tick()
@@ -220,8 +224,10 @@ def simulate(cfg: Config, mode: str, seed: int) -> int:
                     f"{where}: weights written {log.weights}, model {w_new.tolist()}")
             mask[inputs[pruned], j] = False
             total_pruned += int(pruned.sum())
-            assert log.rows == [(int(i), int(row_words[i]) & ~(1 << k))
-                                for i in inputs[pruned]], f"{where}: row-mask words {log.rows}"
+            # the row-mask word of input i holding row k: i * W + k // R, bit k % R
+            addrs = [int(i) * W + k // R for i in inputs[pruned]]
+            assert log.rows == [(a, int(row_words[a]) & ~(1 << k % R)) for a in addrs], (
+                f"{where}: row-mask words {log.rows}")
             cols = col_mask_words(cfg, mask)[j * G:(j + 1) * G]
             assert log.cols == [(j * G + g, int(cols[g])) for g in range(G)], (
                 f"{where}: column words {log.cols}, model {cols.tolist()}")
@@ -241,19 +247,23 @@ def simulate(cfg: Config, mode: str, seed: int) -> int:
     return total_pruned
 
 
-def config(lanes: int, rows: int, n_inputs: int, col_word_bits: int, ram_latency: int) -> Config:
+def config(lanes: int, rows: int, n_inputs: int, col_word_bits: int, ram_latency: int,
+           row_word_bits: int = 0) -> Config:
     """The model's widths for these sizes (``die_wide`` follows ``ram_latency``)."""
     return Config(image_shape=(1, n_inputs), n_inputs=n_inputs, n_neurons=lanes * rows,
                   lanes=lanes, col_word_bits=col_word_bits, weight_bits=8, time_steps=8,
-                  stdp_frac_bits=FRAC_BITS, a_plus=1, a_minus=-1, ram_latency=ram_latency)
+                  stdp_frac_bits=FRAC_BITS, a_plus=1, a_minus=-1, ram_latency=ram_latency,
+                  row_word_bits=row_word_bits)
 
 
 @pytest.mark.parametrize("mode", ["prune", "stdp", "cut"])
-@pytest.mark.parametrize(("lanes", "rows", "n_inputs", "col_word_bits", "ram_latency"),
-                         [(1, 6, 21, 8, 4), (3, 5, 37, 16, 7)])
+# row_word_bits 4: three words of 4 rows per input (the winner's row in any of them)
+@pytest.mark.parametrize(("lanes", "rows", "n_inputs", "col_word_bits", "ram_latency",
+                          "row_word_bits"),
+                         [(1, 6, 21, 8, 4, 0), (3, 5, 37, 16, 7, 0), (2, 12, 21, 8, 5, 4)])
 def test_learning_against_model(lanes: int, rows: int, n_inputs: int, col_word_bits: int,
-                                 ram_latency: int, mode: str) -> None:
-    cfg = config(lanes, rows, n_inputs, col_word_bits, ram_latency)
+                                 ram_latency: int, row_word_bits: int, mode: str) -> None:
+    cfg = config(lanes, rows, n_inputs, col_word_bits, ram_latency, row_word_bits)
     assert n_inputs % col_word_bits and cfg.die_wide == (ram_latency >= 6)
     seed = lanes * 1000 + n_inputs * 10 + ("stdp", "prune", "cut").index(mode)
     pruned = simulate(cfg, mode, seed=seed)

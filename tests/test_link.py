@@ -75,7 +75,7 @@ class ModelCore:
         p, k = cfg.lanes, cfg.rows
         self.mem = {
             HostRegion.WEIGHT: np.zeros((p, cfg.n_inputs * k), dtype=np.int64),
-            HostRegion.ROW_MASK: np.zeros((p, cfg.n_inputs), dtype=np.int64),
+            HostRegion.ROW_MASK: np.zeros((p, cfg.n_inputs * cfg.row_words), dtype=np.int64),
             HostRegion.COL_MASK: np.zeros((1, cfg.n_neurons * cfg.col_words), dtype=np.int64),
             HostRegion.ADAPT: np.zeros((p, k), dtype=np.int64),
             HostRegion.LABEL: np.zeros((1, cfg.n_neurons), dtype=np.int64),

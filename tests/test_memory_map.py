@@ -65,6 +65,25 @@ def test_row_words_of_100_rows_keep_every_bit() -> None:
     assert (mm.mask_from_row_words(cfg, words) == mask).all()
 
 
+@pytest.mark.parametrize(("lanes", "row_word_bits"), [(1, 4), (2, 8)])
+def test_row_words_split_by_definition(lanes: int, row_word_bits: int) -> None:
+    """Rows split into words of R bits: synapse i -> k*P + p is bit k % R of lane p's word
+    i*W + k // R; 20 rows per lane leave the last word partial (4 of 8, or 0 of 4 bits)."""
+    cfg = Config(n_inputs=6, image_shape=(2, 3), n_neurons=20 * lanes, lanes=lanes,
+                 row_word_bits=row_word_bits)
+    width, n_words = cfg.row_word_width, cfg.row_words
+    assert width == row_word_bits and n_words == -(-20 // row_word_bits)
+    rng = np.random.default_rng(lanes)
+    mask = rng.random((6, cfg.n_neurons)) < 0.5
+    words = mm.row_mask_words(cfg, mask)
+    assert words.shape == (lanes, 6 * n_words)
+    for i, j in np.ndindex(mask.shape):
+        k, p = divmod(j, lanes)
+        assert (int(words[p, i * n_words + k // width]) >> (k % width)) & 1 == mask[i, j]
+    assert all(int(w) < 1 << width for w in words.ravel())
+    assert (mm.mask_from_row_words(cfg, words) == mask).all()
+
+
 def test_rewire_words_by_definition() -> None:
     """A REWIRE command of neuron j = k*P + p goes to lane p, address k; its word holds the cut
     in the low weight_bits bits and n_equal above; a neuron out of range is refused."""

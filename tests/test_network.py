@@ -629,19 +629,34 @@ def test_same_seed_same_results(setup: Setup) -> None:
     assert runs[0] == runs[1]
 
 
-@pytest.mark.parametrize("lanes", [1, 2, 4, 8])
-def test_event_costs_lane_assignment_by_hand(lanes: int) -> None:
-    # only neurons 0 and 1 live for input 0, neurons 0, 2, 4, 6 for input 1:
-    # lanes 1: 2 and 4; lanes 2: {0},{1} and {0,2,4,6} all in lane 0;
-    # lanes 4: {0},{1} and lanes 0 {0,4}, 2 {2,6}; lanes 8: one neuron per lane
-    expected = {1: [[2], [4]], 2: [[1, 1], [4, 0]], 4: [[1, 1, 0, 0], [2, 0, 2, 0]],
-                8: [[1, 1, 0, 0, 0, 0, 0, 0], [1, 0, 1, 0, 1, 0, 1, 0]]}[lanes]
-    cfg = hand_cfg(lanes, threshold=10000)
-    mask = np.zeros((16, 8), dtype=bool)
+# Only neurons 0 and 1 live for input 0, neurons 0, 2, 4, 6 for input 1 (both at step 5):
+# one entry per (input, row-mask word), a column per lane.
+# Whole rows, 8 neurons: lanes 1: 2 and 4; lanes 2: {0},{1} and {0,2,4,6} all in lane 0;
+# lanes 4: {0},{1} and lanes 0 {0,4}, 2 {2,6}; lanes 8: one neuron per lane.
+# Rows in words of 4, 16 neurons: lanes 1: rows 0..15 in 4 words, input 0 [2, 0, 0, 0],
+# input 1 [2, 2, 0, 0]; lanes 2: rows 0..7 per lane in 2 words, input 0 lane 0 {0}, lane 1
+# {1}, then nothing; input 1 lane 0 rows {0, 1, 2, 3}, then nothing.
+EVENT_COSTS_BY_HAND = [
+    (1, 8, 0, [[2], [4]]), (2, 8, 0, [[1, 1], [4, 0]]),
+    (4, 8, 0, [[1, 1, 0, 0], [2, 0, 2, 0]]),
+    (8, 8, 0, [[1, 1, 0, 0, 0, 0, 0, 0], [1, 0, 1, 0, 1, 0, 1, 0]]),
+    (1, 16, 4, [[2], [0], [0], [0], [2], [2], [0], [0]]),
+    (2, 16, 4, [[1, 1], [0, 0], [4, 0], [0, 0]]),
+]
+
+
+@pytest.mark.parametrize(("lanes", "n_neurons", "row_word_bits", "expected"),
+                         EVENT_COSTS_BY_HAND)
+def test_event_costs_by_hand(lanes: int, n_neurons: int, row_word_bits: int,
+                             expected: list[list[int]]) -> None:
+    cfg = hand_cfg(lanes, threshold=10000, n_neurons=n_neurons, row_word_bits=row_word_bits)
+    assert len(expected) == 2 * cfg.row_words
+    mask = np.zeros((16, n_neurons), dtype=bool)
     mask[0, [0, 1]] = True
     mask[1, [0, 2, 4, 6]] = True
     times = np.full(16, 8)
     times[[0, 1]] = 5
-    res = Network(cfg, weights=np.ones((16, 8)), mask=mask).run_sample(times, learn=False)
+    res = Network(cfg, weights=np.ones((16, n_neurons)), mask=mask).run_sample(times,
+                                                                                learn=False)
     assert res.event_costs[5].tolist() == expected
     assert res.syn_events == 6

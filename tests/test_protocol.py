@@ -182,7 +182,8 @@ def test_regs_checked() -> None:
 def test_build_info() -> None:
     info = proto.BuildInfo.from_config(WIDE, max_payload=2048)
     data = info.pack()
-    assert len(data) == 18 and data[0] == proto.PROTOCOL_VERSION and data[17] == 1
+    assert len(data) == 19 and data[0] == proto.PROTOCOL_VERSION and data[17] == 1
+    assert data[18] == WIDE.row_word_bits
     assert struct.unpack_from("<H", data, 1)[0] == 784
     assert proto.BuildInfo.unpack(data) == info
     assert info.mismatches(WIDE) == []
@@ -193,7 +194,10 @@ def test_build_info() -> None:
         "regrow_unit: board 1, config 0"]
     assert proto.BuildInfo.from_config(WIDE.replace(regrow_unit=False),
                                        max_payload=2048).pack()[17] == 0
-    with pytest.raises(proto.ProtocolError, match="18"):
+    # nor is a bitstream whose row masks are split otherwise (the ROW_MASK layout differs)
+    assert info.mismatches(WIDE.replace(row_word_bits=16)) == [
+        f"row_word_bits: board {WIDE.row_word_bits}, config 16"]
+    with pytest.raises(proto.ProtocolError, match="19"):
         proto.BuildInfo.unpack(data[:-1])
 
 

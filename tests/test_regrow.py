@@ -51,8 +51,10 @@ class RegrowBench(Elaboratable):
     def __init__(self, cfg: Config) -> None:
         P, K, n, L = cfg.lanes, cfg.rows, cfg.n_inputs, cfg.ram_latency
         self.dut = Regrow(lanes=P, rows=K, n_inputs=n, col_word_bits=cfg.col_word_bits,
-                          weight_bits=cfg.weight_bits, ram_latency=L)
-        self.row = [BankedRam(width=K, depth=n, latency=L) for _ in range(P)]
+                          weight_bits=cfg.weight_bits, ram_latency=L,
+                          row_word_bits=cfg.row_word_bits)
+        self.row = [BankedRam(width=cfg.row_word_width, depth=n * cfg.row_words, latency=L)
+                    for _ in range(P)]
         self.col = BankedRam(width=cfg.col_word_bits, depth=cfg.n_neurons * cfg.col_words,
                              latency=L)
         self.lfsr = Signal(LFSR_BITS)
@@ -212,19 +214,26 @@ def check(cfg: Config, sc: Scenario, log: Log, lfsr_seed: int) -> None:
         g = int(i) // B
         cols.append((sc.j * G + g, int(col_mask_words(cfg, mask)[sc.j * G + g])))
     assert log.cols == cols, f"{sc.name}: column words {log.cols}, model {cols}"
-    assert log.rows == [(int(i), int(rows[i]) | 1 << k) for i in grown], (
+    # the row-mask word of input i holding row k: i * W + k // R, bit k % R
+    R, W = cfg.row_word_width, cfg.row_words
+    addrs = [int(i) * W + k // R for i in grown]
+    assert log.rows == [(a, int(rows[a]) | 1 << k % R) for a in addrs], (
         f"{sc.name}: row words {log.rows}")
     assert log.grown == n, f"{sc.name}: {log.grown} grown strobes"
     assert log.idle_after == n * regrow_cycles(cfg), (
         f"{sc.name}: idle after {log.idle_after} cycles, cycle model {n * regrow_cycles(cfg)}")
 
 
-@pytest.mark.parametrize(("lanes", "rows", "n_inputs", "col_word_bits", "ram_latency"),
-                         [(1, 6, 21, 8, 4), (3, 5, 37, 16, 7), (2, 3, 70, 32, 5)])
+# row_word_bits 4: a lane's 10 rows in three words per input, the last of 2 rows
+@pytest.mark.parametrize(("lanes", "rows", "n_inputs", "col_word_bits", "ram_latency",
+                          "row_word_bits"),
+                         [(1, 6, 21, 8, 4, 0), (3, 5, 37, 16, 7, 0), (2, 3, 70, 32, 5, 0),
+                          (2, 10, 21, 8, 4, 4)])
 def test_regrow_against_model(lanes: int, rows: int, n_inputs: int, col_word_bits: int,
-                              ram_latency: int) -> None:
+                              ram_latency: int, row_word_bits: int) -> None:
     cfg = Config(image_shape=(1, n_inputs), n_inputs=n_inputs, n_neurons=lanes * rows,
-                 lanes=lanes, col_word_bits=col_word_bits, ram_latency=ram_latency)
+                 lanes=lanes, col_word_bits=col_word_bits, ram_latency=ram_latency,
+                 row_word_bits=row_word_bits)
     assert n_inputs % col_word_bits, "the last column word must be partial"
     rng = np.random.default_rng(n_inputs * 100 + lanes)
     for sc in scenarios(cfg, rng):

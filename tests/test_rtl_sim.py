@@ -40,7 +40,8 @@ CONFIG_UP5K = default_config("icebreaker")
 
 
 @pytest.mark.parametrize(("name", "cfg"), [("A", CONFIG_A), ("B", CONFIG_B),
-                                           ("UP5K", CONFIG_UP5K), ("W", CONFIGS["W"])])
+                                           ("UP5K", CONFIG_UP5K), ("W", CONFIGS["W"]),
+                                           ("Wr", CONFIGS["Wr"])])
 def test_rtl_matches_golden_model(name: str, cfg: Config, rtl_build_root: Path) -> None:
     case = digits_case(cfg, pretrain=150, n_learn=12, n_infer=6, name=f"digits-{name}")
     summary = run_case(case, build_root=rtl_build_root, rerun_with_waves=False)
@@ -50,11 +51,15 @@ def test_rtl_matches_golden_model(name: str, cfg: Config, rtl_build_root: Path) 
         assert case.mask.mean() < 1.0, "pre-training should have pruned some synapses"
 
 
-def test_rtl_regrows_as_golden_model(rtl_build_root: Path) -> None:
+# (Wr-fd: one lane of 128 neurons, whose winners prune less often than A's: more samples)
+@pytest.mark.parametrize(("name", "pretrain", "n_learn"), [("A-fd", 50, 8), ("Wr-fd", 100, 16)])
+def test_rtl_regrows_as_golden_model(name: str, pretrain: int, n_learn: int,
+                                     rtl_build_root: Path) -> None:
     """"fixed-density": every regrown synapse (weights and both masks read back after every
-    sample), the LFSR and the learning cycles (REGROW included) equal the golden model's."""
-    cfg = CONFIGS["A-fd"]
-    case = digits_case(cfg, pretrain=50, n_learn=8, n_infer=0, name="digits-A-fd")
+    sample), the LFSR and the learning cycles (REGROW included) equal the golden model's; also
+    with the row masks in words (Wr-fd)."""
+    cfg = CONFIGS[name]
+    case = digits_case(cfg, pretrain=pretrain, n_learn=n_learn, n_infer=0, name=f"digits-{name}")
     case.full_check_every = 2
     net, regrown = case.network(), 0
     for times, learn in zip(case.times, case.learn, strict=True):
