@@ -151,15 +151,18 @@ def synthesis_commands(design: Any, *, prefix: str = TOP_NAME) -> list[str]:
       Amaranth's attributes on the wires are not enough);
     * ``COLLISION_X_MASK`` on the read ports of the memories that carry ``COLLISION_FREE``
       (a read port has no attributes of its own: the ports are chosen by the memory they
-      read, ``MEMID``)."""
+      read, ``MEMID``);
+    * the initial contents (``$meminit_v2``) of the memories that carry ``NO_INIT`` deleted."""
     cells = f"a:{KEEP_WHOLE} a:{KEEP_REGISTER} %u %ci1:+$dff[Q] t:$dff %i"
     q_wires = f"a:{KEEP_WHOLE} %ci1:+$dff[Q] t:$dff %i %co1:+[Q] w:* %i"
     commands = [f"setattr -set keep 1 {cells}", f"setattr -set keep 1 {q_wires}"]
     for mem in memory_list(design):
+        module, memid = f"{prefix}{mem.path[len('top'):]}".rsplit(".", 1)
         if mem.collision_free:
-            module, memid = f"{prefix}{mem.path[len('top'):]}".rsplit(".", 1)
             commands.append(f"setparam -set COLLISION_X_MASK 1 {module}/t:$memrd_v2 "
                             f"r:MEMID=\\{memid} %i")
+        if mem.no_init:
+            commands.append(f"delete {module}/t:$meminit_v2 r:MEMID=\\{memid} %i")
     return commands
 
 
@@ -289,7 +292,9 @@ def build_bitstream(board: str, *, device: str | None = None, cfg: Config | None
         "script_after_synth": f"tee -q -o {STAT_JSON} stat -json",
     }
     if spec.family == "ice40":
-        overrides["synth_opts"] = "-dsp"  # synth_ice40 maps multipliers to SB_MAC16 only when asked
+        # synth_ice40 maps multipliers to SB_MAC16, and memories to SB_SPRAM256KA, only when
+        # asked
+        overrides["synth_opts"] = "-dsp -spram"
     after_read = []
     if prune_path:
         after_read.append(f"setattr -mod -set keep_hierarchy 1 {prune_path}")

@@ -263,7 +263,8 @@ def estimate_block_rams(cfg: Config, family: str) -> tuple[int, list[tuple[CoreM
     core = LayerCore.from_config(cfg, synthesis=SynthesisHints.for_family(family))
     rows = []
     for mem in core.memories():
-        small = mem.bits < _SMALL_MEMORY_BITS[family] or mem.kind == "distributed"
+        # (an SPRAM memory, "huge", takes no block RAM)
+        small = mem.bits < _SMALL_MEMORY_BITS[family] or mem.kind in ("distributed", "huge")
         n = 0 if small else blocks_for(mem.depth, mem.width, family) * mem.read_ports
         rows.append((mem, n))
     return sum(n for _, n in rows), rows

@@ -53,6 +53,17 @@ def block_depth(width: int) -> int:
     return 1024
 
 
+def ram_ports(width: int, depth: int) -> dict[str, wiring.Member]:
+    """The ports ``read`` (addr, data) and ``write`` (addr, data, en) of a memory of ``depth``
+    words of ``width`` bits, with the member names of ``lib.memory``'s ports, seen from the
+    user's side (``BankedRam``, ``SinglePortRam``)."""
+    addr = range(depth)
+    return {
+        "read": In(wiring.Signature({"addr": Out(addr), "data": In(width)})),
+        "write": In(wiring.Signature({"addr": Out(addr), "data": Out(width), "en": Out(1)})),
+    }
+
+
 class BankedRam(wiring.Component):
     """``depth`` words of ``width`` bits in banks of ``block_depth(width)`` words (or
     ``bank_depth`` when given), with one read and one write port. Contents start at zero.
@@ -80,12 +91,7 @@ class BankedRam(wiring.Component):
         self.width, self.depth = width, depth
         self.bank_depth = min(bank_depth, 1 << max(0, (depth - 1).bit_length()))
         self.banks = -(-depth // self.bank_depth)
-        addr = range(depth)
-        # the same member names as lib.memory's ports, seen from the user's side
-        super().__init__({
-            "read": In(wiring.Signature({"addr": Out(addr), "data": In(width)})),
-            "write": In(wiring.Signature({"addr": Out(addr), "data": Out(width), "en": Out(1)})),
-        })
+        super().__init__(ram_ports(width, depth))
 
     def elaborate(self, platform: object) -> Module:
         m = Module()

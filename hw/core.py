@@ -69,7 +69,7 @@ class LayerCore(wiring.Component):
                  weight_bits: int = 8,
                  membrane_bits: int = 16, adapt_bits: int = 12, stdp_frac_bits: int = 12,
                  counter_bits: int = 32, ram_latency: int = 4,
-                 lfsr_seed: int = 0xACE1, regrow_unit: bool = True,
+                 lfsr_seed: int = 0xACE1, regrow_unit: bool = True, single_port: bool = False,
                  synthesis: SynthesisHints | None = None) -> None:
         args = dict(n_inputs=n_inputs, n_neurons=n_neurons, lanes=lanes, time_steps=time_steps,
                     k_max=k_max, col_word_bits=col_word_bits, row_word_bits=row_word_bits,
@@ -80,9 +80,9 @@ class LayerCore(wiring.Component):
         for name, value in args.items():
             if not isinstance(value, int) or isinstance(value, bool):
                 raise TypeError(f"LayerCore: {name} must be an int, not {type(value).__name__}")
-        if not isinstance(regrow_unit, bool):
-            raise TypeError(f"LayerCore: regrow_unit must be a bool, not "
-                            f"{type(regrow_unit).__name__}")
+        for name, flag in (("regrow_unit", regrow_unit), ("single_port", single_port)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"LayerCore: {name} must be a bool, not {type(flag).__name__}")
         if synthesis is not None and not isinstance(synthesis, SynthesisHints):
             raise TypeError(f"LayerCore: synthesis must be a SynthesisHints or None, not "
                             f"{type(synthesis).__name__}")
@@ -91,7 +91,7 @@ class LayerCore(wiring.Component):
         shape = (1, n_inputs)
         self.cfg = Config(image_shape=shape, k_winners=1, threshold=0, prune_threshold=0,
                           homeo_inc=0, homeo_decay_shift=0, a_plus=0, a_minus=0,
-                          regrow_unit=regrow_unit, **args)
+                          regrow_unit=regrow_unit, single_port=single_port, **args)
         try:
             self.cfg.validate()
         except ValueError as err:
@@ -220,7 +220,8 @@ class LayerCore(wiring.Component):
             lanes=P, rows=K, n_inputs=cfg.n_inputs, col_word_bits=cfg.col_word_bits,
             weight_bits=cfg.weight_bits, time_bits=cfg.time_bits,
             stdp_frac_bits=cfg.stdp_frac_bits, ram_latency=L, lfsr_seed=cfg.lfsr_seed,
-            row_word_bits=cfg.row_word_bits, pipelined=cfg.die_wide, ram_attrs=small)
+            row_word_bits=cfg.row_word_bits, paced=cfg.single_port, pipelined=cfg.die_wide,
+            ram_attrs=small)
         hq = c.host_port
         m.d.comb += [learning.win_row.eq(s.win_k[s.lw]), learning.win_lane.eq(s.win_p[s.lw]),
                      learning.win_time.eq(s.win_t[s.lw]),

@@ -5,7 +5,8 @@ distributed RAM) and no RAM read shares a cycle with arithmetic:
 
 * block RAM, in ``BankedRam`` banks with registers after the read (latency ``ram_latency``): the
   weights and row-mask words per lane (``w``, ``row``: W words of R bits per input,
-  ``hw.memory_map``), the column-mask words (``col``);
+  ``hw.memory_map``; with ``Config.single_port`` each a ``SinglePortRam``, the iCE40's SPRAM,
+  same latency), the column-mask words (``col``);
 * block RAM read into a register (latency 2, ECP5 DP16KD clock-to-out, ECP5 family data sheet,
   FPGA-DS-02012): the event list (``ev_mem``) and the input times (``t_in``);
 * small (``SynthesisHints.small_ram_attrs``): membranes and adaptations per lane (``v``, ``a``),
@@ -27,6 +28,7 @@ from amaranth.lib.memory import Memory
 from ..model.config import Config
 from . import layouts
 from .banked_ram import BankedRam
+from .single_port_ram import SinglePortRam
 from .synthesis import COLLISION_FREE, SynthesisHints
 
 
@@ -68,6 +70,15 @@ def make_rams(m: Module, cfg: Config, hints: SynthesisHints) -> SimpleNamespace:
         m.submodules[name] = ram
         return ram
 
+    def synapses(name: str, width: int, depth: int) -> BankedRam | SinglePortRam:
+        """A lane's weights or row masks: banked, or single-port (``Config.single_port``)."""
+        if not cfg.single_port:
+            return banked(name, width, depth)
+        ram = SinglePortRam(width=width, depth=depth, latency=cfg.ram_latency,
+                            ram_attrs=hints.single_port_attrs)
+        m.submodules[name] = ram
+        return ram
+
     # No read of the event list or the input times meets a write of the same word in a cycle
     # whose read is used (written in LOAD and CLEAR, read in INTEG, CLEAR and LEARN; a write a
     # cycle late is done before any read of its word): Yosys may drop their collision logic.
@@ -75,8 +86,8 @@ def make_rams(m: Module, cfg: Config, hints: SynthesisHints) -> SimpleNamespace:
                  attrs={COLLISION_FREE: 1})
     t_in = mem("t_in", shape=unsigned(cfg.time_bits), depth=n_in, init=[T] * n_in,
                attrs={COLLISION_FREE: 1})
-    w_mem = [banked(f"w{p}", cfg.weight_bits, n_in * K) for p in range(P)]
-    row_mem = [banked(f"row{p}", cfg.row_word_width, n_in * cfg.row_words) for p in range(P)]
+    w_mem = [synapses(f"w{p}", cfg.weight_bits, n_in * K) for p in range(P)]
+    row_mem = [synapses(f"row{p}", cfg.row_word_width, n_in * cfg.row_words) for p in range(P)]
     col_mem = banked("col", cfg.col_word_bits, N * cfg.col_words)
     v_mem = [mem(f"v{p}", shape=unsigned(cfg.membrane_bits), depth=K, init=[]) for p in range(P)]
     a_mem = [mem(f"a{p}", shape=unsigned(cfg.adapt_bits), depth=K, init=[]) for p in range(P)]

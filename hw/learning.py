@@ -23,6 +23,12 @@ weight is below ``cut``, or equal to it while ``cut_equal`` (a count, loaded at 
 some left, one used per such synapse in walk (ascending input) order; the decision rides
 registers to the write-back in place of ``PruneUnit``'s.
 
+``paced`` (a core whose weights and row masks are single-port memories, ``Config.single_port``):
+the walker visits a synapse every other cycle (``LockstepWalker``'s ``pace``, high in every
+other cycle from ``start``), so with an odd L a write-back (ls_wb = L + 6 cycles after its
+visit's address stage) and a row-mask word's write (L after its read) fall in the cycles between
+the reads.
+
 What the write-back needs rides a ``DelayLine`` (a RAM, not ls_wb registers per bit). Within one
 pass every synapse is visited once and the pass drains before the next starts: no forwarding.
 
@@ -58,12 +64,14 @@ class Learning(wiring.Component):
     """``lanes`` x ``rows`` neurons, ``n_inputs`` inputs, column words of ``col_word_bits``
     (a power of two); ``weight_bits``, ``time_bits``, ``stdp_frac_bits``; ``ram_latency``;
     ``row_word_bits``: the row-mask words' split (``Config.row_word_bits``, 0: a whole row);
+    ``paced``: a visit every other cycle (single-port memories; an odd ``ram_latency``);
     ``pipelined``: the walker's die-wide form; ``lfsr_seed``; ``ram_attrs``: synthesis
     attributes of the small RAMs (walker FIFO, delay line)."""
 
     def __init__(self, *, lanes: int, rows: int, n_inputs: int, col_word_bits: int,
                  weight_bits: int, time_bits: int, stdp_frac_bits: int, ram_latency: int,
-                 lfsr_seed: int, row_word_bits: int = 0, pipelined: bool = False,
+                 lfsr_seed: int, row_word_bits: int = 0, paced: bool = False,
+                 pipelined: bool = False,
                  ram_attrs: Mapping[str, object] | None = None) -> None:
         sizes = dict(lanes=lanes, rows=rows, n_inputs=n_inputs, col_word_bits=col_word_bits,
                      weight_bits=weight_bits, time_bits=time_bits,
@@ -76,6 +84,11 @@ class Learning(wiring.Component):
                              f"{col_word_bits}")
         if ram_latency < 2:
             raise ValueError(f"Learning: ram_latency must be >= 2, not {ram_latency}")
+        if not isinstance(paced, bool):
+            raise TypeError(f"Learning: paced must be a bool, not {type(paced).__name__}")
+        if paced and ram_latency % 2 == 0:
+            raise ValueError(f"Learning: ram_latency must be odd when paced, not {ram_latency}")
+        self.paced = paced
         self.lanes, self.rows, self.n_inputs, self.word_bits = lanes, rows, n_inputs, col_word_bits
         self.words = -(-n_inputs // col_word_bits)
         self.row_width, self.row_word_count = row_word_shape(rows, row_word_bits)
@@ -128,7 +141,11 @@ class Learning(wiring.Component):
                                      "w_base": unsigned(self.w_addr_bits)})
         m.submodules.col_walker = walker = LockstepWalker(
             lanes=1, width=B, tag_layout=col_tag, depth=depth, pipelined=self.pipelined,
-            fifo_attrs=self.ram_attrs)
+            paced=self.paced, fifo_attrs=self.ram_attrs)
+        if self.paced:  # high in every other cycle from the pass's start
+            pace = Signal()
+            m.d.sync += pace.eq(Mux(self.start, 0, ~pace))
+            m.d.comb += walker.pace.eq(pace)
 
         # the winner, loaded by start
         l_t = Signal(self.time_bits)

@@ -5,9 +5,10 @@ through Amaranth's public ``Fragment`` (each fragment's ``origins`` and ``subfra
 memory's own properties (depth, shape, read ports, attributes). Reports read this list (block
 RAM estimate, power model) instead of walking Amaranth's private netlist classes.
 
-* ``kind``: ``"distributed"`` when the memory carries ``ram_style = "distributed"`` or any read
-  is asynchronous (no block RAM can serve it), else ``"block"`` (a block-RAM candidate; Yosys
-  may still put a tiny one in logic).
+* ``kind``: ``"huge"`` when the memory carries ``ram_style = "huge"`` (the iCE40's SPRAM,
+  ``hw.single_port_ram``), ``"distributed"`` when it carries ``ram_style = "distributed"`` or
+  any read is asynchronous (no block RAM can serve it), else ``"block"`` (a block-RAM
+  candidate; Yosys may still put a tiny one in logic).
 * ``role``: what the memory holds, its owner's name without the lane or bank number:
   ``w3.bank7`` -> ``w`` (weights), ``ev_mem``, ``t_in``, ``row``, ``col``, ``v``, ``a``,
   ``spk``, ``labels``, ``row_walker``/``col_walker`` (FIFO storage), ``wb_line``.
@@ -22,7 +23,7 @@ from typing import Any
 from amaranth.hdl import Fragment, Shape
 from amaranth.lib.memory import Memory
 
-from .synthesis import COLLISION_FREE
+from .synthesis import COLLISION_FREE, NO_INIT
 
 __all__ = ["GATED_READ_ROLES", "CoreMemory", "memory_list", "role_of"]
 
@@ -33,8 +34,8 @@ GATED_READ_ROLES = ("v", "a", "row_walker", "col_walker")
 
 
 # the names, inside a memory's owner, of the memory itself: a BankedRam's banks, a FIFO's
-# storage, a DelayLine's buffer
-_INNER = re.compile(r"bank\d+|fifo|storage|buf")
+# storage, a DelayLine's buffer, a SinglePortRam's memory
+_INNER = re.compile(r"bank\d+|fifo|storage|buf|ram")
 
 
 def role_of(path: str) -> str:
@@ -79,7 +80,14 @@ class CoreMemory:
         return bool(self.attrs.get(COLLISION_FREE))
 
     @property
+    def no_init(self) -> bool:
+        """The build deletes the memory's initial contents (``hw.synthesis.NO_INIT``)."""
+        return bool(self.attrs.get(NO_INIT))
+
+    @property
     def kind(self) -> str:
+        if self.ram_style == "huge":
+            return "huge"
         return "distributed" if self.ram_style == "distributed" or not self.sync_read \
             else "block"
 

@@ -26,13 +26,17 @@ Nothing here changes the logic, so simulation ignores it.
 * ``COLLISION_FREE``: an attribute of a memory whose reads never meet a write of the same word
   in a cycle whose read is used; the build sets Yosys' ``COLLISION_X_MASK`` on its read ports
   (no attribute of Yosys' own says so).
+* ``NO_INIT``: an attribute of a memory whose contents at power-up do not matter (the host
+  writes every word before use); the build deletes its initial contents, which Amaranth always
+  writes and the iCE40's SPRAM cannot hold (``single_port_attrs``: with ``ram_style = "huge"``,
+  Yosys' name for the SPRAM).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["COLLISION_FREE", "KEEP_REGISTER", "KEEP_WHOLE", "SynthesisHints"]
+__all__ = ["COLLISION_FREE", "KEEP_REGISTER", "KEEP_WHOLE", "NO_INIT", "SynthesisHints"]
 
 # signal attributes that the board build turns into keep on the flip-flops driving the signal
 # (KEEP_WHOLE: and on their output wire)
@@ -41,6 +45,8 @@ KEEP_WHOLE = "synaprune_keep_whole"
 
 # the memory attribute that the board build turns into COLLISION_X_MASK on the memory's reads
 COLLISION_FREE = "synaprune_collision_free"
+# the memory attribute that the board build turns into the deletion of its initial contents
+NO_INIT = "synaprune_no_init"
 
 _RAM_STYLES = (None, "distributed", "block")
 
@@ -49,10 +55,11 @@ _RAM_STYLES = (None, "distributed", "block")
 class SynthesisHints:
     """``small_ram_style``: Yosys ``ram_style`` of the small memories (None: Yosys chooses);
     ``keep_copies``: the registers copied on purpose are marked to stay apart (False: Yosys
-    may merge them)."""
+    may merge them); ``spram``: the single-port memories go to the part's SPRAM (iCE40)."""
 
     small_ram_style: str | None = None
     keep_copies: bool = False
+    spram: bool = False
 
     def __post_init__(self) -> None:
         if self.small_ram_style not in _RAM_STYLES:
@@ -60,16 +67,19 @@ class SynthesisHints:
                              f"{self.small_ram_style!r}")
         if not isinstance(self.keep_copies, bool):
             raise TypeError(f"keep_copies must be a bool, not {type(self.keep_copies).__name__}")
+        if not isinstance(self.spram, bool):
+            raise TypeError(f"spram must be a bool, not {type(self.spram).__name__}")
 
     @classmethod
     def for_family(cls, family: str) -> SynthesisHints:
         """The hints of a part family: ECP5 (block RAM scarce, a die wide enough that one
         register driving every lane is the critical path) gets both; iCE40 none (it has no
-        distributed RAM, and every kept copy would be a logic cell)."""
+        distributed RAM, and every kept copy would be a logic cell; its single-port memories
+        go to the SPRAM)."""
         if family == "ecp5":
             return cls(small_ram_style="distributed", keep_copies=True)
         if family == "ice40":
-            return cls()
+            return cls(spram=True)
         raise ValueError(f"unknown family {family!r}; families: ecp5, ice40")
 
     @property
@@ -82,6 +92,11 @@ class SynthesisHints:
         """Attributes of a register whose flip-flops are kept apart from equal ones (its
         unread bits may go)."""
         return {KEEP_REGISTER: 1} if self.keep_copies else {}
+
+    @property
+    def single_port_attrs(self) -> dict[str, object]:
+        """Attributes of a single-port memory (``hw.single_port_ram``)."""
+        return {"ram_style": "huge", NO_INIT: 1} if self.spram else {}
 
     @property
     def small_ram_attrs(self) -> dict[str, str]:

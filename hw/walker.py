@@ -11,6 +11,11 @@ Entries wait in a small FIFO so the producer's memory reads run ahead of the wal
 flag logic and the finish decision sit in different cycles. An entry offered while the walker is
 empty can be taken two cycles later.
 
+``paced``: the walk advances only in cycles where ``pace`` is high (an entry is taken, a bit
+visited, an entry finished); in the others it holds. A user that raises ``pace`` every other
+cycle gets a visit every other cycle, and the cycles between free for its write-backs
+(``hw.learning`` with single-port memories).
+
 ``pipelined`` (a walker spread over a large die): the entry is registered twice on its way in,
 the lanes' bits are counted (and the flags computed) between and after the two registers, and
 each lane's bits still to visit are a counter, not a count over its word: the producer's words
@@ -113,21 +118,22 @@ class LockstepWalker(wiring.Component):
     shows the visit the walk made one cycle earlier, so the index logic and the consumer's
     address arithmetic sit in different cycles. ``idle`` is high when no entry is queued, being
     walked or still in ``out``. ``fifo_attrs``: synthesis attributes of the FIFO's memory
-    (``hw.synthesis``).
+    (``hw.synthesis``). ``paced``: a ``pace`` input gates every step of the walk.
     """
 
     def __init__(self, *, lanes: int, width: int, tag_layout: data.Layout | int,
-                 depth: int = 8, pipelined: bool = False,
+                 depth: int = 8, pipelined: bool = False, paced: bool = False,
                  fifo_attrs: Mapping[str, object] | None = None) -> None:
         for name, value in (("lanes", lanes), ("width", width), ("depth", depth)):
             if not isinstance(value, int) or isinstance(value, bool):
                 raise TypeError(f"{name} must be an int, not {type(value).__name__}")
             if value < 1:
                 raise ValueError(f"{name} must be >= 1, not {value}")
-        if not isinstance(pipelined, bool):
-            raise TypeError(f"pipelined must be a bool, not {type(pipelined).__name__}")
+        for name, flag in (("pipelined", pipelined), ("paced", paced)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name} must be a bool, not {type(flag).__name__}")
         self.lanes, self.width, self.depth = lanes, width, depth
-        self.pipelined = pipelined
+        self.pipelined, self.paced = pipelined, paced
         self.fifo_attrs = dict(fifo_attrs or {})
         bit_bits = max(1, (width - 1).bit_length())
         self.entry_layout = data.StructLayout({
@@ -145,6 +151,7 @@ class LockstepWalker(wiring.Component):
                 "valid": 1, "last": 1, "tag": tag_layout,
                 "hit": data.ArrayLayout(1, lanes), "bit": data.ArrayLayout(bit_bits, lanes)})),
             "idle": Out(1),
+            **({"pace": In(1)} if paced else {}),
         })
 
     def elaborate(self, platform: object) -> Module:
@@ -206,10 +213,13 @@ class LockstepWalker(wiring.Component):
         # so that the finish decision, whose fan-out is every rem bit and the FIFO's read, is
         # one LUT from registers.
         multi = Signal()
-        finishing = busy & ~multi
+        # paced: every step waits for pace (rem, counts and multi hold in the other cycles)
+        step = self.pace if self.paced else 1
+        finishing = busy & ~multi & step if self.paced else busy & ~multi
         # this cycle's visit: valid, last, tag, per lane hit and the bit taken (one-hot)
-        visit = [busy, finishing, Value.cast(tag),
-                 Cat(*[busy & ((cnt[p] if self.pipelined else rem[p]) != 0)
+        active = busy & step if self.paced else busy  # a visit is made this cycle
+        visit = [active, finishing, Value.cast(tag),
+                 Cat(*[active & ((cnt[p] if self.pipelined else rem[p]) != 0)
                        for p in range(self.lanes)]), *lows]
         if self.pipelined:  # registered once more before the index of the bit is taken
             held = [Signal(len(x), name=f"visit{n}") for n, x in enumerate(visit)]
@@ -224,18 +234,27 @@ class LockstepWalker(wiring.Component):
         m.d.comb += self.idle.eq(idle & ~a_valid & ~b_valid & ~v_valid if self.pipelined
                                  else idle)
         take = (~busy | finishing) & fifo.r_rdy
+        if self.paced:
+            take = take & step
+            left = [Mux(step, x, r) for r, x in zip(rem, left, strict=True)]
         m.d.comb += [fifo.r_en.eq(take), self.taken.eq(take)]
         # rem and multi have no enable (they matter only while busy, and a taken entry sets
         # them): one multiplexer select, not an enable and a select, fans out to every bit
         m.d.sync += [r.eq(Mux(take, head.entry.words[p], x))
                      for p, (r, x) in enumerate(zip(rem, left, strict=True))]
         if self.pipelined:
-            m.d.sync += [c.eq(Mux(take, head.count[p], c - (c != 0)))
-                         for p, c in enumerate(cnt)]
+            counted = [c - (c != 0) for c in cnt]
+            if self.paced:
+                counted = [Mux(step, x, c) for c, x in zip(cnt, counted, strict=True)]
+            m.d.sync += [c.eq(Mux(take, head.count[p], x))
+                         for p, (c, x) in enumerate(zip(cnt, counted, strict=True))]
             three = [c >= 3 for c in cnt]
         else:
             three = [three_or_more(r) for r in rem]
-        m.d.sync += multi.eq(Mux(take, head.several.as_value().any(), Cat(*three).any()))
+        multi_next = Cat(*three).any()
+        if self.paced:
+            multi_next = Mux(step, multi_next, multi)
+        m.d.sync += multi.eq(Mux(take, head.several.as_value().any(), multi_next))
         with m.If(take):
             m.d.sync += [busy.eq(1), tag.eq(head.entry.tag)]
         with m.Elif(finishing):

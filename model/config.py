@@ -63,6 +63,12 @@ class Config(FixedPointWidths):
     # hardware for a part that is full (the iCE40 UP5K), and such a core cannot learn by
     # "fixed-density" (``require_regrow_unit``)
     regrow_unit: bool = True
+    # the weights and row masks in single-port memories (``hw.single_port_ram``: the iCE40
+    # UP5K's four 256-Kbit SPRAMs, the only place a 256-neuron layer's weights fit there); a
+    # learning pass then visits a synapse every other cycle, its write-backs in the cycles
+    # between (an odd ``ram_latency`` keeps each write off its memory's reads), so learning costs
+    # two cycles per visit (``model.cycles``)
+    single_port: bool = False
     # --- input encoding ---
     image_shape: tuple[int, int] = (8, 8)
     on_off: bool = False  # centre-surround ON/OFF channels (doubles n_inputs)
@@ -183,6 +189,9 @@ class Config(FixedPointWidths):
         need(4 <= self.stdp_frac_bits <= 16, "stdp_frac_bits", "must be in 4..16")
         need(16 <= self.counter_bits <= 32, "counter_bits", "must be in 16..32")
         need(4 <= self.ram_latency <= 7, "ram_latency", "must be in 4..7")
+        need(not self.single_port or self.ram_latency % 2 == 1, "ram_latency",
+             "must be odd (5 or 7) with single_port: a learning pass's write-backs then fall "
+             "between its reads")
         need(self.stdp_shift <= 31, "stdp_frac_bits", "stdp_frac_bits + weight_bits must be <= 31")
         need(len(self.image_shape) == 2 and all(s >= 1 for s in self.image_shape), "image_shape",
              "must be two positive ints")

@@ -43,6 +43,9 @@ from .network import SampleResult
 
 LEARN_SETUP = 2
 REWIRE_END = 1
+# single-port memories (``Config.single_port``): the paced walk takes its first column word at
+# the first "pace" cycle (every other cycle from the pass's start) after the word is there
+PACE_ALIGN = 1
 
 
 def integ_fill_drain(cfg: Config) -> int:
@@ -185,15 +188,19 @@ def sweep_cycles(cfg: Config, spikes: list[tuple[int, int]], steps: int) -> int:
 
 def learn_cycles(cfg: Config, word_pops: list[np.ndarray],
                  regrowths: list[int] | None = None) -> int:
-    """Learning cycles: per winner LEARN_SETUP + learn_fill_drain + sum over words of
-    max(1, live), + ``regrow_cycles`` per synapse its pass regrew (``regrowths``, one count
-    per winner; none: no regrowth). Regrowths on a core without the regrowth unit are refused
-    (``Config.require_regrow_unit``): that core would not spend them."""
-    fill = LEARN_SETUP + learn_fill_drain(cfg)
+    """Learning cycles: per winner LEARN_SETUP + learn_fill_drain + the walk's visits, sum
+    over words of max(1, live), + ``regrow_cycles`` per synapse its pass regrew
+    (``regrowths``, one count per winner; none: no regrowth). With single-port memories
+    (``Config.single_port``) a visit takes two cycles and the walk starts ``PACE_ALIGN`` later.
+    Regrowths on a core without the regrowth unit are refused (``Config.require_regrow_unit``):
+    that core would not spend them."""
+    fill = LEARN_SETUP + learn_fill_drain(cfg) + (PACE_ALIGN if cfg.single_port else 0)
+    per_visit = 2 if cfg.single_port else 1
     grown = sum(regrowths) if regrowths else 0
     if grown:
         cfg.require_regrow_unit()
-    return sum(fill + int(np.maximum(p, 1).sum()) for p in word_pops) + grown * regrow_cycles(cfg)
+    return (sum(fill + per_visit * int(np.maximum(p, 1).sum()) for p in word_pops)
+            + grown * regrow_cycles(cfg))
 
 
 def rewire_cycles(cfg: Config, word_pops: list[np.ndarray], regrowths: list[int]) -> int:

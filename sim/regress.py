@@ -34,7 +34,8 @@ def regress_configs() -> dict[str, Config]:
     (4..7, the die-wide pipelining at 6 and 7), 24-bit counters, a lane of more rows than
     twice the inputs, and the "fixed-density" rewiring (regrowth on the chip) and the "pq" one (the
     host's rewire commands) on A and D; row masks split into words (``row_word_bits``) on W and B,
-    with "fixed-density" on W."""
+    with "fixed-density" on W; single-port weights and row masks (``single_port``, the paced
+    learning walk) on those three."""
     configs = {
         "digits": Config.preset("digits"),  # the shipped digits layer, 128 x 256, 8 lanes
         "A": Config(n_neurons=32, lanes=8, time_steps=16, threshold=1500, a_plus=2000,
@@ -69,6 +70,10 @@ def regress_configs() -> dict[str, Config]:
     configs["Wr"] = configs["W"].replace(row_word_bits=16)
     configs["Br"] = configs["B"].replace(row_word_bits=4)
     configs["Wr-fd"] = configs["Wr"].replace(rewire_policy="fixed-density", rewire_density=0.3)
+    # single-port weights and row masks (the UP5K's SPRAM): an odd ram_latency, 5 and 7
+    for name in ("Wr", "Br", "Wr-fd"):
+        latency = configs[name].ram_latency | 1
+        configs[f"{name}-sp"] = configs[name].replace(single_port=True, ram_latency=latency)
     return configs
 
 

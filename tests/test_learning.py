@@ -38,6 +38,7 @@ from loadable_rams import LoadableRams
 from synaprune.hw.banked_ram import BankedRam
 from synaprune.hw.learning import Learning
 from synaprune.hw.memory_map import col_mask_words, row_mask_words, weight_words
+from synaprune.hw.single_port_ram import SinglePortRam
 from synaprune.model import rewiring, rules
 from synaprune.model.config import Config
 from synaprune.model.lfsr import lfsr_step
@@ -70,9 +71,12 @@ class LearningBench(Elaboratable):
                             weight_bits=cfg.weight_bits, time_bits=cfg.time_bits,
                             stdp_frac_bits=cfg.stdp_frac_bits, ram_latency=L,
                             lfsr_seed=cfg.lfsr_seed, row_word_bits=cfg.row_word_bits,
-                            pipelined=cfg.die_wide)
-        self.w = [BankedRam(width=cfg.weight_bits, depth=n * K, latency=L) for _ in range(P)]
-        self.row = [BankedRam(width=cfg.row_word_width, depth=n * cfg.row_words, latency=L)
+                            paced=cfg.single_port, pipelined=cfg.die_wide)
+        # single-port weights and row masks: a read in a write's cycle returns junk, so the
+        # pass's reads and writes must never meet (the paced walk)
+        ram = SinglePortRam if cfg.single_port else BankedRam
+        self.w = [ram(width=cfg.weight_bits, depth=n * K, latency=L) for _ in range(P)]
+        self.row = [ram(width=cfg.row_word_width, depth=n * cfg.row_words, latency=L)
                     for _ in range(P)]
         self.col = BankedRam(width=cfg.col_word_bits, depth=cfg.n_neurons * cfg.col_words,
                              latency=L)
@@ -248,22 +252,26 @@ def simulate(cfg: Config, mode: str, seed: int) -> int:
 
 
 def config(lanes: int, rows: int, n_inputs: int, col_word_bits: int, ram_latency: int,
-           row_word_bits: int = 0) -> Config:
+           row_word_bits: int = 0, single_port: bool = False) -> Config:
     """The model's widths for these sizes (``die_wide`` follows ``ram_latency``)."""
     return Config(image_shape=(1, n_inputs), n_inputs=n_inputs, n_neurons=lanes * rows,
                   lanes=lanes, col_word_bits=col_word_bits, weight_bits=8, time_steps=8,
                   stdp_frac_bits=FRAC_BITS, a_plus=1, a_minus=-1, ram_latency=ram_latency,
-                  row_word_bits=row_word_bits)
+                  row_word_bits=row_word_bits, single_port=single_port)
 
 
 @pytest.mark.parametrize("mode", ["prune", "stdp", "cut"])
-# row_word_bits 4: three words of 4 rows per input (the winner's row in any of them)
+# row_word_bits 4: three words of 4 rows per input (the winner's row in any of them);
+# single_port: single-port weights and row masks, the paced walk (ram_latency 5 and 7)
 @pytest.mark.parametrize(("lanes", "rows", "n_inputs", "col_word_bits", "ram_latency",
-                          "row_word_bits"),
-                         [(1, 6, 21, 8, 4, 0), (3, 5, 37, 16, 7, 0), (2, 12, 21, 8, 5, 4)])
+                          "row_word_bits", "single_port"),
+                         [(1, 6, 21, 8, 4, 0, False), (3, 5, 37, 16, 7, 0, False),
+                          (2, 12, 21, 8, 5, 4, False), (1, 20, 21, 8, 5, 8, True),
+                          (3, 5, 37, 16, 7, 0, True)])
 def test_learning_against_model(lanes: int, rows: int, n_inputs: int, col_word_bits: int,
-                                 ram_latency: int, row_word_bits: int, mode: str) -> None:
-    cfg = config(lanes, rows, n_inputs, col_word_bits, ram_latency, row_word_bits)
+                                 ram_latency: int, row_word_bits: int, single_port: bool,
+                                 mode: str) -> None:
+    cfg = config(lanes, rows, n_inputs, col_word_bits, ram_latency, row_word_bits, single_port)
     assert n_inputs % col_word_bits and cfg.die_wide == (ram_latency >= 6)
     seed = lanes * 1000 + n_inputs * 10 + ("stdp", "prune", "cut").index(mode)
     pruned = simulate(cfg, mode, seed=seed)

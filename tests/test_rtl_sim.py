@@ -41,7 +41,7 @@ CONFIG_UP5K = default_config("icebreaker")
 
 @pytest.mark.parametrize(("name", "cfg"), [("A", CONFIG_A), ("B", CONFIG_B),
                                            ("UP5K", CONFIG_UP5K), ("W", CONFIGS["W"]),
-                                           ("Wr", CONFIGS["Wr"])])
+                                           ("Wr", CONFIGS["Wr"]), ("Wr-sp", CONFIGS["Wr-sp"])])
 def test_rtl_matches_golden_model(name: str, cfg: Config, rtl_build_root: Path) -> None:
     case = digits_case(cfg, pretrain=150, n_learn=12, n_infer=6, name=f"digits-{name}")
     summary = run_case(case, build_root=rtl_build_root, rerun_with_waves=False)

@@ -79,18 +79,23 @@ def entry_visits(tag: int, words: list[int], width: int) -> list[Visit]:
 
 
 def reference(offers: list[int], entries: list[tuple[int, list[int]]], *, width: int,
-              pipelined: bool) -> Trace:
-    """The trace the contract gives for ``entries`` offered in the cycles ``offers``."""
+              pipelined: bool, paced: bool = False) -> Trace:
+    """The trace the contract gives for ``entries`` offered in the cycles ``offers``;
+    ``paced``: with ``pace`` high in the odd cycles, every step of the walk in one of them (a
+    take, each visit, the finish), so the visits of an entry are two cycles apart."""
     in_latency, out_latency = latencies(pipelined)
+    stride = 2 if paced else 1
     trace = Trace()
     free = 0  # first cycle the walker may take the next entry
     for offered, (tag, words) in zip(offers, entries, strict=True):
         visits = entry_visits(tag, words, width)
         take = max(offered + in_latency, free)
+        if paced and take % 2 == 0:
+            take += 1
         trace.taken.add(take)
         for j, visit in enumerate(visits):
-            trace.visits[take + 1 + j + out_latency] = visit
-        free = take + len(visits)  # the finishing cycle
+            trace.visits[take + stride * (1 + j) + out_latency] = visit
+        free = take + stride * len(visits)  # the finishing cycle
         trace.busy.update(range(offered + 1, free + out_latency + 1))
     return trace
 
@@ -107,11 +112,13 @@ def random_words(rng: random.Random, lanes: int, width: int) -> list[int]:
     return words
 
 
-def random_gap(rng: random.Random) -> int:
+def random_gap(rng: random.Random, *, paced: bool = False) -> int:
     """Cycles the producer waits before its next offer: mostly none or a few (the queue fills
-    and the credits hold the producer back), now and then long enough for the walker to drain."""
+    and the credits hold the producer back), now and then long enough for the walker to drain
+    (twice as long for a paced walker, which walks at half the rate)."""
     r = rng.random()
-    return 0 if r < 0.5 else rng.randint(1, 3) if r < 0.85 else rng.randint(6, 30)
+    return (0 if r < 0.5 else rng.randint(1, 3) if r < 0.85
+            else rng.randint(6, 30) * (2 if paced else 1))
 
 
 def simulate(walker: LockstepWalker, entries: list[tuple[int, list[int]]], gaps: list[int], *,
@@ -127,7 +134,9 @@ def simulate(walker: LockstepWalker, entries: list[tuple[int, list[int]]], gaps:
     async def bench(ctx: SimulatorContext) -> None:
         outstanding, k, wait, cycle, end = 0, 0, gaps[0], 0, None
         while end is None or cycle <= end:
-            # (taken depends on no input: reading it before the offer is set is safe)
+            if walker.paced:
+                ctx.set(walker.pace, cycle % 2)
+            # (taken depends on no input but pace: reading it before the offer is set is safe)
             taken = ctx.get(walker.taken)
             credits = walker.depth - outstanding + (taken if same_cycle_credit else 0)
             offer = k < len(entries) and wait == 0 and credits > 0
@@ -155,7 +164,7 @@ def simulate(walker: LockstepWalker, entries: list[tuple[int, list[int]]], gaps:
                 wait = gaps[k] if k < len(entries) else 0
                 if k == len(entries):  # all offered: run until the last visit and a few more
                     expected = reference(offers, entries, width=width,
-                                         pipelined=walker.pipelined)
+                                         pipelined=walker.pipelined, paced=walker.paced)
                     end = max(expected.busy) + 4
             elif wait:
                 wait -= 1
@@ -185,20 +194,23 @@ def marks(cycles: set[int]) -> dict[int, bool]:
     return dict.fromkeys(cycles, True)
 
 
+@pytest.mark.parametrize("paced", [False, True])
 @pytest.mark.parametrize("same_cycle_credit", [False, True])
 @pytest.mark.parametrize("pipelined", [False, True])
 @pytest.mark.parametrize("depth", [1, 4])
 @pytest.mark.parametrize(("lanes", "width"), [(1, 8), (2, 12), (4, 16), (2, 32)])
 def test_walker_against_contract(lanes: int, width: int, depth: int, pipelined: bool,
-                                 same_cycle_credit: bool) -> None:
-    rng = random.Random(f"walker {lanes} {width} {depth} {pipelined} {same_cycle_credit}")
-    entries = [(k, random_words(rng, lanes, width)) for k in range(ENTRIES)]
-    gaps = [random_gap(rng) for _ in entries]
+                                 same_cycle_credit: bool, paced: bool) -> None:
+    rng = random.Random(f"walker {lanes} {width} {depth} {pipelined} {same_cycle_credit}"
+                        f"{' paced' if paced else ''}")
+    # (paced: more entries, so that the slower walk still sees each situation below)
+    entries = [(k, random_words(rng, lanes, width)) for k in range(ENTRIES * (1 + paced))]
+    gaps = [random_gap(rng, paced=paced) for _ in entries]
     walker = LockstepWalker(lanes=lanes, width=width, tag_layout=TAG_BITS, depth=depth,
-                            pipelined=pipelined)
+                            pipelined=pipelined, paced=paced)
     run = simulate(walker, entries, gaps, same_cycle_credit=same_cycle_credit)
     seen, offers = run.seen, run.offers
-    expected = reference(offers, entries, width=width, pipelined=pipelined)
+    expected = reference(offers, entries, width=width, pipelined=pipelined, paced=paced)
 
     assert run.refused == [], "the FIFO refused an offer the credits allowed"
     # every set bit of every lane once, in order, with its entry's tag and last (timing aside)
