@@ -212,8 +212,9 @@ def default_config(board: str, device: str | None = None) -> Config:
     image so that the input count is the data set's pixel count."""
     dev = device_spec(board, device)
     base = _preset_or_default(dev.dataset)
-    sizes = dict(_DATASET_SIZES[dev.dataset])
-    return base.replace(n_neurons=dev.n_neurons, lanes=dev.lanes, **sizes, **dev.config)
+    # (a device's own fields win: the UP5K keeps the preset's ON/OFF inputs)
+    fields = {**_DATASET_SIZES[dev.dataset], **dev.config}
+    return base.replace(n_neurons=dev.n_neurons, lanes=dev.lanes, **fields)
 
 
 def make_platform(board: str, device: str | None = None) -> Platform:

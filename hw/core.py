@@ -35,7 +35,7 @@ import dataclasses
 import inspect
 from types import SimpleNamespace
 
-from amaranth.hdl import Array, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -70,6 +70,7 @@ class LayerCore(wiring.Component):
                  membrane_bits: int = 16, adapt_bits: int = 12, stdp_frac_bits: int = 12,
                  counter_bits: int = 32, ram_latency: int = 4,
                  lfsr_seed: int = 0xACE1, regrow_unit: bool = True, single_port: bool = False,
+                 fired_in_adapt: bool = False,
                  synthesis: SynthesisHints | None = None) -> None:
         args = dict(n_inputs=n_inputs, n_neurons=n_neurons, lanes=lanes, time_steps=time_steps,
                     k_max=k_max, col_word_bits=col_word_bits, row_word_bits=row_word_bits,
@@ -80,7 +81,9 @@ class LayerCore(wiring.Component):
         for name, value in args.items():
             if not isinstance(value, int) or isinstance(value, bool):
                 raise TypeError(f"LayerCore: {name} must be an int, not {type(value).__name__}")
-        for name, flag in (("regrow_unit", regrow_unit), ("single_port", single_port)):
+        flags = {"regrow_unit": regrow_unit, "single_port": single_port,
+                 "fired_in_adapt": fired_in_adapt}
+        for name, flag in flags.items():
             if not isinstance(flag, bool):
                 raise TypeError(f"LayerCore: {name} must be a bool, not {type(flag).__name__}")
         if synthesis is not None and not isinstance(synthesis, SynthesisHints):
@@ -91,7 +94,7 @@ class LayerCore(wiring.Component):
         shape = (1, n_inputs)
         self.cfg = Config(image_shape=shape, k_winners=1, threshold=0, prune_threshold=0,
                           homeo_inc=0, homeo_decay_shift=0, a_plus=0, a_minus=0,
-                          regrow_unit=regrow_unit, single_port=single_port, **args)
+                          **flags, **args)
         try:
             self.cfg.validate()
         except ValueError as err:
@@ -203,12 +206,16 @@ class LayerCore(wiring.Component):
 
         m.submodules.sweep = sweep = c.sweep = Sweep(
             lanes=P, rows=K, membrane_bits=cfg.membrane_bits, adapt_bits=cfg.adapt_bits,
-            die_wide=cfg.die_wide, keep_attrs=keep, reg_attrs=hints.keep_register_attrs)
+            die_wide=cfg.die_wide, fired_in_adapt=cfg.fired_in_adapt, keep_attrs=keep,
+            reg_attrs=hints.keep_register_attrs)
         m.d.comb += [sweep.threshold.eq(regs.threshold), sweep.leak_shift.eq(regs.leak_shift),
                      sweep.decay_en.eq(regs.learn & (s.step == 0)),
                      sweep.decay_shift.eq(regs.homeo_decay_shift)]
         lanes(sweep.v, [x.data for x in r.v_rd])
-        lanes(sweep.adapt, [x.data for x in r.a_rd])
+        lanes(sweep.adapt, [x.data[:cfg.adapt_bits] for x in r.a_rd])
+        if cfg.fired_in_adapt:  # the fired bit above each adaptation word
+            m.d.comb += [sweep.fired_in.eq(Cat(*[x.data[cfg.adapt_bits] for x in r.a_rd])),
+                         sweep.first_step.eq(s.step == 0)]
         m.submodules.reduce = lane_reduce = c.lane_reduce = LaneReduce(
             lanes=P, margin_bits=sweep.best_margin[0].shape().width,
             row_bits=max(1, (K - 1).bit_length()))
@@ -358,8 +365,10 @@ class LayerCore(wiring.Component):
                                         reset_less=True,
                                         attrs=self.synthesis.keep_register_attrs)
                 m.d.sync += homeo_inc.eq(c.regs.homeo_inc)
-            inc = r.a_oth[p].data + homeo_inc
+            inc = r.a_oth[p].data[:cfg.adapt_bits] + homeo_inc  # (without a fired bit)
             inc_sat = Signal(cfg.adapt_bits, name=f"a_inc{p}")
+            sweep_adapt = (Cat(sweep.adapt_out[p], sweep.fired_out[p]) if cfg.fired_in_adapt
+                           else sweep.adapt_out[p])
             m.d.sync += inc_sat.eq(Mux(inc[cfg.adapt_bits], cfg.adapt_max, inc[:cfg.adapt_bits]))
             m.d.comb += [
                 r.v_wr[p].addr.eq(Mux(sweeping, sweep.write_row,
@@ -370,8 +379,9 @@ class LayerCore(wiring.Component):
                                     Mux(c.in_clear, clear_v, integ.v_write_en[p]))),
                 r.a_wr[p].addr.eq(Mux(sweeping, sweep.write_row,
                                       Mux(c.in_learn, c.learning.row, hq.addr))),
-                r.a_wr[p].data.eq(Mux(sweeping, sweep.adapt_out[p],
-                                      Mux(c.in_learn, inc_sat, hq.wdata))),
+                # (with the fired bit above the adaptation: the sweep's, else 0)
+                r.a_wr[p].data.eq(Mux(sweeping, sweep_adapt,
+                                      Mux(c.in_learn, inc_sat, hq.wdata[:cfg.adapt_bits]))),
                 r.a_wr[p].en.eq(Mux(sweeping, sweep.write_lane[p],
                                     Mux(c.in_learn, c.learn_inc & c.learning.lane_onehot[p],
                                         write[HostRegion.ADAPT] & hq.lane[p]))),

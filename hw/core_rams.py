@@ -90,7 +90,9 @@ def make_rams(m: Module, cfg: Config, hints: SynthesisHints) -> SimpleNamespace:
     row_mem = [synapses(f"row{p}", cfg.row_word_width, n_in * cfg.row_words) for p in range(P)]
     col_mem = banked("col", cfg.col_word_bits, N * cfg.col_words)
     v_mem = [mem(f"v{p}", shape=unsigned(cfg.membrane_bits), depth=K, init=[]) for p in range(P)]
-    a_mem = [mem(f"a{p}", shape=unsigned(cfg.adapt_bits), depth=K, init=[]) for p in range(P)]
+    # (with Config.fired_in_adapt, each neuron's fired flag one bit above its adaptation)
+    a_mem = [mem(f"a{p}", shape=unsigned(cfg.adapt_bits + cfg.fired_in_adapt), depth=K, init=[])
+             for p in range(P)]
     spk_mem = [mem(f"spk{b}", shape=spike_layout(cfg), depth=(N + 1) // 2, init=[], attrs=small)
                for b in range(2)]
     lab_mem = mem("labels", shape=unsigned(layouts.LABEL_BITS), depth=N, init=[], attrs=small)

@@ -21,6 +21,13 @@ per-lane copies count rows while sweeping, not through ``run``); ``done`` is hig
 ``run`` cycle with ``done`` the unit lowers ``sweeping``. ``best_reset`` forgets the
 lanes' candidates (after they were reduced); ``clear_begin`` .. ``clear_end`` zero the fired
 flags (a new sample).
+
+``fired_in_adapt`` (``Config.fired_in_adapt``): the fired flags are not registers here (two
+K-bit registers per lane, a logic cell per neuron and more on an iCE40) but one bit above each
+neuron's adaptation word, read with it (``fired_in``, stage 1) and written back with it at the
+last stage (``fired_out``: fired before, or fires now). In the sample's first step
+(``first_step``) the stored bits are ignored, and that step's sweep, which visits every row,
+writes every row's bit afresh: no clearing is needed (``clear_begin``/``clear_end`` do nothing).
 """
 
 from __future__ import annotations
@@ -37,17 +44,22 @@ from .walker import one_hot_index, three_or_more, two_or_more
 
 class Sweep(wiring.Component):
     """``lanes`` lanes of ``rows`` neurons; ``membrane_bits``, ``adapt_bits``; ``die_wide``:
-    ``NeuronUpdate``'s die-wide form; ``keep_attrs``: synthesis attributes of the per-lane
-    copies; ``reg_attrs``: of the neuron updates' registers."""
+    ``NeuronUpdate``'s die-wide form; ``fired_in_adapt``: the fired flags in the adaptation
+    memory; ``keep_attrs``: synthesis attributes of the per-lane copies; ``reg_attrs``: of the
+    neuron updates' registers."""
 
     def __init__(self, *, lanes: int, rows: int, membrane_bits: int, adapt_bits: int,
-                 die_wide: bool = False, keep_attrs: Mapping[str, object] | None = None,
+                 die_wide: bool = False, fired_in_adapt: bool = False,
+                 keep_attrs: Mapping[str, object] | None = None,
                  reg_attrs: Mapping[str, object] | None = None) -> None:
         sizes = dict(lanes=lanes, rows=rows, membrane_bits=membrane_bits, adapt_bits=adapt_bits)
         for name, value in sizes.items():
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"Sweep: {name} must be an int >= 1, not {value!r}")
-        self.lanes, self.rows = lanes, rows
+        if not isinstance(fired_in_adapt, bool):
+            raise TypeError(f"Sweep: fired_in_adapt must be a bool, not "
+                            f"{type(fired_in_adapt).__name__}")
+        self.lanes, self.rows, self.fired_in_adapt = lanes, rows, fired_in_adapt
         self.keep_attrs, self.reg_attrs = dict(keep_attrs or {}), dict(reg_attrs or {})
         self.units = [NeuronUpdate(membrane_bits=membrane_bits, adapt_bits=adapt_bits,
                                    die_wide=die_wide, reg_attrs=self.reg_attrs)
@@ -72,6 +84,8 @@ class Sweep(wiring.Component):
             "spike": Out(1), "spike_neuron": Out(row_bits + lane_bits),
             "best_valid": Out(lanes), "best_margin": Out(margin).array(lanes),
             "best_row": Out(row_bits).array(lanes),
+            **({"fired_in": In(lanes), "first_step": In(1), "fired_out": Out(lanes)}
+               if fired_in_adapt else {}),
         })
 
     def elaborate(self, platform: object) -> Module:
@@ -97,15 +111,21 @@ class Sweep(wiring.Component):
         # flags, not the counter's compare (the 85F's path: stall copy -> compare -> shift)
         left_of = {id(c): Signal(init=1, name=f"{c.name}_left")
                    for c in ([sweep_k, *sweep_kl] if copies else [sweep_k])}
-        # per-lane copies of "clearing": each lane's fired flags are zeroed from a register
-        # next to them
-        in_clear_l = [Signal(name=f"in_clear_l{p}", attrs=keep) for p in range(P)]
-        fired = [Signal(K, name=f"fired{p}") for p in range(P)]
-        # Each lane's fired flags as the sweep meets them: a copy of "fired" outside the sweep,
-        # shifted by one row per row issued in it, so a row's eligibility is one flip-flop, not
-        # a K:1 multiplexer addressed by the row counter (the 85F's critical path). Exact,
-        # because a row's flag set during a step is next read in a later step.
-        fired_ahead = [Signal(K, name=f"fired_ahead{p}") for p in range(P)]
+        registers = not self.fired_in_adapt  # the fired flags are registers here
+        if registers:
+            # per-lane copies of "clearing": each lane's fired flags are zeroed from a register
+            # next to them
+            in_clear_l = [Signal(name=f"in_clear_l{p}", attrs=keep) for p in range(P)]
+            fired = [Signal(K, name=f"fired{p}") for p in range(P)]
+            # Each lane's fired flags as the sweep meets them: a copy of "fired" outside the
+            # sweep, shifted by one row per row issued in it, so a row's eligibility is one
+            # flip-flop, not a K:1 multiplexer addressed by the row counter (the 85F's critical
+            # path). Exact, because a row's flag set during a step is next read in a later step.
+            fired_ahead = [Signal(K, name=f"fired_ahead{p}") for p in range(P)]
+        else:
+            # stage 1: eligible unless the adaptation word's fired bit says so (a bit left
+            # from the last sample in its first step)
+            m.d.comb += sw_elig[0].eq(~(self.fired_in & Mux(self.first_step, 0, (1 << P) - 1)))
         pend = Signal(P)
         pending = Signal()  # extra cycles of a row that fires more than one lane
         nu = self.units
@@ -143,20 +163,23 @@ class Sweep(wiring.Component):
         m.d.comb += [stall_more.eq(Mux(pending, three_or_more(pend), three_or_more(cross))),
                      stall_new.eq(sw_valid[-2] & two_or_more(cross_pre))]
 
-        # A row's fired flags are set the cycle after it fires (fire_set, fire_row registered),
-        # so the decode of the row into flag enables starts from registers; the flags of a row
-        # are next read in a later step.
-        fire_set, fire_row = Signal(P), Signal(row_bits)
-        m.d.sync += fire_set.eq(0)
-        for p in range(P):
-            with m.If(fire_set[p]):
-                m.d.sync += fired[p].bit_select(fire_row, 1).eq(1)
-            with m.If(in_clear_l[p]):  # clearing (no row fires then)
-                m.d.sync += fired[p].eq(0)
-        with m.If(self.clear_begin):
-            m.d.sync += [x.eq(1) for x in in_clear_l]
-        with m.If(self.clear_end):
-            m.d.sync += [x.eq(0) for x in in_clear_l]
+        if registers:
+            # A row's fired flags are set the cycle after it fires (fire_set, fire_row
+            # registered), so the decode of the row into flag enables starts from registers;
+            # the flags of a row are next read in a later step.
+            fire_set, fire_row = Signal(P), Signal(row_bits)
+            m.d.sync += fire_set.eq(0)
+            for p in range(P):
+                with m.If(fire_set[p]):
+                    m.d.sync += fired[p].bit_select(fire_row, 1).eq(1)
+                with m.If(in_clear_l[p]):  # clearing (no row fires then)
+                    m.d.sync += fired[p].eq(0)
+            with m.If(self.clear_begin):
+                m.d.sync += [x.eq(1) for x in in_clear_l]
+            with m.If(self.clear_end):
+                m.d.sync += [x.eq(0) for x in in_clear_l]
+        else:  # the bit written back with the row's adaptation: fired before, or fires now
+            m.d.comb += self.fired_out.eq(~elig | cross)
 
         # the write-back and spike requests of the last stage
         write = in_sweep & sw_valid[-1] & ~pending
@@ -166,7 +189,8 @@ class Sweep(wiring.Component):
                      self.spike_neuron.eq(row_last * P + spike_lane)]
         # the lane bests and fired flags
         with m.If(write):
-            m.d.sync += [fire_set.eq(cross), fire_row.eq(row_last)]
+            if registers:
+                m.d.sync += [fire_set.eq(cross), fire_row.eq(row_last)]
             for p in range(P):
                 # x_m > best as the sign of best - x_m: a carry chain, where the compare was
                 # mapped to a LUT tree
@@ -179,7 +203,7 @@ class Sweep(wiring.Component):
 
         # each lane counts its own row copy while sweeping, and holds its reads while stalled
         # (the stall copies are low outside the sweep), with no decode of the core's FSM
-        for p in range(P):
+        for p in range(P if registers else 0):
             with m.If(~in_sweep_l[p]):
                 m.d.sync += fired_ahead[p].eq(fired[p])
             with m.Elif(~sw_stall_l[p] & left_of[id(sweep_kl[p])]):  # a row issued
@@ -209,8 +233,9 @@ class Sweep(wiring.Component):
         with m.If(self.run):
             issue = left_of[id(sweep_k)]
             with m.If(~sw_stall):
-                m.d.sync += [sw_valid.eq(Cat(issue, sw_valid[:-1])), sw_row[0].eq(sweep_k),
-                             sw_elig[0].eq(Cat(*[~x[0] for x in fired_ahead]))]
+                m.d.sync += [sw_valid.eq(Cat(issue, sw_valid[:-1])), sw_row[0].eq(sweep_k)]
+                if registers:
+                    m.d.sync += sw_elig[0].eq(Cat(*[~x[0] for x in fired_ahead]))
                 m.d.sync += [sw_row[s].eq(sw_row[s - 1]) for s in range(1, last)]
                 # whether the row entering the last stage is the lane's last one, a register:
                 # the FSM's decision to leave the sweep then starts from flags

@@ -69,6 +69,10 @@ class Config(FixedPointWidths):
     # between (an odd ``ram_latency`` keeps each write off its memory's reads), so learning costs
     # two cycles per visit (``model.cycles``)
     single_port: bool = False
+    # each neuron's fired flag (fire once per sample) as a bit above its adaptation word, read
+    # and written with it by the sweep, instead of two K-bit registers per lane in the sweep:
+    # on a small part those are a logic cell per neuron and more (the UP5K's 256-neuron lane)
+    fired_in_adapt: bool = False
     # --- input encoding ---
     image_shape: tuple[int, int] = (8, 8)
     on_off: bool = False  # centre-surround ON/OFF channels (doubles n_inputs)

@@ -35,7 +35,8 @@ def regress_configs() -> dict[str, Config]:
     twice the inputs, and the "fixed-density" rewiring (regrowth on the chip) and the "pq" one (the
     host's rewire commands) on A and D; row masks split into words (``row_word_bits``) on W and B,
     with "fixed-density" on W; single-port weights and row masks (``single_port``, the paced
-    learning walk) on those three."""
+    learning walk) on those three; the fired flags in the adaptation words (``fired_in_adapt``)
+    on C (k = 3 winners, 4 lanes) and D (16 lanes, die-wide)."""
     configs = {
         "digits": Config.preset("digits"),  # the shipped digits layer, 128 x 256, 8 lanes
         "A": Config(n_neurons=32, lanes=8, time_steps=16, threshold=1500, a_plus=2000,
@@ -74,6 +75,8 @@ def regress_configs() -> dict[str, Config]:
     for name in ("Wr", "Br", "Wr-fd"):
         latency = configs[name].ram_latency | 1
         configs[f"{name}-sp"] = configs[name].replace(single_port=True, ram_latency=latency)
+    for name in ("C", "D"):
+        configs[f"{name}-fa"] = configs[name].replace(fired_in_adapt=True)
     return configs
 
 

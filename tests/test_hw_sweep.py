@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from amaranth.hdl import Elaboratable, Module, unsigned
+from amaranth.hdl import Cat, Elaboratable, Module, unsigned
 from amaranth.lib.memory import Memory
 from amaranth.sim import Simulator, SimulatorContext
 
@@ -55,23 +55,30 @@ class Knobs:
 class SweepBench(Elaboratable):
     """``Sweep`` with the core's membrane and adaptation memories around it."""
 
-    def __init__(self, *, lanes: int, rows: int, die_wide: bool) -> None:
+    def __init__(self, *, lanes: int, rows: int, die_wide: bool, fired_in_adapt: bool) -> None:
         self.dut = Sweep(lanes=lanes, rows=rows, membrane_bits=MEMBRANE_BITS,
-                         adapt_bits=ADAPT_BITS, die_wide=die_wide)
+                         adapt_bits=ADAPT_BITS, die_wide=die_wide,
+                         fired_in_adapt=fired_in_adapt)
         self.v = [Memory(shape=unsigned(MEMBRANE_BITS), depth=rows, init=[])
                   for _ in range(lanes)]
-        self.a = [Memory(shape=unsigned(ADAPT_BITS), depth=rows, init=[]) for _ in range(lanes)]
+        # (fired_in_adapt: the fired flag one bit above the adaptation, as in the core)
+        self.a = [Memory(shape=unsigned(ADAPT_BITS + fired_in_adapt), depth=rows, init=[])
+                  for _ in range(lanes)]
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
         dut = m.submodules.dut = self.dut
+        in_adapt = dut.fired_in_adapt
         for p, (v_mem, a_mem) in enumerate(zip(self.v, self.a, strict=True)):
             m.submodules[f"v{p}"], m.submodules[f"a{p}"] = v_mem, a_mem
+            a_new = Cat(dut.adapt_out[p], dut.fired_out[p]) if in_adapt else dut.adapt_out[p]
             for mem, word, new, name in ((v_mem, dut.v[p], dut.v_out[p], f"v{p}"),
-                                         (a_mem, dut.adapt[p], dut.adapt_out[p], f"a{p}")):
+                                         (a_mem, dut.adapt[p], a_new, f"a{p}")):
                 rd = mem.read_port()
                 m.d.comb += [rd.addr.eq(dut.row_addr[p]), rd.en.eq(dut.read_en[p]),
                              word.eq(rd.data)]
+                if in_adapt and mem is a_mem:
+                    m.d.comb += dut.fired_in[p].eq(rd.data[ADAPT_BITS])
                 wr = registered_write(m, mem, name)
                 m.d.comb += [wr.addr.eq(dut.write_row), wr.data.eq(new),
                              wr.en.eq(dut.write_lane[p])]
@@ -95,12 +102,15 @@ def sweep_state(rng: np.random.Generator, mode: str, n: int) -> tuple[np.ndarray
     return v, a, Knobs(int(rng.integers(300, 700)), leak, decay_en, decay)
 
 
-def simulate(lanes: int, rows: int, die_wide: bool, seed: int) -> dict[str, int]:
+def simulate(lanes: int, rows: int, die_wide: bool, seed: int,
+             fired_in_adapt: bool = False) -> dict[str, int]:
     """Run the PLAN's sweeps and check each against the model; return how often the corners
-    were reached (rows with several spikes, sweeps with no eligible row)."""
+    were reached (rows with several spikes, sweeps with no eligible row). ``fired_in_adapt``:
+    the flags live in the adaptation words; a "clear" is then the next sweep's ``first_step``
+    (the stored bits, made random there, must be ignored)."""
     rng = np.random.default_rng(seed)
     P, K, n = lanes, rows, lanes * rows
-    bench = SweepBench(lanes=lanes, rows=rows, die_wide=die_wide)
+    bench = SweepBench(lanes=lanes, rows=rows, die_wide=die_wide, fired_in_adapt=fired_in_adapt)
     dut = bench.dut
     fired = np.zeros(n, dtype=bool)
     reached = {"multi_spike_rows": 0, "nobody_eligible": 0}
@@ -150,13 +160,20 @@ def simulate(lanes: int, rows: int, die_wide: bool, seed: int) -> dict[str, int]
         for number, entry in enumerate(PLAN):
             mode = entry.split()[-1]
             where = f"sweep {number} ({entry})"
-            if entry.startswith("clear"):
+            first = entry.startswith("clear")
+            if first and not fired_in_adapt:
                 await clear(ctx)
+            if first:
                 fired[:] = False
+            # the stored fired bits: the flags so far, or anything in a sample's first step
+            stored = rng.random(n) < 0.5 if first else fired.copy()
+            if fired_in_adapt:
+                ctx.set(dut.first_step, first)
             v, a, knobs = sweep_state(rng, mode, n)
             for j in range(n):
                 ctx.set(bench.v[j % P].data[j // P], int(v[j]))
-                ctx.set(bench.a[j % P].data[j // P], int(a[j]))
+                ctx.set(bench.a[j % P].data[j // P],
+                        int(a[j]) | int(stored[j] and fired_in_adapt) << ADAPT_BITS)
             ctx.set(dut.threshold, knobs.threshold)
             ctx.set(dut.leak_shift, knobs.leak_shift)
             ctx.set(dut.decay_en, knobs.decay_en)
@@ -187,8 +204,13 @@ def simulate(lanes: int, rows: int, die_wide: bool, seed: int) -> dict[str, int]
             # (the last write-back is done: requested with done, registered, then written)
             assert np.array_equal(words(ctx, bench.v), v_new), (
                 f"{where}: membranes {words(ctx, bench.v).tolist()}, model {v_new.tolist()}")
-            assert np.array_equal(words(ctx, bench.a), a_new), (
-                f"{where}: adaptations {words(ctx, bench.a).tolist()}, model {a_new.tolist()}")
+            a_words = words(ctx, bench.a)
+            assert np.array_equal(a_words & A_MAX, a_new), (
+                f"{where}: adaptations {(a_words & A_MAX).tolist()}, model {a_new.tolist()}")
+            if fired_in_adapt:  # every row's flag written back: fired before or now
+                assert np.array_equal(a_words >> ADAPT_BITS, fired.astype(int)), (
+                    f"{where}: fired bits {(a_words >> ADAPT_BITS).tolist()}, model "
+                    f"{fired.astype(int).tolist()}")
 
     sim = Simulator(bench)
     sim.add_clock(1e-6)
@@ -197,10 +219,13 @@ def simulate(lanes: int, rows: int, die_wide: bool, seed: int) -> dict[str, int]
     return reached
 
 
+@pytest.mark.parametrize("fired_in_adapt", [False, True])
 @pytest.mark.parametrize("die_wide", [False, True])
 @pytest.mark.parametrize(("lanes", "rows"), [(1, 6), (4, 16)])
-def test_sweep_against_model(lanes: int, rows: int, die_wide: bool) -> None:
-    reached = simulate(lanes, rows, die_wide, seed=lanes * 100 + rows + die_wide)
+def test_sweep_against_model(lanes: int, rows: int, die_wide: bool,
+                             fired_in_adapt: bool) -> None:
+    reached = simulate(lanes, rows, die_wide, seed=lanes * 100 + rows + die_wide,
+                       fired_in_adapt=fired_in_adapt)
     assert reached["nobody_eligible"] > 0, reached
     if lanes > 1:
         assert reached["multi_spike_rows"] > 0, reached
