@@ -8,11 +8,13 @@ Two boards, each with its devices:
   dedicated input pin, FTDI FT2232H USB-UART (``amaranth_boards.icebreaker``).
 
 ``default_config(board, device)`` is the layer a board builds unless told otherwise: the MNIST
-size (784 inputs, 400 neurons) on the 85F, the digits size (64 inputs) on the smaller ECP5 parts
-and the UP5K. The rule parameters come from the data set's preset (``model/configs/<name>.toml``)
-when it exists; only sizes are set here. The lane counts are chosen so that the block RAM
-estimate (``estimate_block_rams``, from the memories the core actually declares) fits the part,
-and logic fits as measured by place-and-route (``docs/boards.md`` has the measured figures).
+size (784 inputs, 400 neurons) on the 85F, the digits size (64 inputs) on the smaller ECP5
+parts, the digits preset's ON/OFF layer (128 inputs x 256 neurons, one lane, weights in the
+SPRAM) on the UP5K. The rule parameters come from the data set's preset
+(``model/configs/<name>.toml``) when it exists; only sizes are set here. The lane counts are
+chosen so that the block RAM estimate (``estimate_block_rams``, from the memories the core
+actually declares) fits the part, and logic fits as measured by place-and-route
+(``docs/boards.md`` has the measured figures).
 """
 
 from __future__ import annotations
@@ -145,16 +147,18 @@ BOARDS: dict[str, BoardSpec] = {
         # openFPGALoader has no "icebreaker" board; its FT2232H and SPI flash are ice40_generic
         clk_in_mhz=12.0, default_device="UP5K", leds=2, programmer_board="ice40_generic",
         devices={
-            # one lane and 24-bit counters: the 5,280 logic cells hold the layer with its
-            # learning datapath and the UART command unit; at 98.5 % of the cells placement
-            # decides whether it places and the last MHz: at 2aaa3cf seed 1 found no legal
-            # placement, seeds 2, 3, 4 made 28.8, 31.4 and 27.8 MHz (docs/boards.md), so the
-            # default is seed 3 (30.8 MHz at 571f881); the margin is placement luck.
-            # No regrowth unit: the UP5K is full (5,200 of its 5,280 cells without it; the unit
-            # and its port multiplexers add about 500 LUT4s), so this layer cannot learn by
-            # "fixed-density" (Config.regrow_unit)
-            "UP5K": DeviceSpec("UP5K", PARTS["iCE40UP5K"], _icebreaker, "digits", 32, 1, 30.0,
-                               config={"counter_bits": 24, "regrow_unit": False}, seed=3),
+            # The digits preset's layer (128 ON/OFF inputs x 256 neurons, 93.6 % on digits) in
+            # one lane: its weights (256 Kbit) and row masks in the SPRAM (single_port, which
+            # needs an odd ram_latency), the row masks in 16-bit words and the fired flags in
+            # the adaptation words, so that no logic grows with the 256 rows; 24-bit counters.
+            # The 5,280 logic cells are nearly full, so placement decides the last MHz
+            # (docs/boards.md). No regrowth unit (about 500 LUT4s more): this layer cannot learn
+            # by "fixed-density" or "pq" (Config.regrow_unit)
+            "UP5K": DeviceSpec("UP5K", PARTS["iCE40UP5K"], _icebreaker, "digits", 256, 1, 30.0,
+                               config={"n_inputs": 128, "on_off": True, "row_word_bits": 16,
+                                       "single_port": True, "fired_in_adapt": True,
+                                       "ram_latency": 5, "counter_bits": 24,
+                                       "regrow_unit": False}, seed=3),
         }),
 }
 

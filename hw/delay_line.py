@@ -19,6 +19,8 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from .synthesis import COLLISION_FREE
+
 
 def register_chain(m: Module, value: Value, stages: int, *, name: str = "delay",
                    reset_less: bool = False,
@@ -57,8 +59,9 @@ class DelayLine(wiring.Component):
     def elaborate(self, platform: object) -> Module:
         m = Module()
         depth = 1 << self.delay.bit_length()  # > delay - 1: reads never meet the write
+        # (so the synthesis tool needs no logic for a read of the word being written)
         m.submodules.buf = buf = Memory(shape=self.width, depth=depth, init=[],
-                                             attrs=self.ram_attrs)
+                                        attrs={**self.ram_attrs, COLLISION_FREE: 1})
         wr, rd = buf.write_port(), buf.read_port()
         ptr = Signal(range(depth))
         m.d.sync += ptr.eq(ptr + 1)  # wraps: depth is a power of two

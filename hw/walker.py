@@ -34,6 +34,8 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
+from .synthesis import COLLISION_FREE
+
 
 def one_hot_index(one_hot: Signal, width: int) -> Signal:
     """Binary index of a one-hot value as a tree of ORs (no priority chain)."""
@@ -93,11 +95,15 @@ def three_or_more(bits: Value) -> Value:
 
 class _AttributedFifo(SyncFIFOBuffered):
     """``SyncFIFOBuffered`` whose memory (its submodule ``storage``) carries ``storage_attrs``:
-    ``lib.fifo`` takes no attributes for the memory it makes."""
+    ``lib.fifo`` takes no attributes for the memory it makes. The memory is also marked
+    ``COLLISION_FREE``: its read (enabled only while the queue holds an entry) and its write
+    (only while it has room) meet at one address only when it is empty or full, so never both,
+    and the synthesis tool needs no bypass logic for such a meeting (on the UP5K that logic was
+    a flip-flop per bit of each walker's entries)."""
 
     def __init__(self, *, width: int, depth: int, storage_attrs: Mapping[str, object]) -> None:
         super().__init__(width=width, depth=depth)
-        self.storage_attrs = dict(storage_attrs)
+        self.storage_attrs = {**storage_attrs, COLLISION_FREE: 1}
 
     def elaborate(self, platform: object) -> Module:
         m = super().elaborate(platform)

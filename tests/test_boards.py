@@ -111,14 +111,22 @@ def test_default_layer_fits_block_ram(board: str, device: str) -> None:
     assert cfg.n_neurons % cfg.lanes == 0
     blocks, rows = estimate_block_rams(cfg, dev.part.family)
     assert 0 < blocks <= dev.part.block_rams
-    assert any(mem.path.endswith(".w0.bank0") and n > 0 for mem, n in rows)
+    # the weights in block RAM, or (the UP5K) in the SPRAM, which takes no block RAM
+    weights = [(mem, n) for mem, n in rows if mem.role == "w"]
+    if cfg.single_port:
+        assert weights and all(mem.kind == "huge" and n == 0 for mem, n in weights)
+    else:
+        assert any(mem.path.endswith(".w0.bank0") and n > 0 for mem, n in weights)
 
 
 def test_default_layer_sizes() -> None:
     big = default_config("ulx3s", "85F")
     assert big.n_inputs == 784 and big.image_shape == (28, 28) and big.n_neurons >= 400
+    # the UP5K: the digits preset's ON/OFF layer (128 inputs x 256 neurons)
+    small = default_config("icebreaker", "UP5K")
+    assert (small.n_inputs, small.on_off, small.n_neurons) == (128, True, 256)
     for board, device in ALL_DEVICES:
-        if (board, device) != ("ulx3s", "85F"):
+        if board == "ulx3s" and device != "85F":
             assert default_config(board, device).n_inputs == 64
 
 
@@ -221,11 +229,17 @@ def test_every_board_and_device_elaborates(board: str, device: str, tmp_path: Pa
     assert ("--tmg-ripup" in script) == dev.tmg_ripup == info["tmg_ripup"]
     assert (f"--placer {dev.placer}" in script) == (dev.placer is not None)
     # one command per memory that carries COLLISION_FREE (the banks, the event list and input
-    # times), and keep copied from the wires to their flip-flops
-    core = LayerCore.from_config(Config.from_dict(info["config"]))
+    # times, the walkers' queues and the write-back's delay line; single-port weights and row
+    # masks are not banks: their initial contents are deleted instead), and keep copied from
+    # the wires to their flip-flops
+    cfg = Config.from_dict(info["config"])
+    core = LayerCore.from_config(cfg)
     free = [m for m in core.memories() if m.collision_free]
-    assert {m.role for m in free} == {"w", "row", "col", "ev_mem", "t_in"}
+    synapses = set() if cfg.single_port else {"w", "row"}
+    assert {m.role for m in free} == {"col", "ev_mem", "t_in", "row_walker", "col_walker",
+                                      "wb_line"} | synapses
     assert ys.count("setparam -set COLLISION_X_MASK 1") == len(free)
+    assert ys.count("delete ") == (2 * cfg.lanes if cfg.single_port else 0)
     assert "a:synaprune_keep_whole a:synaprune_keep_register %u %ci1:+$dff[Q]" in ys
     assert res.build_dir == tmp_path
 

@@ -120,12 +120,16 @@ def test_ecp5_board_top_carries_the_attributes(tmp_path: Path, lanes: int,
 
 
 def test_ice40_board_top_keeps_todays_netlist(tmp_path: Path) -> None:
-    """iCE40: no kept copies (each would be a logic cell), no ram_style (no distributed RAM)."""
-    mods, script = board_top(tmp_path, "icebreaker", "UP5K", 2, 4)
+    """iCE40: no kept copies (each would be a logic cell), no ram_style but the SPRAM's ("huge",
+    no distributed RAM) on the UP5K layer's single-port weights and row masks, whose initial
+    contents the script deletes."""
+    mods, script = board_top(tmp_path, "icebreaker", "UP5K", 2, 5)
     assert not any(marked(mod, KEEP_WHOLE) | marked(mod, KEEP_REGISTER)
                    for mod in mods.values())
-    assert not any("ram_style" in attrs for mod in mods.values()
-                   for attrs in mod.memories.values())
+    styled = {(path.rsplit(".", 1)[-1], attrs["ram_style"]) for path, mod in mods.items()
+              for attrs in mod.memories.values() if "ram_style" in attrs}
+    assert styled == {("w0", "huge"), ("w1", "huge"), ("row0", "huge"), ("row1", "huge")}
+    assert script.count("delete ") == 4 and "$meminit_v2" in script
     assert "COLLISION_X_MASK" in script
 
 
@@ -183,7 +187,8 @@ def test_memory_list(lanes: int, hints: SynthesisHints) -> None:
     small = {"spk", "labels", "row_walker", "col_walker", "wb_line"}
     distributed = {m.role for m in mems if m.kind == "distributed"}
     assert distributed == (small if hints.small_ram_style == "distributed" else set())
-    assert {m.role for m in mems if m.collision_free} == {"w", "row", "col", "ev_mem", "t_in"}
+    assert {m.role for m in mems if m.collision_free} == {"w", "row", "col", "ev_mem", "t_in",
+                                                          "row_walker", "col_walker", "wb_line"}
 
 
 def test_synthesis_hints_checks() -> None:
