@@ -15,7 +15,9 @@ critical paths); ``--timing-allow-fail`` lets a design that misses its clock sti
 bitstream, and the build says loudly that it missed. The pruning unit keeps its own hierarchy
 through synthesis (Yosys ``keep_hierarchy``), so ``top_stat.json`` (``stat -json``) has its
 cells apart from the rest. ``build_info.json`` records what was built (board, device,
-configuration, clock, tools, seed, times) for ``boards.report``. ``toolchain.env`` holds the
+configuration, clock, tools, seed, times) for ``boards.report``; ``layer.toml`` the layer's
+configuration alone, so that ``synaprune train --config DIR/layer.toml`` learns in the golden
+model the very layer the bitstream holds. ``toolchain.env`` holds the
 tool variables, so ``. ./toolchain.env && sh build_top.sh`` repeats the build by hand.
 """
 
@@ -44,6 +46,7 @@ BUILD_ROOT = Path("build")
 NEXTPNR_REPORT = "nextpnr_report.json"
 STAT_JSON = "top_stat.json"
 BUILD_INFO = "build_info.json"
+LAYER_TOML = "layer.toml"  # the configuration of the layer built (Config.save)
 TOP_NAME = "top"
 PROGRESS_EVERY_S = 60.0
 
@@ -310,9 +313,10 @@ def build_bitstream(board: str, *, device: str | None = None, cfg: Config | None
     suffix = ".bit" if spec.family == "ecp5" else ".bin"
     stale = [f"{TOP_NAME}{s}" for s in (".bit", ".bin", ".svf", ".json", ".rpt", ".tim", ".asc",
                                         ".config")]
-    for name in [*stale, NEXTPNR_REPORT, STAT_JSON, BUILD_INFO, "build.log"]:
+    for name in [*stale, NEXTPNR_REPORT, STAT_JSON, BUILD_INFO, LAYER_TOML, "build.log"]:
         (out / name).unlink(missing_ok=True)
     plan.extract(out)
+    cfg.save(out / LAYER_TOML)
     elaborate_s = time.monotonic() - t0
     info: dict[str, Any] = {
         "board": spec.name, "device": dev.key, "part": dev.part.name, "family": spec.family,
@@ -400,7 +404,7 @@ def overfull_resources(nextpnr_log: Path) -> list[str]:
 
 
 __all__ = [
-    "BUILD_INFO", "BUILD_ROOT", "BuildError", "BuildResult", "NEXTPNR_REPORT", "STAT_JSON",
-    "Toolchain", "build_bitstream", "core_clock", "find_prune_path", "overfull_resources",
-    "resolve_toolchain", "tool_environment", "toolchain_available",
+    "BUILD_INFO", "BUILD_ROOT", "LAYER_TOML", "BuildError", "BuildResult", "NEXTPNR_REPORT",
+    "STAT_JSON", "Toolchain", "build_bitstream", "core_clock", "find_prune_path",
+    "overfull_resources", "resolve_toolchain", "tool_environment", "toolchain_available",
 ]

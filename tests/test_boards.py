@@ -19,7 +19,12 @@ from amaranth.lib.wiring import In, Out
 
 from synaprune.boards import build as build_mod
 from synaprune.boards.board_top import BoardTop, clock_plan
-from synaprune.boards.build import build_bitstream, resolve_toolchain, toolchain_available
+from synaprune.boards.build import (
+    LAYER_TOML,
+    build_bitstream,
+    resolve_toolchain,
+    toolchain_available,
+)
 from synaprune.boards.build_outputs import clock_entry, critical_path
 from synaprune.boards.platforms import (
     BOARDS,
@@ -221,6 +226,8 @@ def test_every_board_and_device_elaborates(board: str, device: str, tmp_path: Pa
     assert info["built"] is False and info["device"] == device
     assert info["prune_module"] == "top.link.core.learning.prune"
     assert Config.from_dict(info["config"]) == default_config(board, device)
+    # the layer's configuration alone, for synaprune train --config
+    assert Config.load(tmp_path / LAYER_TOML) == default_config(board, device)
     ys = (tmp_path / "top.ys").read_text()
     assert "keep_hierarchy" in ys and "stat -json" in ys
     script = (tmp_path / "build_top.sh").read_text()
