@@ -125,11 +125,11 @@ class Integration(wiring.Component):
                 m.d.sync += fword.eq(0)
             with m.If(self.run & issue):
                 m.d.sync += fword.eq(Mux(event_done, 0, fword + 1))
-        m.d.comb += self.row_addr.eq(row_word_addr(self.event_index, word_at_index, W))
-        fs_base = register_chain(m, base, L, name="fs_base")  # [-1]: 2 + L
-        if W > 1:
+            # the word rides to the walkers beside the base, in their entries' tag
             fs_word = register_chain(m, word_at_index, L, name="fs_word_l")[-1]
             m.d.comb += [w.entries.payload.tag.word.eq(fs_word) for w in walkers]
+        m.d.comb += self.row_addr.eq(row_word_addr(self.event_index, word_at_index, W))
+        fs_base = register_chain(m, base, L, name="fs_base")  # [-1]: 2 + L
         # per lane "two credits or more"; their AND registered once more (``ok``), so the
         # decision is a gate of two registers: a lane with two credits a cycle ago has one now.
         # Each lane decides from copies of both registers next to its credit count (equal to
