@@ -197,7 +197,7 @@ def format_report(r: dict[str, Any]) -> str:
              f"{r['config']['n_neurons']} on {r['config']['lanes']} lanes"]
     u = r["utilization"]
     for key, label in (("lut", "LUT4"), ("ff", "flip-flops"), ("logic_cells", "logic cells"),
-                       ("block_ram", "block RAM"), ("dsp", "DSP")):
+                       ("block_ram", "block RAM"), ("spram", "SPRAM"), ("dsp", "DSP")):
         if key in u:
             lines.append(f"  {label:<22}{_pct(u[key])}")
     verdict = "met" if r["timing_met"] else "MISSED"

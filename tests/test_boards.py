@@ -345,7 +345,10 @@ def test_format_report_table() -> None:
                   "live_fraction_after_learning": 1.0}}
     text = format_report(r)
     assert "MISSED" in text and "link.core.step > link.core.acc" in text
-    assert "0.56 %" in text
+    assert "0.56 %" in text and "SPRAM" not in text
+    # an iCE40 build lists its SPRAMs (the UP5K's weights live there)
+    util["spram"] = {"used": 2, "available": 4, "fraction": 0.5}
+    assert "  SPRAM                       2 /       4   50.0 %" in format_report(r)
 
 
 # --- a real build -----------------------------------------------------------------------------
