@@ -286,7 +286,9 @@ def _clear_emit_states(m: Module, c: SimpleNamespace) -> None:
                      cl.q_valid.eq(0),
                      cl.more.eq(1), cl.in_rows.eq(1), s.has_events.eq(0), c.in_clear.eq(1),
                      c.label_pred.eq(1), c.lab_addr.eq(s.pred)]
-        m.d.comb += [c.sweep.clear_begin.eq(1), emit.start.eq(1)]
+        m.d.comb += emit.start.eq(1)
+        if not c.cfg.fired_in_adapt:  # (fired flags in the adaptation words need no clearing)
+            m.d.comb += c.sweep.clear_begin.eq(1)
         # learning's hold on the banked RAMs ends here, a cycle after its last state, where
         # its enables are low and CLEAR_START uses none of them: the lane copies' enable is then
         # this state's decode (and STEP_END's), not the learning pass's end condition
@@ -308,7 +310,9 @@ def _clear_emit_states(m: Module, c: SimpleNamespace) -> None:
         with m.If(~issue & (cl.q_valid == 0)):
             m.d.sync += [s.n_win.eq(0), s.last_tp1.eq(0), s.last_t.eq(0), s.n_ev.eq(0),
                          c.in_clear.eq(0)]
-            m.d.comb += [c.sweep.clear_end.eq(1), emit.arm.eq(1)]
+            m.d.comb += emit.arm.eq(1)
+            if not c.cfg.fired_in_adapt:
+                m.d.comb += c.sweep.clear_end.eq(1)
             m.next = "EMIT"
 
     with m.State("EMIT"):  # the emit unit sends from arm to done on its own flag

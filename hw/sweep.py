@@ -27,7 +27,8 @@ K-bit registers per lane, a logic cell per neuron and more on an iCE40) but one 
 neuron's adaptation word, read with it (``fired_in``, stage 1) and written back with it at the
 last stage (``fired_out``: fired before, or fires now). In the sample's first step
 (``first_step``) the stored bits are ignored, and that step's sweep, which visits every row,
-writes every row's bit afresh: no clearing is needed (``clear_begin``/``clear_end`` do nothing).
+writes every row's bit afresh: no clearing is needed (the unit has no ``clear_begin`` and
+``clear_end`` then).
 """
 
 from __future__ import annotations
@@ -71,7 +72,6 @@ class Sweep(wiring.Component):
         margin = signed(membrane_bits + 2)
         super().__init__({
             "zero": In(1), "start": In(1), "run": In(1), "best_reset": In(1),
-            "clear_begin": In(1), "clear_end": In(1),
             "threshold": In(knobs["threshold"].shape), "leak_shift": In(knobs["leak_shift"].shape),
             "decay_en": In(1), "decay_shift": In(knobs["decay_shift"].shape),
             # (one signal of every lane's row, not a signal per lane: a port that is a whole
@@ -85,7 +85,7 @@ class Sweep(wiring.Component):
             "best_valid": Out(lanes), "best_margin": Out(margin).array(lanes),
             "best_row": Out(row_bits).array(lanes),
             **({"fired_in": In(lanes), "first_step": In(1), "fired_out": Out(lanes)}
-               if fired_in_adapt else {}),
+               if fired_in_adapt else {"clear_begin": In(1), "clear_end": In(1)}),
         })
 
     def elaborate(self, platform: object) -> Module:
