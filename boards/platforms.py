@@ -28,6 +28,7 @@ from amaranth.build import Platform
 
 from ..hw.memories import CoreMemory
 from ..model.config import Config
+from ..model.deep_config import DeepConfig
 from .protocol import DEFAULT_BAUD
 
 __all__ = [
@@ -82,6 +83,9 @@ class DeviceSpec:
     # nextpnr's timing-driven rip-up in the router (--tmg-ripup): the router re-routes the nets
     # of failing paths, slower but faster designs where routing dominates (the 85F)
     tmg_ripup: bool = False
+    # the deep network's chain this part builds by default (--network deep): the deep preset
+    # (model/configs/deep/<name>.toml) and each conv layer's lanes; None: the part has none
+    deep: tuple[str, tuple[int, ...]] | None = None
 
 
 @dataclass(frozen=True)
@@ -140,7 +144,7 @@ BOARDS: dict[str, BoardSpec] = {
             # 100.2 MHz (docs/boards.md); the margin is placement luck.
             "85F": DeviceSpec("85F", PARTS["LFE5U-85F"], _ulx3s("85F"), "mnist", 400, 8, 100.0,
                               config={"ram_latency": 7, "regrow_unit": False}, placer="static",
-                              tmg_ripup=True, seed=2),
+                              tmg_ripup=True, seed=2, deep=("ulx3s", (4, 4))),
         }),
     "icebreaker": BoardSpec(
         name="icebreaker", title="1BitSquared iCEBreaker (iCE40 UP5K)", family="ice40",
@@ -219,6 +223,19 @@ def default_config(board: str, device: str | None = None) -> Config:
     # (a device's own fields win: the UP5K keeps the preset's ON/OFF inputs)
     fields = {**_DATASET_SIZES[dev.dataset], **dev.config}
     return base.replace(n_neurons=dev.n_neurons, lanes=dev.lanes, **fields)
+
+
+def default_deep(board: str, device: str | None = None) -> tuple[DeepConfig, tuple[int, ...]]:
+    """The deep chain ``board`` (with ``device``) builds by default: its configuration and
+    conv lanes (``DeviceSpec.deep``); ``ValueError`` for a part without one."""
+    dev = device_spec(board, device)
+    if dev.deep is None:
+        have = [f"{b.name} {d.key}" for b in BOARDS.values() for d in b.devices.values()
+                if d.deep is not None]
+        raise ValueError(f"{board} {dev.key} has no default deep chain (parts with one: "
+                         f"{', '.join(have)}); give --config and --conv-lanes")
+    name, lanes = dev.deep
+    return DeepConfig.preset(name), lanes
 
 
 def make_platform(board: str, device: str | None = None) -> Platform:

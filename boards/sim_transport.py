@@ -19,7 +19,9 @@ from amaranth import Signal
 from amaranth.hdl import Elaboratable
 from amaranth.sim import Simulator, SimulatorContext
 
+from ..hw.deep_chain import DeepChain
 from ..model.config import Config
+from .chain_link import ChainLinkTop
 from .link import LinkTop
 
 Testbench = Callable[[SimulatorContext], Coroutine[Any, Any, None]]
@@ -126,6 +128,12 @@ class UartSimTransport:
         self._stack.close()
 
 
+def link_timing(clk_freq: float, divisor: int, timeout_s: float | None) -> tuple[float, int]:
+    """A simulated link's inter-byte timeout (default 20 byte times) and baud rate."""
+    byte_time = 10 * divisor / clk_freq
+    return (20 * byte_time if timeout_s is None else timeout_s), round(clk_freq / divisor)
+
+
 class SimTransport(UartSimTransport):
     """``LinkTop`` built from ``cfg`` in the simulator, at ``clk_freq`` (default 1 MHz) and
     ``divisor`` cycles per bit (default 4). The link's inter-byte timeout (``timeout_s``,
@@ -137,9 +145,7 @@ class SimTransport(UartSimTransport):
                  timeout_s: float | None = None, run_timeout_s: float = 0.2,
                  default_timeout: float = 0.2, max_payload: int | None = None,
                  vcd_file: str | None = None, core_clk_freq: float | None = None) -> None:
-        byte_time = 10 * divisor / clk_freq
-        timeout_s = 20 * byte_time if timeout_s is None else timeout_s
-        baud = round(clk_freq / divisor)
+        timeout_s, baud = link_timing(clk_freq, divisor, timeout_s)
         self.top = LinkTop(cfg=cfg, clk_freq=clk_freq, baud=baud, timeout_s=timeout_s,
                            run_timeout_s=run_timeout_s, max_payload=max_payload,
                            core_domain=None if core_clk_freq is None else "core")
@@ -148,3 +154,19 @@ class SimTransport(UartSimTransport):
                          default_timeout=default_timeout, vcd_file=vcd_file)
         if core_clk_freq is not None:
             self._sim.add_clock(1 / core_clk_freq, domain="core")
+
+
+class ChainSimTransport(UartSimTransport):
+    """``ChainLinkTop`` (UART, the chain's executor and ``MappedChain``) for ``chain`` (a
+    ``DeepChain``, built and not elaborated) in the simulator; the timing parameters are
+    ``SimTransport``'s."""
+
+    def __init__(self, chain: DeepChain, *, clk_freq: float = 1e6, divisor: int = 4,
+                 timeout_s: float | None = None, run_timeout_s: float = 0.2,
+                 default_timeout: float = 0.2, vcd_file: str | None = None) -> None:
+        timeout_s, baud = link_timing(clk_freq, divisor, timeout_s)
+        self.top = ChainLinkTop(chain=chain, clk_freq=clk_freq, baud=baud, timeout_s=timeout_s,
+                                run_timeout_s=run_timeout_s)
+        super().__init__(self.top, rx=self.top.rx, tx=self.top.tx, clk_freq=clk_freq,
+                         divisor=self.top.divisor, link_timeout=timeout_s,
+                         default_timeout=default_timeout, vcd_file=vcd_file)

@@ -35,6 +35,7 @@ from amaranth.hdl import Cat, Module, Mux
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..model.conv import scheduled_rates
 from ..model.conv_cycles import ConvGeometry
 from ..model.deep_config import ClassifierSpec, ConvSpec, DeepConfig, PoolSpec
 from .conv_core import ConvCore
@@ -51,6 +52,22 @@ Core = ConvCore | PoolCore | LayerCore
 CONV_KNOBS = ("threshold", "leak_shift", "k_winners", "radius", "a_plus", "a_minus",
               "prune_enable", "prune_threshold", "lfsr_write", "lfsr_data")
 CONV_STATUS = ("winner", "lfsr", "idle", "error", "counters", "probe")
+
+
+def conv_knob_values(spec: ConvSpec, geom: ConvGeometry, learned: int) -> dict[str, int]:
+    """The values of conv layer ``spec``'s knobs (``CONV_KNOBS`` but the LFSR load, and the two
+    inhibition levels) for the layer's learning sample number ``learned``: its scheduled rates
+    (``model.conv.scheduled_rates``, ``a_minus`` as the port's two's complement); a radius past
+    the map acts as the largest the port holds."""
+    a_plus, a_minus = scheduled_rates(spec.a_plus, spec.a_minus, spec.a_plus_max,
+                                      spec.a_minus_max, spec.rate_double_every, learned)
+    mask = (1 << (geom.stdp_frac_bits + 2)) - 1
+    return {"threshold": spec.threshold, "leak_shift": spec.leak_shift,
+            "inhibit_learn": int(spec.inhibition), "inhibit_infer": int(spec.inhibit_infer),
+            "k_winners": spec.k_winners,
+            "radius": min(spec.inhibit_radius, max(geom.out_h, geom.out_w) - 1),
+            "a_plus": a_plus & mask, "a_minus": a_minus & mask,
+            "prune_enable": int(spec.prune_enabled), "prune_threshold": spec.prune_threshold}
 
 
 def monitor_layout(link: stream.Signature) -> data.StructLayout:

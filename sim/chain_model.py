@@ -6,7 +6,7 @@ its two benches (Amaranth's simulator, ``tests/test_deep_chain.py``; cocotb, ``s
 events in its order), the counters every core must add (``model.conv_cycles``,
 ``model.pool_cycles``, ``model.cycles``), the classifier's prediction and, for the cocotb
 bench's probes, each conv layer's leaked membranes and winners and the classifier's traced
-``SampleResult``. The loading words (``classifier_host_words``, ``conv_knobs``) and the
+``SampleResult``. The loading words (``classifier_host_words``) and the
 first-divergence report (``first_divergence``: layer, sample, event, step, map, position,
 expected, got) are here too, so that both benches say the same.
 """
@@ -56,17 +56,6 @@ def classifier_host_words(net: DeepNetwork) -> list[tuple[HostRegion, int, int, 
     out += [(HostRegion.LABEL, 0, a, int(w)) for a, w in enumerate(net.classifier.labels)]
     out += [(HostRegion.LFSR, 0, 0, clf.lfsr.peek_state()), (HostRegion.LIVE, 0, 0, clf.live)]
     return out
-
-
-def conv_knobs(spec: ConvSpec, rates: tuple[int, int], stdp_frac_bits: int) -> dict[str, int]:
-    """What the host writes into a conv layer's control port for the next sample, ``rates``
-    the layer's scheduled (a_plus, a_minus)."""
-    mask = (1 << (stdp_frac_bits + 2)) - 1
-    return {"threshold": spec.threshold, "leak_shift": spec.leak_shift,
-            "inhibit_learn": int(spec.inhibition), "inhibit_infer": int(spec.inhibit_infer),
-            "k_winners": spec.k_winners, "radius": spec.inhibit_radius,
-            "a_plus": rates[0] & mask, "a_minus": rates[1] & mask,
-            "prune_enable": int(spec.prune_enabled), "prune_threshold": spec.prune_threshold}
 
 
 def pooled_events(times: np.ndarray, order: list[int], size: int, pool: PoolCore) -> list[Beat]:

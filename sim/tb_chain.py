@@ -43,16 +43,14 @@ from amaranth.lib import data
 from ..hw.conv_core import ConvCounter
 from ..hw.conv_map import host_words
 from ..hw.conv_pool import PoolCounter
-from ..hw.deep_chain import classifier_regs_layout
+from ..hw.deep_chain import classifier_regs_layout, conv_knob_values
 from ..hw.layouts import Counter, EventKind, HostRegion, regs_value
-from ..model import conv
 from ..model.deep_network import ConvLayer
 from . import chain_harness
 from .chain_cases import ChainCase
 from .chain_model import (
     Expected,
     classifier_host_words,
-    conv_knobs,
     divergence,
     input_beats,
     model_sample,
@@ -161,10 +159,7 @@ class ChainBench:
         values: dict[str, int] = {"learn_layer": learn_layer}
         for n, layer in self.net.conv_layers():
             spec, g = layer.spec, self.chain.geometries[n]
-            rates = conv.scheduled_rates(spec.a_plus, spec.a_minus, spec.a_plus_max,
-                                         spec.a_minus_max, spec.rate_double_every, layer.learned)
-            knobs = conv_knobs(spec, rates, g.stdp_frac_bits)
-            knobs["radius"] = min(knobs["radius"], max(g.out_h, g.out_w) - 1)
+            knobs = conv_knob_values(spec, g, layer.learned)
             values.update({f"l{n}_{k}": v for k, v in knobs.items()
                            if f"l{n}_{k}" in self.regs.fields})
         clf_cfg = self.net.classifier.net.cfg

@@ -40,17 +40,15 @@ from synaprune.hw import memory_map as mm
 from synaprune.hw.conv_core import ConvCore, ConvCounter
 from synaprune.hw.conv_map import host_words, kernels_from_words
 from synaprune.hw.conv_pool import PoolCore, PoolCounter
-from synaprune.hw.deep_chain import DeepChain
+from synaprune.hw.deep_chain import DeepChain, conv_knob_values
 from synaprune.hw.event_adapt import EventAdapt
 from synaprune.hw.layouts import Counter, EventKind, HostRegion, regs_value
-from synaprune.model import conv
 from synaprune.model.config import Config
 from synaprune.model.deep_config import ClassifierSpec, ConvSpec, DeepConfig, PoolSpec
 from synaprune.model.deep_network import ClassifierLayer, ConvLayer, DeepNetwork
 from synaprune.sim.chain_model import (
     Beat,
     classifier_host_words,
-    conv_knobs,
     first_divergence,
     input_beats,
     model_sample,
@@ -252,10 +250,8 @@ def simulate(chain: DeepChain, net: DeepNetwork, samples: list[np.ndarray], lear
 
     def set_knobs(ctx: SimulatorContext, learned: int) -> None:
         for n, layer in net.conv_layers():
-            spec = layer.spec
-            rates = conv.scheduled_rates(spec.a_plus, spec.a_minus, spec.a_plus_max,
-                                         spec.a_minus_max, spec.rate_double_every, learned)
-            for name, value in conv_knobs(spec, rates, cfg.stdp_frac_bits).items():
+            g = chain.geometries[n]
+            for name, value in conv_knob_values(layer.spec, g, learned).items():
                 ctx.set(getattr(getattr(chain, f"layer{n}"), name), value)
 
     async def testbench(ctx: SimulatorContext) -> None:

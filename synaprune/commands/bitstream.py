@@ -27,13 +27,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog="examples:\n"
                "  synaprune bitstream --board icebreaker\n"
                "  synaprune bitstream --board ulx3s --device 25F --seed 3\n"
-               "  synaprune bitstream --board ulx3s --config my_layer.toml --clock-mhz 80",
+               "  synaprune bitstream --board ulx3s --config my_layer.toml --clock-mhz 80\n"
+               "  synaprune bitstream --board ulx3s --network deep --build-dir build/ulx3s-deep",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--board", required=True, choices=sorted(BOARDS), help="target board")
     p.add_argument("--device", metavar="DEV",
                    help="FPGA device of the board (ULX3S: 12F, 25F, 45F, 85F)")
+    p.add_argument("--network", choices=("fc", "deep"), default="fc",
+                   help="fc: the layer core (default); deep: the deep network's chain of cores "
+                        "(conv, pooling, classifier) behind its word-mapped link")
     p.add_argument("--config", metavar="FILE", type=Path,
-                   help="TOML layer configuration (default: the board's default layer)")
+                   help="TOML layer configuration (default: the board's default layer); with "
+                        "--network deep a deep configuration (default: the part's deep preset)")
+    p.add_argument("--conv-lanes", metavar="N,N", default=None,
+                   help="--network deep: each conv layer's lanes, bottom up (default: the "
+                        "part's)")
     p.add_argument("--clock-mhz", metavar="MHZ", type=float,
                    help="core clock made by the PLL (default: the device's target)")
     p.add_argument("--baud", metavar="N", type=int, help="UART baud rate (default: the board's)")
@@ -47,18 +55,40 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def deep_build(args: argparse.Namespace) -> object:
+    """The ``DeepBuild`` of --network deep: --config and --conv-lanes, else the part's."""
+    from ..boards.build import DeepBuild
+    from ..boards.platforms import default_deep
+    from ..model.deep_config import DeepConfig
+
+    if args.config is None or args.conv_lanes is None:
+        preset, lanes = default_deep(args.board, args.device)
+    config = DeepConfig.load(args.config) if args.config is not None else preset
+    if args.conv_lanes is not None:
+        try:
+            lanes = tuple(int(v) for v in args.conv_lanes.split(","))
+        except ValueError:
+            raise ValueError(f"--conv-lanes takes integers separated by commas, not "
+                             f"{args.conv_lanes!r}") from None
+    return DeepBuild(config, lanes)
+
+
 def run(args: argparse.Namespace) -> int:
     from ..boards.build import BuildError, build_bitstream
 
-    cfg = None
-    if args.config is not None:
+    cfg, deep = None, None
+    if args.network == "deep":
+        deep = deep_build(args)
+    elif args.conv_lanes is not None:
+        raise ValueError("--conv-lanes is for --network deep")
+    elif args.config is not None:
         from . import load_config_file
 
         cfg = load_config_file(args.config)
     try:
         build_bitstream(args.board, device=args.device, cfg=cfg, clk_mhz=args.clock_mhz,
                         baud=args.baud, native=args.native, seed=args.seed,
-                        build_dir=args.build_dir, do_build=not args.no_build,
+                        build_dir=args.build_dir, do_build=not args.no_build, deep=deep,
                         say=lambda text: print(text, flush=True))
     except BuildError as err:
         print(f"synaprune: error: {err}", file=sys.stderr)

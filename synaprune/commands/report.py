@@ -31,6 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                "  synaprune report --board ulx3s --data ~/data/mnist --learn 500",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--board", required=True, choices=sorted(BOARDS), help="board of the build")
+    p.add_argument("--network", choices=("fc", "deep"), default="fc",
+                   help="deep: the chain build (build/<board>-deep): utilization, Fmax and each "
+                        "layer's inference latency")
     p.add_argument("--device", metavar="DEV",
                    help="expected device; an error if the build is of another")
     p.add_argument("--build-dir", metavar="DIR", type=Path,
@@ -45,7 +48,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def run_deep(args: argparse.Namespace) -> int:
+    from ..boards.deep_report import DEEP_REPORT_JSON, format_deep_report, make_deep_report
+
+    report = make_deep_report(args.board, build_dir=args.build_dir, data_dir=args.data,
+                              n_learn=args.learn, n_infer=args.infer)
+    print(json.dumps(report, indent=2, sort_keys=True) if args.json
+          else format_deep_report(report))
+    out = args.build_dir or Path("build") / f"{args.board}-deep"
+    print(f"report: {out / DEEP_REPORT_JSON}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.network == "deep":
+        return run_deep(args)
     from ..boards.platforms import device_spec
     from ..boards.report import REPORT_JSON, format_report, make_report
 
