@@ -146,7 +146,9 @@ class BoardTop(wiring.Component):
                 platform.default_clk, dir="-"))
             m.submodules.pll = pll = Ecp5Pll(params=clk.pll)
             m.d.comb += [pll.clk_in.eq(clk_buf.i), clk_core.eq(pll.clk_out),
-                         locked.eq(pll.locked), cd_sync.clk.eq(clk_buf.i)]
+                         locked.eq(pll.locked)]
+            if self.split_clock:  # the link on the oscillator (else sync is the core clock)
+                m.d.comb += cd_sync.clk.eq(clk_buf.i)
         else:
             pad = platform.request(platform.default_clk, dir="-")
             m.submodules.pll = pll = Ice40Pll(params=clk.pll, pad=pad)

@@ -195,6 +195,16 @@ def test_layerwise_second_configuration() -> None:
     assert layerwise(cfg, (3, 4), per_layer=3, n_infer=4, seed=5) == 13
 
 
+def cell_port(rtlil: str, cell: str, port: str) -> str:
+    """The wire on ``port`` of cell ``cell`` in the RTLIL of ``top``."""
+    block = rtlil.split(f"  cell \\{cell} ", 1)[1].split("\n  end", 1)[0]
+    for line in block.splitlines():
+        parts = line.split()
+        if parts[:2] == ["connect", f"\\{port}"]:
+            return parts[2]
+    raise AssertionError(f"{cell} has no port {port}")
+
+
 def test_chain_build_files(tmp_path: Path) -> None:
     """``build_bitstream(deep=...)`` writes the chain's build files: the link on the core clock
     (no clock-domain bridge), ``deep.toml`` and the ``deep`` entry of ``build_info.json``;
@@ -210,6 +220,8 @@ def test_chain_build_files(tmp_path: Path) -> None:
     rtlil = (tmp_path / "top.il").read_text()
     assert "module \\top.link.mapped\n" in rtlil and "module \\top.link.executor\n" in rtlil
     assert "bridge" not in rtlil  # one clock domain: no CoreBridge
+    # ... and it is the PLL's clock (the core clock), not the oscillator
+    assert cell_port(rtlil, "top.link", "clk") == cell_port(rtlil, "top.pll", "clk_out")
     config, lanes = default_deep("ulx3s", "85F")
     assert config == DeepConfig.preset("ulx3s") and lanes == (4, 4)
     with pytest.raises(ValueError, match="no default deep chain"):
