@@ -21,8 +21,10 @@ import pytest
 
 from synaprune.boards import chain_protocol as cp
 from synaprune.boards.build import DeepBuild, build_bitstream
+from synaprune.boards.build_outputs import ReportError
 from synaprune.boards.chain_host import ChainBoard
 from synaprune.boards.chain_map import CONV_KNOB_WORDS, ChainMap
+from synaprune.boards.deep_report import format_deep_report, make_deep_report
 from synaprune.boards.host import CommandError, ConfigMismatchError
 from synaprune.boards.platforms import default_deep
 from synaprune.boards.protocol import Status
@@ -226,3 +228,40 @@ def test_chain_build_files(tmp_path: Path) -> None:
     assert config == DeepConfig.preset("ulx3s") and lanes == (4, 4)
     with pytest.raises(ValueError, match="no default deep chain"):
         default_deep("icebreaker")
+
+
+def fake_chain_build(out: Path, deep: dict[str, object] | None, fmax: float = 40.0) -> None:
+    """The files ``make_deep_report`` reads, as a finished ECP5 build writes them."""
+    out.mkdir(parents=True, exist_ok=True)
+    info = {"board": "ulx3s", "device": "85F", "part": "LFE5U-85F", "family": "ecp5",
+            "built": True, "target_mhz": 100.0, "deep": deep}
+    (out / "build_info.json").write_text(json.dumps(info))
+    step = {"delay": 1.0, "type": "logic", "net": "link.mapped.chain.layer0.sweep.x",
+            "from": {"cell": "a_TRELLIS_FF_Q"}, "to": {"cell": "b_TRELLIS_FF_Q", "port": "DI"}}
+    report = {"fmax": {"clk": {"achieved": fmax, "constraint": 100.0}},
+              "utilization": {"TRELLIS_COMB": {"used": 1000, "available": 83640},
+                              "DP16KD": {"used": 20, "available": 208}},
+              "critical_paths": [{"from": "posedge clk", "to": "posedge clk",
+                                  "path": [step, step]}]}
+    (out / "nextpnr_report.json").write_text(json.dumps(report))
+
+
+def test_deep_report(tmp_path: Path) -> None:
+    """Utilization, Fmax, the critical path and each layer's latency (cycles of the cycle
+    models over Fmax); learning latency for the conv layers and the "wta" classifier."""
+    cfg = small_config()
+    fake_chain_build(tmp_path / "deep", {"config": cfg.to_dict(), "conv_lanes": [2, 2]})
+    r = make_deep_report("ulx3s", build_dir=tmp_path / "deep", n_learn=2, n_infer=3)
+    assert r["fmax_mhz"] == 40.0 and not r["timing_met"]
+    assert r["utilization"]["block_ram"]["used"] == 20
+    assert r["critical_path"]["logic_levels"] == 2
+    rows = r["layers"]
+    assert [row["type"] for row in rows] == ["conv", "pool", "conv", "classifier"]
+    assert all(row["cycles"] > 0 and row["latency_us"] == row["cycles"] / 40.0 for row in rows)
+    assert [row["learning_cycles"] is not None for row in rows] == [True, False, True, True]
+    assert r["cycles_inference"] == pytest.approx(sum(row["cycles"] for row in rows))
+    assert "layer 2 conv" in format_deep_report(r)
+    assert (tmp_path / "deep" / "deep_report.json").exists()
+    fake_chain_build(tmp_path / "layer", None)
+    with pytest.raises(ReportError, match="not the deep chain"):
+        make_deep_report("ulx3s", build_dir=tmp_path / "layer")
