@@ -217,6 +217,8 @@ def test_chain_build_files(tmp_path: Path) -> None:
                           say=lambda _: None)
     info = json.loads((tmp_path / "build_info.json").read_text())
     assert info["deep"]["conv_lanes"] == [2, 2] and res.bitstream is None
+    script = (tmp_path / "build_top.sh").read_text()
+    assert "--tmg-ripup" not in script and "--placer static" in script
     assert DeepConfig.load(tmp_path / "deep.toml") == cfg
     assert not (tmp_path / "layer.toml").exists()
     rtlil = (tmp_path / "top.il").read_text()
