@@ -132,18 +132,27 @@ class ConvSweep(wiring.Component):
         m.d.comb += adv.eq(~stall)
 
         # inhibition on: the row's best crossing lane (larger membrane, then lower lane), then
-        # the best over the position's rows (a later row only wins with a larger membrane)
-        # (each stage a named signal: an expression would hold the one before it twice, and
-        # the netlist would double with every lane)
-        r_valid, r_v, r_lane = Const(0, 1), Const(0, g.membrane_bits), Const(0, range(P))
-        for p in reversed(range(P)):  # lowest lane last: it wins ties
-            v = self.units[p].v_out
-            better = cross[p] & (~r_valid | (v >= r_v))
-            stage = (Signal(name=f"best_valid{p}"), Signal(g.membrane_bits, name=f"best_v{p}"),
-                     Signal(range(P), name=f"best_lane{p}"))
-            m.d.comb += [stage[0].eq(Mux(better, 1, r_valid)), stage[1].eq(Mux(better, v, r_v)),
-                         stage[2].eq(Mux(better, p, r_lane))]
-            r_valid, r_v, r_lane = stage
+        # the best over the position's rows (a later row only wins with a larger membrane).
+        # The lanes meet in a tree of pairs (the order is total, so a tree picks what a chain
+        # would): log2(P) compares deep, not P (a chain of P compares was the 85F chain's
+        # critical path). Each node a named signal: an expression would hold its inputs twice,
+        # and the netlist would double with every level.
+        nodes = [(cross[p], self.units[p].v_out, Const(p, range(P))) for p in range(P)]
+        level = 0
+        while len(nodes) > 1:
+            paired = []
+            for k in range(0, len(nodes) - 1, 2):
+                (a_valid, a_v, a_lane), (b_valid, b_v, b_lane) = nodes[k], nodes[k + 1]
+                take_a = a_valid & (~b_valid | (a_v >= b_v))  # the lower lane wins ties
+                node = (Signal(name=f"best_valid_{level}_{k}"),
+                        Signal(g.membrane_bits, name=f"best_v_{level}_{k}"),
+                        Signal(range(P), name=f"best_lane_{level}_{k}"))
+                m.d.comb += [node[0].eq(a_valid | b_valid), node[1].eq(Mux(take_a, a_v, b_v)),
+                             node[2].eq(Mux(take_a, a_lane, b_lane))]
+                paired.append(node)
+            nodes = paired + nodes[len(nodes) - len(nodes) % 2:]
+            level += 1
+        r_valid, r_v, r_lane = nodes[0]
         b_valid, b_v = Signal(), Signal(g.membrane_bits)
         b_lane, b_row = Signal(range(P)), Signal(j_shape)
         keep = b_valid & (last["j"] != 0) & (~r_valid | (b_v >= r_v))
