@@ -30,9 +30,9 @@ from .chain_map import ChainMap
 from .chain_protocol import ADDR, EVENT_INDEX_BITS, READ_HEADER, ChainCmd, ChainInfo
 from .command import FRAME_LAYOUT, REPLY_HEADER_LAYOUT, FrameParser, ReplyFramer, WordSerializer
 from .command import word_layout as serializer_layout
-from .link import LINK_STATUS_LAYOUT, heartbeat
+from .link import LINK_STATUS_LAYOUT, heartbeat, uart_link_timing
 from .protocol import DEFAULT_RUN_TIMEOUT_S, DEFAULT_TIMEOUT_S, MAX_LENGTH, RUN_HEADER, Status
-from .uart import UartRx, UartTx, baud_divisor
+from .uart import UartRx, UartTx
 
 
 def default_chain_payload(chain: DeepChain) -> int:
@@ -360,19 +360,9 @@ class ChainLinkTop(wiring.Component):
                  max_payload: int | None = None) -> None:
         self.map = ChainMap(chain)
         self.chain = chain
-        for name, value in (("clk_freq", clk_freq), ("timeout_s", timeout_s),
-                            ("run_timeout_s", run_timeout_s)):
-            if not isinstance(value, int | float) or isinstance(value, bool):
-                raise TypeError(f"{name} must be a number, not {type(value).__name__}")
-        if not isinstance(baud, int) or isinstance(baud, bool):
-            raise TypeError(f"baud must be an int, not {type(baud).__name__}")
         self.clk_freq, self.baud = clk_freq, baud
-        self.divisor = baud_divisor(clk_freq, baud)
-        self.timeout = round(timeout_s * clk_freq)
-        if self.timeout < 20 * self.divisor:
-            raise ValueError(f"timeout_s = {timeout_s} is shorter than two byte times at "
-                             f"{baud} baud")
-        self.watchdog = max(1, round(run_timeout_s * clk_freq))
+        self.divisor, self.timeout, self.watchdog = uart_link_timing(
+            clk_freq=clk_freq, baud=baud, timeout_s=timeout_s, run_timeout_s=run_timeout_s)
         self.max_payload = default_chain_payload(chain) if max_payload is None else max_payload
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1),
                           "status": Out(LINK_STATUS_LAYOUT)})

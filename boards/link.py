@@ -65,22 +65,9 @@ class LinkTop(wiring.Component):
                              f"not {core_domain!r}")
         self.core_domain = core_domain
         self.synthesis = synthesis
-        for name, value in (("clk_freq", clk_freq), ("baud", baud), ("timeout_s", timeout_s),
-                            ("run_timeout_s", run_timeout_s)):
-            if not isinstance(value, int | float) or isinstance(value, bool):
-                raise TypeError(f"{name} must be a number, not {type(value).__name__}")
-        if not isinstance(baud, int):
-            raise TypeError(f"baud must be an int, not {type(baud).__name__}")
-        self.clk_freq = clk_freq
-        self.baud = baud
-        self.divisor = baud_divisor(clk_freq, baud)
-        self.timeout = round(timeout_s * clk_freq)
-        if self.timeout < 20 * self.divisor:
-            raise ValueError(f"timeout_s = {timeout_s} is shorter than two byte times at "
-                             f"{baud} baud")
-        self.watchdog = round(run_timeout_s * clk_freq)
-        if self.watchdog < 1:
-            raise ValueError(f"run_timeout_s = {run_timeout_s} is less than one clock cycle")
+        self.clk_freq, self.baud = clk_freq, baud
+        self.divisor, self.timeout, self.watchdog = uart_link_timing(
+            clk_freq=clk_freq, baud=baud, timeout_s=timeout_s, run_timeout_s=run_timeout_s)
         self.max_payload = max_payload
         super().__init__({
             "rx": In(1, init=1),
@@ -132,6 +119,27 @@ class LinkTop(wiring.Component):
             self.status.heartbeat.eq(heartbeat(m, self.clk_freq)),
         ]
         return m
+
+
+def uart_link_timing(*, clk_freq: float, baud: int, timeout_s: float,
+                     run_timeout_s: float) -> tuple[int, int, int]:
+    """A UART link's bit divisor, inter-byte timeout and watchdog, in cycles of its clock
+    (``clk_freq`` Hz); ``TypeError`` for a value that is not a number (``baud``: not an int),
+    ``ValueError`` for a timeout under two byte times or a watchdog under a cycle."""
+    for name, value in (("clk_freq", clk_freq), ("baud", baud), ("timeout_s", timeout_s),
+                        ("run_timeout_s", run_timeout_s)):
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise TypeError(f"{name} must be a number, not {type(value).__name__}")
+    if not isinstance(baud, int):
+        raise TypeError(f"baud must be an int, not {type(baud).__name__}")
+    divisor = baud_divisor(clk_freq, baud)
+    timeout = round(timeout_s * clk_freq)
+    if timeout < 20 * divisor:
+        raise ValueError(f"timeout_s = {timeout_s} is shorter than two byte times at {baud} baud")
+    watchdog = round(run_timeout_s * clk_freq)
+    if watchdog < 1:
+        raise ValueError(f"run_timeout_s = {run_timeout_s} is less than one clock cycle")
+    return divisor, timeout, watchdog
 
 
 def heartbeat(m: Module, clk_freq: float) -> Signal:

@@ -23,9 +23,11 @@ from synaprune.boards import chain_protocol as cp
 from synaprune.boards.build import DeepBuild, build_bitstream
 from synaprune.boards.build_outputs import ReportError
 from synaprune.boards.chain_host import ChainBoard
+from synaprune.boards.chain_link import ChainLinkTop
 from synaprune.boards.chain_map import CONV_KNOB_WORDS, ChainMap
 from synaprune.boards.deep_report import format_deep_report, make_deep_report
 from synaprune.boards.host import CommandError, ConfigMismatchError
+from synaprune.boards.link import uart_link_timing
 from synaprune.boards.platforms import default_deep
 from synaprune.boards.protocol import Status
 from synaprune.boards.sim_transport import ChainSimTransport
@@ -267,3 +269,21 @@ def test_deep_report(tmp_path: Path) -> None:
     fake_chain_build(tmp_path / "layer", None)
     with pytest.raises(ReportError, match="not the deep chain"):
         make_deep_report("ulx3s", build_dir=tmp_path / "layer")
+
+
+@pytest.mark.parametrize(("kwargs", "error", "match"), [
+    ({"baud": 250_000.0}, TypeError, "baud must be an int"),
+    ({"clk_freq": "1e6"}, TypeError, "clk_freq must be a number"),
+    ({"timeout_s": 1e-6}, ValueError, "shorter than two byte times"),
+    ({"run_timeout_s": 1e-9}, ValueError, "less than one clock cycle"),
+    ({"baud": 300_000}, ValueError, "too slow for 300000 baud"),
+])
+def test_link_timing_checked(kwargs: dict[str, object], error: type, match: str) -> None:
+    """The chain's link and the layer's share the timing checks (``uart_link_timing``)."""
+    args: dict[str, object] = {"clk_freq": 1e6, "baud": 250_000, "timeout_s": 1e-3,
+                               "run_timeout_s": 0.1, **kwargs}
+    with pytest.raises(error, match=match):
+        uart_link_timing(**args)  # type: ignore[arg-type]
+    chain = DeepChain(config=small_config(), conv_lanes=(2, 2))
+    with pytest.raises(error, match=match):
+        ChainLinkTop(chain=chain, **args)  # type: ignore[arg-type]
