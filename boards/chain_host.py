@@ -101,7 +101,7 @@ class ChainBoard:
         self.map.check(addr, count, write=False)
         self.check()
         out: list[int] = []
-        per_frame = 1024
+        per_frame = cp.MAX_READ_WORDS
         for start in range(0, count, per_frame):
             n = min(per_frame, count - start)
             data = self.link.request(cp.ChainCmd.READ_WORDS,

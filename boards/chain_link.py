@@ -27,7 +27,14 @@ from ..hw.deep_chain import DeepChain
 from ..hw.layouts import LABEL_BITS, EventKind
 from .chain_bus import MappedChain, bus_signature
 from .chain_map import ChainMap
-from .chain_protocol import ADDR, EVENT_INDEX_BITS, READ_HEADER, ChainCmd, ChainInfo
+from .chain_protocol import (
+    ADDR,
+    EVENT_INDEX_BITS,
+    MAX_READ_WORDS,
+    READ_HEADER,
+    ChainCmd,
+    ChainInfo,
+)
 from .command import FRAME_LAYOUT, REPLY_HEADER_LAYOUT, FrameParser, ReplyFramer, WordSerializer
 from .command import word_layout as serializer_layout
 from .link import LINK_STATUS_LAYOUT, heartbeat, uart_link_timing
@@ -58,7 +65,6 @@ class ChainExecutor(wiring.Component):
         self.max_payload = max_payload
         self.info = ChainInfo.from_chain(chain, max_payload=max_payload).pack()
         self.n_spikes = chain.classifier_config.n_neurons
-        self.max_read = (MAX_LENGTH - 1) // 4  # words a READ_WORDS reply may carry
         members = chain.signature.members
         in_index = len(chain.events_in.payload.index)
         out_index = len(chain.events_out.payload.index)
@@ -122,7 +128,7 @@ class ChainExecutor(wiring.Component):
 
         # --- word accesses ---
         addr = Signal(32)
-        count = Signal(range(self.max_read + 2))
+        count = Signal(range(MAX_READ_WORDS + 2))
         failed = Signal()  # a read gave up: the rest of its words are zeros
         m.d.comb += [bus.addr.eq(addr), bus.wdata.eq(word), bus.count.eq(count)]
 
@@ -222,7 +228,7 @@ class ChainExecutor(wiring.Component):
             with m.State("RANGE"):
                 m.d.sync += nbyte.eq(0)
                 with m.If(Mux(is_cmd[ChainCmd.WRITE_WORDS], bus.write_ok, bus.read_ok)
-                          & (count <= self.max_read)):
+                          & (count <= MAX_READ_WORDS)):
                     m.next = "WRITE_FETCH"
                     with m.If(is_cmd[ChainCmd.READ_WORDS]):
                         m.next = "HEADER"

@@ -19,7 +19,7 @@ from dataclasses import astuple, dataclass
 from amaranth.lib import enum
 
 from ..hw.deep_chain import DeepChain
-from .protocol import RUN_HEADER, ProtocolError
+from .protocol import MAX_LENGTH, RUN_HEADER, ProtocolError
 
 CHAIN_PROTOCOL_VERSION = 1
 EVENT = struct.Struct("<I")  # index | time << 16
@@ -27,6 +27,7 @@ EVENT_INDEX_BITS = 16
 ADDR = struct.Struct("<I")  # WRITE_WORDS: the first word's address, then the words
 READ_HEADER = struct.Struct("<IH")  # READ_WORDS: address, count
 WORD = struct.Struct("<I")
+MAX_READ_WORDS = (MAX_LENGTH - 1) // WORD.size  # words a READ_WORDS reply may carry
 
 
 class ChainCmd(enum.IntEnum, shape=8):

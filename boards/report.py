@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..model.config import Config
+from ..model.deep_config import DeepConfig
 from ..model.network import Network, SampleResult
 from .build import BUILD_ROOT, NEXTPNR_REPORT
 from .build_outputs import (
@@ -58,9 +59,10 @@ def upscaled_digits(images: np.ndarray) -> np.ndarray:
     return out
 
 
-def report_data(cfg: Config, *, n_learn: int, n_infer: int,
+def report_data(cfg: Config | DeepConfig, *, n_learn: int, n_infer: int,
                 data_dir: str | Path | None = None) -> tuple[np.ndarray, np.ndarray, str]:
-    """(learning images, inference images, description) sized for ``cfg``."""
+    """(learning images, inference images, description) sized for ``cfg``'s images (a layer's
+    or a deep network's configuration)."""
     from ..model.datasets import find_mnist, load_digits_split, load_idx_pair
 
     shape = tuple(cfg.image_shape)
